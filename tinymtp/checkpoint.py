@@ -1,0 +1,162 @@
+"""Checkpoints: a directory holding `config.json` and `model.safetensors`, nothing else needed.
+
+    my-model/
+      config.json          model config, the tokenizer's vocabulary, training metadata
+      model.safetensors    the weights (safetensors: plain tensors, loading runs no code)
+      optimizer.safetensors  (optional) AdamW moments and the batch sampler's state, for --resume
+
+No pickle anywhere. A checkpoint is written into a temporary directory beside the target and
+renamed into place, so an interrupted save never leaves a half-written checkpoint. A missing,
+truncated, corrupt or mismatched checkpoint raises `TinyMTPError` with one line saying which.
+
+Explained in notebooks/04_training.ipynb.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from . import __version__
+from .errors import TinyMTPError
+from .model import ModelConfig, MTPModel
+from .tokenizer import CharTokenizer
+
+CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE = "config.json", "model.safetensors", "optimizer.safetensors"
+
+
+@dataclass
+class Checkpoint:
+    model: MTPModel
+    tokenizer: CharTokenizer
+    metadata: dict = field(default_factory=dict)  # corpus, steps, seconds, per-head results, seed...
+    optimizer_tensors: dict | None = None  # only when loaded with_optimizer=True
+
+
+def save_checkpoint(path: str, model: MTPModel, tokenizer: CharTokenizer, metadata: dict | None = None,
+                    optimizer_tensors: dict | None = None) -> str:
+    """Write the checkpoint directory atomically; returns its path."""
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    config = {
+        "tinymtp_version": __version__,
+        "model": model.config.to_dict(),
+        "vocab": tokenizer.vocab,
+        "metadata": metadata or {},
+    }
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    try:
+        weights = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
+        save_file(weights, os.path.join(tmp, WEIGHTS_FILE))
+        if optimizer_tensors:
+            save_file({k: v.detach().to("cpu").contiguous() for k, v in optimizer_tensors.items()},
+                      os.path.join(tmp, OPTIMIZER_FILE))
+        with open(os.path.join(tmp, CONFIG_FILE), "w", encoding="utf-8") as f:
+            json.dump(config, f, indent=1, ensure_ascii=False)
+        if os.path.exists(path):
+            old = path + ".old.tmp"
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _read_config(path: str) -> dict:
+    if not os.path.isdir(path):
+        raise TinyMTPError(f"checkpoint directory not found: {path}")
+    config_path = os.path.join(path, CONFIG_FILE)
+    if not os.path.isfile(config_path):
+        raise TinyMTPError(f"not a tinymtp checkpoint (no {CONFIG_FILE}): {path}")
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+        ModelConfig(**config["model"])
+        CharTokenizer(config["vocab"])
+    except TinyMTPError as exc:
+        raise TinyMTPError(f"checkpoint {path} has an invalid {CONFIG_FILE}: {exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TinyMTPError(f"checkpoint {path} has a corrupt {CONFIG_FILE} ({type(exc).__name__})") from None
+    return config
+
+
+def _read_tensors(path: str, name: str) -> dict:
+    file = os.path.join(path, name)
+    if not os.path.isfile(file):
+        raise TinyMTPError(f"checkpoint {path} is missing {name}")
+    try:
+        return load_file(file)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TinyMTPError(f"checkpoint {path}: {name} is truncated or corrupt ({reason})") from None
+
+
+def load_checkpoint(path: str, device: str = "cpu", with_optimizer: bool = False) -> Checkpoint:
+    """Load a checkpoint directory; every way it can be broken gets a one-line TinyMTPError."""
+    config = _read_config(path)
+    model_config = ModelConfig(**config["model"])
+    tokenizer = CharTokenizer(config["vocab"])
+    if tokenizer.vocab_size != model_config.vocab_size:
+        raise TinyMTPError(f"checkpoint {path} is inconsistent: its vocabulary has {tokenizer.vocab_size} "
+                           f"characters but the model expects {model_config.vocab_size}")
+    weights = _read_tensors(path, WEIGHTS_FILE)
+    model = MTPModel(model_config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    wrong = [k for k in expected if k in weights and weights[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        first = (missing or unexpected or wrong)[0]
+        raise TinyMTPError(f"checkpoint {path} does not match its config.json "
+                           f"({len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} "
+                           f"wrongly shaped tensors; first: {first})")
+    model.load_state_dict(weights)
+    model.to(device).eval()
+    optimizer_tensors = None
+    if with_optimizer and os.path.isfile(os.path.join(path, OPTIMIZER_FILE)):
+        optimizer_tensors = _read_tensors(path, OPTIMIZER_FILE)
+    return Checkpoint(model, tokenizer, config.get("metadata", {}), optimizer_tensors)
+
+
+def read_metadata(path: str) -> dict:
+    """The training metadata alone (cheap: does not load the weights)."""
+    return _read_config(path).get("metadata", {})
+
+
+def optimizer_to_tensors(optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict:
+    """AdamW's per-parameter moments and the batch sampler's RNG state as flat named tensors."""
+    tensors = {"generator_state": generator.get_state()}
+    for index, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            tensors[f"state.{index}.{key}"] = torch.as_tensor(value)
+    return tensors
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, generator: torch.Generator, tensors: dict) -> None:
+    """The inverse of `optimizer_to_tensors`."""
+    state_dict = optimizer.state_dict()
+    state: dict = {}
+    for name, value in tensors.items():
+        if name == "generator_state":
+            generator.set_state(value)
+            continue
+        _, index, key = name.split(".", 2)
+        state.setdefault(int(index), {})[key] = value
+    state_dict["state"] = state
+    try:
+        optimizer.load_state_dict(state_dict)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise TinyMTPError(f"the checkpoint's optimizer state does not fit this model ({exc})") from None

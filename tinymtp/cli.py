@@ -1,0 +1,218 @@
+"""The command line: python -m tinymtp train | eval | generate | bench.
+
+Thin glue: parse flags, call the library, print. Every user error arrives as a TinyMTPError and
+leaves as one line on stderr with exit status 2 (never a traceback); `--json` prints exactly
+one JSON object on stdout and nothing else there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .errors import TinyMTPError
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (not the usage block) and exits with 2."""
+
+    def error(self, message):
+        print(f"error: {message} (see: python -m tinymtp {self.prog.split()[-1]} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def add_train_parser(sub):
+    from .heads import HEAD_TYPES
+    from .model import PRESETS
+
+    p = sub.add_parser("train", help="train an MTP model and save a checkpoint")
+    p.add_argument("--corpus", default="python-stdlib", help="python-stdlib (default), stories, or a text file")
+    p.add_argument("--out", default="runs/model", help="checkpoint directory to write (default runs/model)")
+    p.add_argument("--heads", type=positive_int, default=4, help="prediction heads n (1 = next-token baseline)")
+    p.add_argument("--head-type", choices=HEAD_TYPES, default="linear")
+    p.add_argument("--preset", choices=list(PRESETS), default="tiny", help="model size (default tiny)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=positive_float, help="train for this much wall-clock time")
+    budget.add_argument("--steps", type=positive_int, help="train for this many steps (default 800)")
+    p.add_argument("--loss-weights", default="equal", help="equal (default), decay, or comma-separated weights")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate")
+    p.add_argument("--eval-every", type=positive_int, default=100)
+    p.add_argument("--memory-saving", action="store_true", help="Meta's head-by-head backward pass")
+    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    p.add_argument("--resume", metavar="DIR", help="continue training from this checkpoint")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a progress bar")
+
+
+def parse_loss_weights(text: str):
+    if text in ("equal", "decay"):
+        return text
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise TinyMTPError(f"--loss-weights must be equal, decay or numbers like 1,0.5,0.5,0.5: '{text}'") from None
+
+
+def cmd_train(args) -> int:
+    from .checkpoint import load_checkpoint, save_checkpoint
+    from .corpora import load_corpus
+    from .model import ModelConfig
+    from .progress import TrainProgressBar
+    from .train import TrainConfig, train, training_metadata
+
+    resume = load_checkpoint(args.resume, with_optimizer=True) if args.resume else None
+    corpus = load_corpus(args.corpus)
+    if resume is not None:
+        model_config = resume.model.config
+        if resume.tokenizer != corpus.tokenizer:
+            raise TinyMTPError(f"checkpoint {args.resume} was trained on another vocabulary than corpus '{args.corpus}'")
+    else:
+        model_config = ModelConfig.from_preset(args.preset, vocab_size=corpus.tokenizer.vocab_size,
+                                               n_heads=args.heads, head_type=args.head_type,
+                                               loss_weights=parse_loss_weights(args.loss_weights))
+    train_config = TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
+                               learning_rate=args.lr, eval_every=args.eval_every, seed=args.seed,
+                               device=args.device, memory_saving=args.memory_saving)
+    bar = None if args.json else TrainProgressBar(train_config)
+    try:
+        result = train(model_config, train_config, corpus, on_step=bar, resume=resume)
+    finally:
+        if bar is not None:
+            bar.close()
+    path = save_checkpoint(args.out, result.model, corpus.tokenizer,
+                           training_metadata(result, corpus, train_config), result.optimizer_tensors)
+    final = result.final_eval
+    if args.json:
+        print(json.dumps({"checkpoint": path, "steps": result.steps, "seconds": round(result.seconds, 2),
+                          "interrupted": result.interrupted, "parameters": result.model.num_parameters(),
+                          "next_token_val_loss": final["next_token_val_loss"], "heads": final["heads"]}))
+    else:
+        stopped = " (stopped early; the checkpoint is usable, continue with --resume)" if result.interrupted else ""
+        print(f"saved {path} after {result.steps} steps in {result.seconds:.0f} s{stopped}")
+        for h in final["heads"]:
+            print(f"  head {h['head']}: val loss {h['val_loss']:.4f}, top-1 accuracy {h['val_accuracy']:.3f}")
+    return 0
+
+
+def add_eval_parser(sub):
+    p = sub.add_parser("eval", help="per-head validation loss and accuracy of a checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--corpus", help="corpus to evaluate on (default: the one it was trained on)")
+    p.add_argument("--windows", type=positive_int, default=256, help="validation windows to score")
+    p.add_argument("--json", action="store_true")
+
+
+def cmd_eval(args) -> int:
+    from .checkpoint import load_checkpoint
+    from .corpora import load_corpus
+    from .evaluate import evaluate_on_corpus
+
+    ckpt = load_checkpoint(args.checkpoint)
+    corpus_name = args.corpus or ckpt.metadata.get("corpus", "python-stdlib")
+    if not args.corpus and corpus_name not in ("python-stdlib", "stories") and not os.path.exists(corpus_name):
+        raise TinyMTPError(f"checkpoint was trained on '{corpus_name}', which is not here: pass --corpus")
+    result = evaluate_on_corpus(ckpt.model, ckpt.tokenizer, load_corpus(corpus_name), args.windows)
+    if args.json:
+        print(json.dumps({"checkpoint": args.checkpoint, "corpus": corpus_name, **result}))
+    else:
+        print(f"{args.checkpoint} on {corpus_name}: next-token val loss {result['next_token_val_loss']:.4f}")
+        for h in result["heads"]:
+            print(f"  head {h['head']}: val loss {h['val_loss']:.4f}, top-1 accuracy {h['val_accuracy']:.3f}")
+    return 0
+
+
+MODES = ("greedy", "sample", "speculative", "speculative-sample", "draft-model")
+
+
+def add_generate_parser(sub):
+    p = sub.add_parser("generate", help="continue a prompt with one of the decoding modes")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--mode", choices=MODES, default="greedy")
+    p.add_argument("--max-new-tokens", type=positive_int, default=200)
+    p.add_argument("--temperature", type=non_negative_float, default=1.0, help="0 means greedy")
+    p.add_argument("--top-k", type=positive_int, default=None)
+    p.add_argument("--heads", type=positive_int, default=None, help="how many heads draft (speculative modes)")
+    p.add_argument("--draft-checkpoint", default=None, help="draft model for --mode draft-model")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--trace", action="store_true", help="with --json: include every round")
+
+
+def cmd_generate(args) -> int:
+    from .decode import cmd_generate as run
+
+    return run(args)
+
+
+def add_bench_parser(sub):
+    p = sub.add_parser("bench", help="benchmarks: training throughput or decoding speed-up")
+    p.add_argument("what", choices=["train", "decode"])
+    p.add_argument("--checkpoint", default=None, help="bench decode: the MTP checkpoint (default: shipped 4-head)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke test")
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    return bench.cmd_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="python -m tinymtp", description="tinymtp: train and decode a tiny MTP model")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    add_train_parser(sub)
+    add_eval_parser(sub)
+    add_generate_parser(sub)
+    add_bench_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except TinyMTPError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "generate": cmd_generate, "bench": cmd_bench}

@@ -1,0 +1,85 @@
+"""The transformer's building blocks: causal self-attention, the MLP, and the pre-norm block.
+
+The trunk stacks these blocks, and the `block` head type gives each prediction head one more.
+Attention is written out step by step (`fast=False`: scores, mask, softmax, weighted sum, and
+the weights kept for drawing); the default fast path calls PyTorch's
+scaled_dot_product_attention, and a test checks that the two agree. Both paths accept a KV
+cache, so a forward pass can feed just the new tokens.
+
+Explained in notebooks/02_trunk.ipynb.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .kvcache import KVCache
+
+if TYPE_CHECKING:
+    from .model import ModelConfig
+
+
+class CausalSelfAttention(nn.Module):
+    """Each position looks back at itself and earlier positions, never ahead."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.attn_heads = cfg.attn_heads
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.fast = True  # False: the written-out path below, which also keeps `weights`
+        self.weights = None  # (B, H, T, S) attention weights of the last slow forward
+
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0):
+        B, T, C = x.shape
+        H, hs = self.attn_heads, C // self.attn_heads
+        q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
+        q = q.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
+        k = k.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
+        v = v.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
+        if cache is not None:
+            k, v = cache.append(layer, k, v)  # (B, H, S, hs), S = past + T
+        S = k.size(2)
+        # query i sits at position S - T + i and may see keys 0 .. S - T + i
+        allowed = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=S - T)  # (T, S)
+        if self.fast:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if T == 1 else allowed)  # (B, H, T, hs)
+        else:
+            scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # affinities: (B, H, T, S)
+            scores = scores.masked_fill(~allowed, float("-inf"))  # no looking ahead
+            weights = F.softmax(scores, dim=-1)  # each row sums to 1: (B, H, T, S)
+            self.weights = weights.detach()
+            y = weights @ v  # weighted sum of values: (B, H, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble heads: (B, T, C)
+        return self.proj(y)  # (B, T, C)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.up = nn.Linear(cfg.d_model, 4 * cfg.d_model, bias=False)
+        self.down = nn.Linear(4 * cfg.d_model, cfg.d_model, bias=False)
+
+    def forward(self, x):
+        return self.down(F.gelu(self.up(x)))  # (B, T, C) -> (B, T, 4C) -> (B, T, C)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer layer: x + attention(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(cfg.d_model)
+        self.attn = CausalSelfAttention(cfg)
+        self.norm2 = nn.LayerNorm(cfg.d_model)
+        self.mlp = MLP(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0):
+        x = x + self.drop(self.attn(self.norm1(x), cache, layer))  # (B, T, C)
+        return x + self.drop(self.mlp(self.norm2(x)))  # (B, T, C)

@@ -1,0 +1,72 @@
+"""The MTP loss: each head's cross-entropy, combined with weights.
+
+Head k's loss is the cross-entropy of its guesses against the text shifted by k. The training
+loss is the weighted mean of the heads' losses, sum_k w_k L_k / sum_k w_k, so it stays on the
+same scale as one head's loss (near ln V at the start) whatever the weights:
+- `equal`: every head weighs the same (Gloeckle et al. 2024 add the losses unweighted);
+- `decay`: head 1 weighs 1 and head k >= 2 weighs 0.2 * 0.8^(k-1), the Medusa-2 recipe, which
+  keeps the next-token head in charge (DeepSeek-V3 likewise adds its extra losses at 0.1-0.3);
+- or an explicit list, one weight per head.
+
+`memory_saving_backward` is Meta's order of work: run the trunk once, then each head's forward
+AND backward in turn, adding up the gradient at the trunk's output, then one backward through
+the trunk. Only one head's logits (B, T, V) live at a time instead of all n; the gradients are
+the same as the plain path's (a test checks).
+
+Explained in notebooks/03_heads_and_loss.ipynb.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .errors import TinyMTPError
+
+
+def head_weights(scheme, n_heads: int) -> list[float]:
+    if isinstance(scheme, (list, tuple)):
+        if len(scheme) != n_heads or any(w < 0 for w in scheme) or sum(scheme) <= 0:
+            raise TinyMTPError(f"loss weights must be {n_heads} non-negative numbers, not all zero")
+        return [float(w) for w in scheme]
+    if scheme == "equal":
+        return [1.0] * n_heads
+    if scheme == "decay":
+        return [1.0] + [0.2 * 0.8 ** (k - 1) for k in range(2, n_heads + 1)]
+    raise TinyMTPError(f"unknown loss weighting '{scheme}' (choose equal, decay, or a list)")
+
+
+def head_loss(logits, targets):
+    """One head's cross-entropy. logits (B, T, V), targets (B, T); -100 marks 'no target'."""
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+
+
+def head_losses(logits, targets) -> list:
+    """logits (B, T, n, V), targets (B, T, n) -> one scalar per head, head 1 first."""
+    return [head_loss(logits[:, :, k], targets[:, :, k]) for k in range(logits.size(2))]
+
+
+def combine_head_losses(losses, scheme="equal"):
+    weights = head_weights(scheme, len(losses))
+    return sum(w * loss for w, loss in zip(weights, losses)) / sum(weights)
+
+
+def memory_saving_backward(model, idx, targets):
+    """Backward pass in Meta's order; returns (combined loss, per-head losses) as floats' tensors.
+
+    idx (B, T), targets (B, T, n). Gradients land in model's .grad exactly as loss.backward()
+    of the plain forward would put them.
+    """
+    weights = head_weights(model.config.loss_weights, model.n_heads)
+    total = sum(weights)
+    hidden = model.trunk(idx)  # (B, T, C)
+    hidden_leaf = hidden.detach().requires_grad_(True)  # the heads' gradients collect here
+    losses = []
+    for k in range(1, model.n_heads + 1):
+        logits = model.head_logits(hidden_leaf, k)  # (B, T, V): only this head's logits are alive
+        loss = head_loss(logits, targets[:, :, k - 1])
+        (loss * (weights[k - 1] / total)).backward()  # frees this head's graph before the next
+        losses.append(loss.detach())
+    hidden.backward(hidden_leaf.grad)  # one pass back through the trunk
+    combined = sum(w * loss for w, loss in zip(weights, losses)) / total
+    return combined, losses

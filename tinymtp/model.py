@@ -1,0 +1,173 @@
+"""The MTP transformer: one shared trunk, n prediction heads, one shared unembedding.
+
+    tokens (B, T) -> trunk -> hidden (B, T, d) -> head k -> (B, T, d) -> norm + unembed -> (B, T, V)
+                                                  (k = 1..n, stacked)                   -> (B, T, n, V)
+
+Head k at position t predicts token x[t+k]; head 1 is the ordinary next-token head and n = 1 is
+the next-token baseline. The trunk is a small GPT written out by hand: token and position
+embeddings, pre-norm blocks of causal self-attention and an MLP. Attention is written out step
+by step (`fast=False`, used to show attention weights); the default fast path calls PyTorch's
+scaled_dot_product_attention, and a test checks the two agree.
+
+Names: "heads" always means prediction heads (`n_heads`); the attention's heads are
+`attn_heads`. Left out on purpose: dropout schedules, rotary embeddings, weight tying, the
+`causal` (DeepSeek-V3) head type. Explained in notebooks/02_trunk.ipynb and
+notebooks/03_heads_and_loss.ipynb.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn as nn
+
+from .errors import TinyMTPError
+from .heads import HEAD_TYPES, make_head
+from .kvcache import KVCache
+from .layers import Block, CausalSelfAttention
+from .loss import combine_head_losses, head_losses
+
+PRESETS = {
+    # name: (context_length, d_model, n_layers, attn_heads)
+    "micro": dict(context_length=32, d_model=32, n_layers=1, attn_heads=2),  # tests
+    "draft": dict(context_length=128, d_model=64, n_layers=1, attn_heads=2),  # separate draft model
+    "tiny": dict(context_length=128, d_model=128, n_layers=4, attn_heads=4),  # the default
+    "small": dict(context_length=256, d_model=192, n_layers=6, attn_heads=6),
+}
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 96
+    context_length: int = 128
+    d_model: int = 128
+    n_layers: int = 4
+    attn_heads: int = 4  # attention heads per layer
+    n_heads: int = 4  # prediction heads: head k predicts the token k steps ahead
+    head_type: str = "linear"  # linear | mlp | block
+    loss_weights: str | list = field(default="equal")  # "equal", "decay", or one weight per head
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.head_type not in HEAD_TYPES:
+            raise TinyMTPError(f"unknown head type '{self.head_type}' (choose from {', '.join(HEAD_TYPES)})")
+        for name in ("vocab_size", "context_length", "d_model", "n_layers", "attn_heads", "n_heads"):
+            if int(getattr(self, name)) < 1:
+                raise TinyMTPError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.d_model % self.attn_heads:
+            raise TinyMTPError(f"d_model {self.d_model} is not divisible by attn_heads {self.attn_heads}")
+
+    @classmethod
+    def from_preset(cls, preset: str = "tiny", **overrides) -> ModelConfig:
+        if preset not in PRESETS:
+            raise TinyMTPError(f"unknown size preset '{preset}' (choose from {', '.join(PRESETS)})")
+        return cls(**{**PRESETS[preset], **overrides})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Trunk(nn.Module):
+    """The shared body: embeddings and n_layers blocks. Output: one hidden vector per position."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.token_embedding = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.position_embedding = nn.Embedding(cfg.context_length, cfg.d_model)
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, idx, cache: KVCache | None = None):
+        B, T = idx.shape
+        start = cache.length if cache is not None else 0
+        positions = torch.arange(start, start + T, device=idx.device)  # (T,)
+        x = self.token_embedding(idx) + self.position_embedding(positions)  # (B, T, C)
+        x = self.drop(x)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cache, layer)  # (B, T, C)
+        return x
+
+
+@dataclass
+class MTPOutput:
+    logits: torch.Tensor  # (B, T, n, V): logits[:, t, k-1] is head k's guess for x[t+k]
+    loss: torch.Tensor | None = None  # the weighted combination of the heads' losses
+    head_losses: list | None = None  # one scalar tensor per head, head 1 first
+
+    @property
+    def next_token_loss(self):
+        return None if self.head_losses is None else self.head_losses[0]
+
+
+class MTPModel(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.trunk = Trunk(cfg)
+        # a comprehension, not [make_head(cfg)] * n, which would share ONE head n times
+        self.heads = nn.ModuleList([make_head(cfg) for _ in range(cfg.n_heads)])
+        self.final_norm = nn.LayerNorm(cfg.d_model)  # shared by every head
+        self.unembedding = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)  # shared by every head
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2: scale the residual projections down
+            if name.endswith("attn.proj.weight") or name.endswith("mlp.down.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
+        for head in self.heads:
+            head.reset_parameters()  # head types choose their own start (e.g. zero, identity)
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    @property
+    def n_heads(self) -> int:
+        return self.config.n_heads
+
+    def attention_layers(self) -> int:
+        """How many attention layers a KV cache needs: the trunk's plus one per `block` head."""
+        return self.config.n_layers + sum(h.has_attention for h in self.heads)
+
+    def new_cache(self, batch_size: int = 1) -> KVCache:
+        p = next(self.parameters())
+        cfg = self.config
+        return KVCache(self.attention_layers(), cfg.attn_heads, cfg.d_model // cfg.attn_heads,
+                       cfg.context_length, batch_size, p.dtype, p.device)
+
+    def head_logits(self, hidden, head: int, cache: KVCache | None = None):
+        """Head `head` (1-based) applied to the trunk's hidden states: (B, T, C) -> (B, T, V)."""
+        layer = self.config.n_layers + sum(h.has_attention for h in self.heads[: head - 1])
+        z = self.heads[head - 1](hidden, cache, layer)  # (B, T, C)
+        return self.unembedding(self.final_norm(z))  # (B, T, V)
+
+    def forward(self, idx, targets=None, cache: KVCache | None = None, heads: int | None = None):
+        """idx (B, T) -> MTPOutput with logits (B, T, n, V); with targets (B, T, n), the losses.
+
+        `heads` computes only heads 1..heads (e.g. 1 for plain next-token decoding).
+        """
+        T = idx.size(1)
+        start = cache.length if cache is not None else 0
+        if start + T > self.config.context_length:
+            raise TinyMTPError(f"sequence of {start + T} tokens exceeds the context length "
+                               f"{self.config.context_length}")
+        hidden = self.trunk(idx, cache)  # (B, T, C)
+        n = heads or self.config.n_heads
+        logits = torch.stack([self.head_logits(hidden, k, cache) for k in range(1, n + 1)], dim=2)  # (B, T, n, V)
+        if cache is not None:
+            cache.advance(T)
+        if targets is None:
+            return MTPOutput(logits)
+        losses = head_losses(logits, targets[..., :n])
+        return MTPOutput(logits, combine_head_losses(losses, self.config.loss_weights), losses)
+
+    def set_fast_attention(self, fast: bool) -> None:
+        for module in self.modules():
+            if isinstance(module, CausalSelfAttention):
+                module.fast = fast
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,202 @@
+"""Training: `train(model_config, train_config, corpus, on_step=...)` -> TrainResult.
+
+One function trains from Python, and three callers drive it: the CLI (a tqdm bar), the app (a
+live loss chart and a Stop button) and the notebooks (a live plot). They all pass `on_step`,
+called after every step with a `StepInfo`; returning True from it stops training early, and
+Ctrl-C does the same, so both leave a usable model behind.
+
+The recipe: AdamW, linear warm-up then cosine decay to 10% of the peak learning rate, gradient
+clipping at 1.0, and every `eval_every` steps an evaluation of each head's validation loss and
+top-1 accuracy on fixed, evenly spaced windows of the validation text. With `steps` the
+schedule runs over that many steps and the same seed on the same machine gives the same weights;
+with `minutes` it runs over wall-clock time instead (convenient, not reproducible).
+
+Explained in notebooks/04_training.ipynb.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from .corpora import Corpus, check_long_enough, make_batch
+from .errors import TinyMTPError
+from .evaluate import evaluate
+from .loss import memory_saving_backward
+from .model import ModelConfig, MTPModel
+
+
+@dataclass
+class TrainConfig:
+    steps: int | None = None  # total optimizer steps (the default when neither is given: 800)
+    minutes: float | None = None  # or: train for this much wall-clock time
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 50
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    eval_every: int = 100
+    eval_batches: int = 8
+    seed: int = 1337
+    device: str = "cpu"
+    memory_saving: bool = False  # Meta's head-by-head backward (same gradients, less memory)
+
+    def __post_init__(self):
+        if self.steps is None and self.minutes is None:
+            self.steps = 800
+        if self.steps is not None and self.steps <= 0:
+            raise TinyMTPError(f"--steps must be a positive number, got {self.steps}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise TinyMTPError(f"--minutes must be a positive number, got {self.minutes}")
+        for name in ("batch_size", "eval_every", "eval_batches"):
+            if getattr(self, name) <= 0:
+                raise TinyMTPError(f"{name} must be a positive number, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise TinyMTPError(f"learning rate must be positive, got {self.learning_rate}")
+
+
+@dataclass
+class StepInfo:
+    step: int  # steps done so far
+    total_steps: int | None  # None when training for a number of minutes
+    progress: float  # 0..1 of the schedule
+    seconds: float
+    learning_rate: float
+    loss: float  # the weighted combination
+    head_losses: list  # training loss of each head, head 1 first
+    eval: dict | None = None  # set on evaluation steps: see evaluate()
+
+
+@dataclass
+class TrainResult:
+    model: MTPModel
+    steps: int
+    seconds: float
+    interrupted: bool
+    history: dict = field(default_factory=dict)  # "train": per-step head losses, "eval": list
+    optimizer_tensors: dict | None = None
+    final_eval: dict | None = None
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TinyMTPError("--device cuda was asked for but no CUDA GPU is available (try --device auto)")
+    if device not in ("cpu", "cuda"):
+        raise TinyMTPError(f"unknown device '{device}' (choose auto, cpu or cuda)")
+    return device
+
+
+def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Linear warm-up over `warmup_steps`, then cosine decay to min_lr_ratio * peak."""
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    floor = cfg.learning_rate * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.learning_rate - floor) * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def build_optimizer(model: MTPModel, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on norms and biases)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, 0.99))
+
+
+def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, on_step=None,
+          resume=None) -> TrainResult:
+    """Train an MTP model on `corpus`; `resume` is a loaded Checkpoint (with its optimizer) to continue."""
+    cfg = train_config
+    device = resolve_device(cfg.device)
+    check_long_enough(corpus, model_config.context_length, model_config.n_heads)
+    torch.manual_seed(cfg.seed)
+    model = MTPModel(model_config).to(device)
+    optimizer = build_optimizer(model, cfg)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    start_step, start_seconds, history = 0, 0.0, {"train": [], "eval": []}
+    if resume is not None:
+        from .checkpoint import restore_optimizer
+
+        model.load_state_dict(resume.model.state_dict())
+        if resume.optimizer_tensors is None:
+            raise TinyMTPError("the checkpoint to resume has no optimizer state (optimizer.safetensors)")
+        restore_optimizer(optimizer, generator, resume.optimizer_tensors)
+        start_step = int(resume.metadata.get("steps", 0))
+        start_seconds = float(resume.metadata.get("seconds", 0.0))
+        history = resume.metadata.get("history", history)
+    train_data = corpus.tokens("train").to(device)
+    val_data = corpus.tokens("val").to(device)
+    n, T = model_config.n_heads, model_config.context_length
+
+    step, interrupted, info = start_step, False, None
+    started = time.perf_counter()
+    budget = cfg.minutes * 60 if cfg.minutes is not None else None
+    model.train()
+    try:
+        while True:
+            elapsed = time.perf_counter() - started
+            if cfg.steps is not None and step >= cfg.steps:
+                break
+            if budget is not None and elapsed >= budget:
+                break
+            progress = step / cfg.steps if cfg.steps is not None else elapsed / budget
+            lr = learning_rate(cfg, step, progress)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x, targets = make_batch(train_data, cfg.batch_size, T, n, generator)  # (B, T), (B, T, n)
+            x, targets = x.to(device), targets.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            if cfg.memory_saving:
+                loss, losses = memory_saving_backward(model, x, targets)
+            else:
+                out = model(x, targets)
+                out.loss.backward()
+                loss, losses = out.loss, out.head_losses
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            step += 1
+            head_values = [round(float(v), 4) for v in losses]
+            history["train"].append([step] + head_values)
+            evaluation = None
+            if step % cfg.eval_every == 0:
+                evaluation = evaluate(model, val_data, cfg.eval_batches * cfg.batch_size)
+                evaluation.update(step=step, seconds=round(start_seconds + time.perf_counter() - started, 2))
+                history["eval"].append(evaluation)
+                model.train()
+            info = StepInfo(step, cfg.steps, progress, start_seconds + time.perf_counter() - started, lr,
+                            float(loss), head_values, evaluation)
+            if on_step is not None and on_step(info):
+                interrupted = True
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    model.eval()
+    seconds = start_seconds + time.perf_counter() - started
+    final = evaluate(model, val_data, cfg.eval_batches * cfg.batch_size)
+    final.update(step=step, seconds=round(seconds, 2))
+    if not history["eval"] or history["eval"][-1]["step"] != step:
+        history["eval"].append(final)
+    from .checkpoint import optimizer_to_tensors
+
+    return TrainResult(model, step, seconds, interrupted, history, optimizer_to_tensors(optimizer, generator), final)
+
+
+def training_metadata(result: TrainResult, corpus: Corpus, train_config: TrainConfig) -> dict:
+    """What a checkpoint records about how it was made (config.json's "metadata")."""
+    final = result.final_eval or {}
+    return {
+        "corpus": corpus.name,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 2),
+        "interrupted": result.interrupted,
+        "seed": train_config.seed,
+        "train_config": asdict(train_config),
+        "next_token_val_loss": final.get("next_token_val_loss"),
+        "heads": final.get("heads"),
+        "history": result.history,
+    }
