@@ -55,13 +55,13 @@ class OneLineParser(argparse.ArgumentParser):
 
 def add_train_parser(sub):
     from .heads import HEAD_TYPES
-    from .model import PRESETS
+    from .model import PRESETS, ModelConfig
 
     p = sub.add_parser("train", help="train an MTP model and save a checkpoint")
     p.add_argument("--corpus", default="python-stdlib", help="python-stdlib (default), stories, or a text file")
     p.add_argument("--out", default="runs/model", help="checkpoint directory to write (default runs/model)")
     p.add_argument("--heads", type=positive_int, default=4, help="prediction heads n (1 = next-token baseline)")
-    p.add_argument("--head-type", choices=HEAD_TYPES, default="linear")
+    p.add_argument("--head-type", choices=HEAD_TYPES, default=ModelConfig().head_type)
     p.add_argument("--preset", choices=list(PRESETS), default="tiny", help="model size (default tiny)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=positive_float, help="train for this much wall-clock time")
@@ -88,7 +88,7 @@ def parse_loss_weights(text: str):
 
 def cmd_train(args) -> int:
     from .checkpoint import load_checkpoint, save_checkpoint
-    from .corpora import load_corpus
+    from .corpora import check_long_enough, load_corpus
     from .model import ModelConfig
     from .progress import TrainProgressBar
     from .train import TrainConfig, train, training_metadata
@@ -106,6 +106,7 @@ def cmd_train(args) -> int:
     train_config = TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
                                learning_rate=args.lr, eval_every=args.eval_every, seed=args.seed,
                                device=args.device, memory_saving=args.memory_saving)
+    check_long_enough(corpus, model_config.context_length, model_config.n_heads)  # before the bar draws
     bar = None if args.json else TrainProgressBar(train_config)
     try:
         result = train(model_config, train_config, corpus, on_step=bar, resume=resume)

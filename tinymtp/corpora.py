@@ -140,7 +140,7 @@ def load_corpus(name_or_path: str = "python-stdlib", val_fraction: float = 0.1) 
         raise TinyMTPError(f"corpus path is a directory, not a text file: {path}")
     with open(path, "rb") as f:
         raw = f.read()
-    return corpus_from_bytes(raw, os.path.basename(path), val_fraction)
+    return corpus_from_bytes(raw, path, val_fraction)
 
 
 def corpus_from_bytes(raw: bytes, name: str, val_fraction: float = 0.1) -> Corpus:

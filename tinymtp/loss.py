@@ -18,7 +18,6 @@ Explained in notebooks/03_heads_and_loss.ipynb.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from .errors import TinyMTPError

@@ -14,9 +14,21 @@ the main model (the prefill of the prompt counts as round 0):
       committed      the tokens this round added to the output
       cache_before / cache_after   KV-cache length around the round (after rollback)
 
-Plain greedy and sampling produce rounds with no checks and one committed token each. The
-`summary()` adds it up: tokens, forward passes, tokens per forward, acceptance per head. All of
-it is plain numbers, strings and lists: `to_dict()` is JSON-safe.
+Plain greedy and sampling produce rounds with no checks and one committed token each (their
+`next_token` is simply head 1's choice). Every mode starts with the prefill round, which reads
+the prompt and commits the first token; each later round feeds the token committed last (the
+"sure" token) plus any drafts, so a forward commits 1 .. (drafts + 1) tokens and plain greedy
+decoding makes exactly one token per forward.
+
+A draft is only checked while every earlier draft of its round was kept; the drafts after the
+first rejection stay in `checks` with `checked=False` (not accepted), so a head's acceptance
+rate is "the share of its drafts that were kept", and 1 + the sum of the rates is the tokens
+per forward of full rounds. When the context window restarts (see tinymtp/window.py), the
+round's forward also re-reads `reread` earlier tokens, and `note` says so.
+
+The `summary()` adds it up: tokens, forward passes (prefill and re-reads included), tokens per
+forward, acceptance per head. All of it is plain numbers, strings and lists: `to_dict()` is
+JSON-safe.
 
 Explained in notebooks/06_self_speculative_decoding.ipynb.
 """
@@ -40,6 +52,7 @@ class DraftCheck:
     uniform: float | None  # the uniform draw u of the sampling rule (None in greedy modes)
     accepted: bool
     rule: str  # "match" (greedy: draft == verifier's argmax) or "u < min(1, p/q)"
+    checked: bool = True  # False: an earlier draft of the round was rejected, so this one was not tested
 
 
 @dataclass
@@ -57,6 +70,9 @@ class Round:
     cache_after: int = 0
     seconds: float = 0.0
     note: str | None = None  # e.g. "context window slid: re-read the last 64 tokens"
+    window_start: int = 0  # absolute position of the KV cache's first slot (see tinymtp/window.py)
+    reread: int = 0  # earlier tokens fed again by this forward because the window restarted
+    draft_forwards: int = 0  # forwards of the separate draft model in this round (draft-model mode)
 
 
 @dataclass
@@ -66,6 +82,7 @@ class Trace:
     rounds: list = field(default_factory=list)
     seconds: float = 0.0
     stop_reason: str = "max_new_tokens"  # or "context_full"
+    settings: dict = field(default_factory=dict)  # temperature, top_k, heads, seed, prompt length, ...
 
     @property
     def tokens(self) -> list:
@@ -97,8 +114,12 @@ class Trace:
             "acceptance_rate": round(accepted / drafted, 4) if drafted else None,
             "acceptance_per_head": self.acceptance_per_head(),
             "seconds": round(self.seconds, 4),
+            "tokens_per_second": round(tokens / self.seconds, 2) if self.seconds > 0 else None,
+            "draft_forwards": sum(r.draft_forwards for r in self.rounds),
+            "window_restarts": sum(1 for r in self.rounds if r.reread),
             "stop_reason": self.stop_reason,
         }
 
     def to_dict(self) -> dict:
-        return {"summary": self.summary(), "rounds": [asdict(r) for r in self.rounds]}
+        return {"mode": self.mode, "drafters": list(self.drafters), "settings": dict(self.settings),
+                "summary": self.summary(), "rounds": [asdict(r) for r in self.rounds]}

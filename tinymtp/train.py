@@ -160,7 +160,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
             step += 1
-            head_values = [round(float(v), 4) for v in losses]
+            head_values = [round(float(v.detach()), 4) for v in losses]
             history["train"].append([step] + head_values)
             evaluation = None
             if step % cfg.eval_every == 0:
@@ -169,7 +169,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
                 history["eval"].append(evaluation)
                 model.train()
             info = StepInfo(step, cfg.steps, progress, start_seconds + time.perf_counter() - started, lr,
-                            float(loss), head_values, evaluation)
+                            float(loss.detach()), head_values, evaluation)
             if on_step is not None and on_step(info):
                 interrupted = True
                 break

@@ -1,0 +1,62 @@
+"""Shared test helpers: a small trained checkpoint, a CLI runner, and paths."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINTS = ROOT / "checkpoints"
+
+
+def run_cli(*args, timeout=300, cwd=None, env=None):
+    """Run `python -m tinymtp ARGS` in a subprocess; returns CompletedProcess with text output."""
+    return subprocess.run([sys.executable, "-m", "tinymtp", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd or ROOT, env={**os.environ, **(env or {})})
+
+
+def assert_one_line_error(proc, *words):
+    """A user error: non-zero exit, exactly one line on stderr naming the problem, no traceback."""
+    assert proc.returncode != 0, proc.stdout
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for word in words:
+        assert word.lower() in lines[0].lower(), lines[0]
+
+
+@pytest.fixture(scope="session")
+def small_text_file(tmp_path_factory) -> Path:
+    from tinymtp.corpora import stories_text
+
+    path = tmp_path_factory.mktemp("corpus") / "stories.txt"
+    path.write_text(stories_text(seed=1, size=40_000), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory, small_text_file) -> Path:
+    """A micro 3-head model trained for a few steps, saved with its optimizer state."""
+    from tinymtp.checkpoint import save_checkpoint
+    from tinymtp.corpora import load_corpus
+    from tinymtp.model import ModelConfig
+    from tinymtp.train import TrainConfig, train, training_metadata
+
+    corpus = load_corpus(str(small_text_file))
+    model_config = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=3)
+    train_config = TrainConfig(steps=20, batch_size=8, eval_every=10, eval_batches=2, seed=3)
+    result = train(model_config, train_config, corpus)
+    path = tmp_path_factory.mktemp("ckpt") / "micro3"
+    save_checkpoint(str(path), result.model, corpus.tokenizer, training_metadata(result, corpus, train_config),
+                    result.optimizer_tensors)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)

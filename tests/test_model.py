@@ -1,0 +1,152 @@
+"""The MTP model: shapes, causality, initial loss, attention paths, KV cache, head types."""
+
+import math
+
+import pytest
+import torch
+
+from tinymtp.corpora import shift_targets
+from tinymtp.errors import TinyMTPError
+from tinymtp.loss import head_weights, memory_saving_backward
+from tinymtp.model import ModelConfig, MTPModel
+
+HEAD_TYPES = ["linear", "mlp", "block"]
+
+
+def micro(head_type="linear", n_heads=3, vocab_size=13, **kw):
+    return MTPModel(ModelConfig.from_preset("micro", vocab_size=vocab_size, n_heads=n_heads,
+                                            head_type=head_type, **kw)).double()
+
+
+@pytest.mark.parametrize("head_type", HEAD_TYPES)
+def test_logits_have_one_row_per_head(head_type):
+    model = micro(head_type, n_heads=4)
+    out = model(torch.randint(0, 13, (2, 9)))
+    assert out.logits.shape == (2, 9, 4, 13)
+    assert out.loss is None
+
+
+@pytest.mark.parametrize("head_type", HEAD_TYPES)
+def test_changing_a_future_token_leaves_earlier_logits_of_every_head_unchanged(head_type):
+    model = micro(head_type, n_heads=4).eval()
+    x = torch.randint(0, 13, (1, 20))
+    changed = x.clone()
+    changed[0, 12] = (changed[0, 12] + 1) % 13
+    before, after = model(x).logits, model(changed).logits  # (1, 20, 4, 13)
+    assert torch.equal(before[:, :12], after[:, :12])
+    assert not torch.allclose(before[:, 12:], after[:, 12:])  # the change is visible from t=12 on
+
+
+@pytest.mark.parametrize("head_type", HEAD_TYPES)
+def test_initial_loss_is_near_ln_vocab(head_type):
+    model = micro(head_type, n_heads=4, vocab_size=50)
+    x = torch.randint(0, 50, (8, 32))
+    out = model(x, shift_targets(x, 4))
+    assert abs(out.loss.item() - math.log(50)) < 0.15
+    assert len(out.head_losses) == 4 and out.next_token_loss is out.head_losses[0]
+
+
+def test_heads_are_separate_modules_not_one_shared():
+    model = micro("mlp", n_heads=4)
+    assert len({id(h) for h in model.heads}) == 4
+    assert len({id(h.linear.weight) for h in model.heads}) == 4
+
+
+def test_mlp_heads_start_as_identity_and_linear_heads_too():
+    for head_type in ("mlp", "linear"):
+        model = micro(head_type, n_heads=2)
+        hidden = torch.randn(1, 5, 32, dtype=torch.float64)
+        for head in model.heads:
+            assert torch.allclose(head(hidden), hidden)
+
+
+@pytest.mark.parametrize("head_type", HEAD_TYPES)
+def test_a_model_overfits_one_batch(head_type):
+    torch.manual_seed(0)
+    model = MTPModel(ModelConfig.from_preset("micro", vocab_size=10, n_heads=2, head_type=head_type))
+    x = torch.randint(0, 10, (4, 16))
+    targets = shift_targets(x, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        optimizer.zero_grad()
+        loss = model(x, targets).loss
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1
+
+
+@pytest.mark.parametrize("head_type", HEAD_TYPES)
+def test_written_out_attention_equals_pytorch_fast_path(head_type):
+    model = micro(head_type, n_heads=2).eval()
+    x = torch.randint(0, 13, (2, 17))
+    fast = model(x).logits
+    model.set_fast_attention(False)
+    slow = model(x).logits
+    weights = model.trunk.blocks[0].attn.weights  # (B, H, T, S)
+    assert torch.allclose(fast, slow, atol=1e-12)
+    assert torch.allclose(weights.sum(-1), torch.ones_like(weights.sum(-1)))
+    assert torch.all(weights.triu(diagonal=1) == 0)  # nothing attends to the future
+
+
+@pytest.mark.parametrize("head_type", HEAD_TYPES)
+def test_cached_forward_in_pieces_equals_one_full_forward(head_type):
+    model = micro(head_type, n_heads=3).eval()
+    x = torch.randint(0, 13, (1, 24))
+    cache = model.new_cache()
+    pieces = [model(x[:, a:b], cache=cache).logits for a, b in [(0, 5), (5, 6), (6, 10), (10, 24)]]
+    assert torch.allclose(torch.cat(pieces, dim=1), model(x).logits, atol=1e-12)
+    assert cache.length == 24
+    cache.truncate(10)  # roll back, then feed different tokens: same as a fresh full forward
+    other = torch.randint(0, 13, (1, 4))
+    rolled = model(other, cache=cache).logits
+    assert torch.allclose(rolled, model(torch.cat([x[:, :10], other], 1)).logits[:, 10:], atol=1e-12)
+
+
+def test_context_length_is_enforced():
+    model = micro()
+    with pytest.raises(TinyMTPError, match="context length"):
+        model(torch.zeros(1, 33, dtype=torch.long))
+
+
+@pytest.mark.parametrize("head_type", HEAD_TYPES)
+@pytest.mark.parametrize("weights", ["equal", "decay"])
+def test_memory_saving_backward_gives_the_plain_loss_and_gradients(head_type, weights):
+    model = micro(head_type, n_heads=4, loss_weights=weights)
+    x = torch.randint(0, 13, (3, 16))
+    targets = shift_targets(x, 4)
+    plain = model(x, targets)
+    plain.loss.backward()
+    plain_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    loss, losses = memory_saving_backward(model, x, targets)
+    assert torch.allclose(loss, plain.loss.detach(), atol=1e-12)
+    assert all(torch.allclose(a, b.detach()) for a, b in zip(losses, plain.head_losses))
+    for name, p in model.named_parameters():
+        assert torch.allclose(p.grad, plain_grads[name], atol=1e-10), name
+
+
+def test_loss_weight_schemes():
+    assert head_weights("equal", 3) == [1.0, 1.0, 1.0]
+    decay = head_weights("decay", 4)
+    assert decay[0] == 1.0 and decay[1] == pytest.approx(0.2 * 0.8) and decay[3] == pytest.approx(0.2 * 0.8**3)
+    assert head_weights([1, 0.5], 2) == [1.0, 0.5]
+    with pytest.raises(TinyMTPError):
+        head_weights([1, 2, 3], 2)
+    with pytest.raises(TinyMTPError):
+        head_weights("sideways", 2)
+
+
+def test_combined_loss_uses_the_weights():
+    model = micro(n_heads=2, loss_weights=[1.0, 0.0])
+    x = torch.randint(0, 13, (2, 10))
+    out = model(x, shift_targets(x, 2))
+    assert torch.allclose(out.loss, out.head_losses[0])
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(TinyMTPError, match="head type"):
+        ModelConfig(head_type="wavy")
+    with pytest.raises(TinyMTPError, match="n_heads"):
+        ModelConfig(n_heads=0)
+    with pytest.raises(TinyMTPError, match="preset"):
+        ModelConfig.from_preset("huge")
