@@ -174,7 +174,7 @@ def add_generate_parser(sub):
 
 
 def cmd_generate(args) -> int:
-    from .decode import cmd_generate as run
+    from .cli_generate import cmd_generate as run
 
     return run(args)
 

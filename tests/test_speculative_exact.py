@@ -1,0 +1,118 @@
+"""Golden reference: speculative decoding must reproduce plain greedy decoding token for token.
+
+(a) property-based, float64, random tiny models of every head type, 1..4 heads, contexts short
+enough that the sliding window restarts; (b) the shipped 4-head checkpoint in float32 on
+held-out python-stdlib prompts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tinymtp.decode import decode_ids
+from tinymtp.errors import TinyMTPError
+from tinymtp.kvcache import KVCache
+from tinymtp.model import ModelConfig, MTPModel
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def random_model(vocab_size=6, n_heads=3, head_type="linear", context_length=16, seed=0, std=0.3):
+    """A tiny float64 model with random weights everywhere (so the heads disagree with head 1).
+
+    Large embeddings keep the text varied; smaller other weights keep the softmaxes from saturating.
+    """
+    torch.manual_seed(seed)
+    cfg = ModelConfig(vocab_size=vocab_size, context_length=context_length, d_model=16, n_layers=1,
+                      attn_heads=2, n_heads=n_heads, head_type=head_type)
+    model = MTPModel(cfg).double().eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.normal_(0.0, 1.0 if "embedding" in name else std)
+    return model
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(head_type=st.sampled_from(["linear", "mlp", "block"]), n_heads=st.integers(1, 4),
+       vocab_size=st.integers(2, 7), context_length=st.integers(2, 16), seed=st.integers(0, 10_000),
+       prompt=st.lists(st.integers(0, 6), min_size=1, max_size=24), max_new_tokens=st.integers(1, 48),
+       data=st.data())
+def test_speculative_equals_greedy_property(head_type, n_heads, vocab_size, context_length, seed, prompt,
+                                            max_new_tokens, data):
+    model = random_model(vocab_size, n_heads, head_type, context_length, seed)
+    prompt = [t % vocab_size for t in prompt]
+    greedy = decode_ids(model, prompt, "greedy", max_new_tokens)
+    assert len(greedy.tokens) == max_new_tokens
+    assert greedy.trace.forwards == max_new_tokens  # one token per forward, prefill included
+    if n_heads == 1:  # decided: an n = 1 model has no drafting heads, so speculative is an error
+        with pytest.raises(TinyMTPError, match="at least 2 heads"):
+            decode_ids(model, prompt, "speculative", max_new_tokens)
+        return
+    heads = data.draw(st.integers(2, n_heads), label="heads")
+    spec = decode_ids(model, prompt, "speculative", max_new_tokens, heads=heads)
+    assert spec.tokens == greedy.tokens
+    # temperature 0 turns speculative sampling into the same greedy-exact algorithm
+    assert decode_ids(model, prompt, "speculative-sample", max_new_tokens, temperature=0, heads=heads).tokens \
+        == greedy.tokens
+
+
+@pytest.mark.parametrize("head_type", ["linear", "mlp", "block"])
+def test_speculative_equals_greedy_across_many_window_restarts(head_type):
+    model = random_model(vocab_size=3, n_heads=4, head_type=head_type, context_length=9, seed=7)
+    greedy = decode_ids(model, [0, 1, 2, 1], "greedy", 120)
+    spec = decode_ids(model, [0, 1, 2, 1], "speculative", 120)
+    assert spec.tokens == greedy.tokens
+    assert any(r.reread for r in spec.trace.rounds) and any(r.reread for r in greedy.trace.rounds)
+    assert sum(r.accepted for r in spec.trace.rounds) > 0  # the test means something: drafts were kept
+
+
+class PoisonedCache(KVCache):
+    """Fills every position a truncation forgets with NaN: using a rejected entry would show."""
+
+    def truncate(self, length):
+        self.keys[:, :, :, length:] = float("nan")
+        self.values[:, :, :, length:] = float("nan")
+        super().truncate(length)
+
+
+@pytest.mark.parametrize("head_type", ["linear", "block"])
+def test_rejected_cache_entries_are_never_read(head_type, monkeypatch):
+    model = random_model(vocab_size=4, n_heads=4, head_type=head_type, context_length=12, seed=1)
+    greedy = decode_ids(model, [1, 2, 3], "greedy", 40)
+    original = model.new_cache
+
+    def poisoned_cache(batch_size=1):
+        c = original(batch_size)
+        cache = PoisonedCache(c.keys.size(0), c.keys.size(2), c.keys.size(4), c.max_length, batch_size,
+                              c.keys.dtype, c.keys.device)
+        return cache
+
+    monkeypatch.setattr(model, "new_cache", poisoned_cache)
+    spec = decode_ids(model, [1, 2, 3], "speculative", 40)
+    assert spec.tokens == greedy.tokens
+    assert any(r.accepted < len(r.fed) - 1 for r in spec.trace.rounds if r.kind == "verify")  # rejections happened
+
+
+def test_speculative_equals_greedy_on_the_shipped_checkpoint():
+    path = CHECKPOINTS / "mtp-4head"
+    if not (path / "config.json").exists():
+        pytest.skip(f"no shipped checkpoint at {path} (the lead ships it; see the README recipe)")
+    from tinymtp.checkpoint import load_checkpoint
+    from tinymtp.speedup import heldout_prompts
+
+    ckpt = load_checkpoint(str(path))
+    prompts = heldout_prompts(ckpt.tokenizer, count=32, length=40)
+    assert len(prompts) >= 30
+    tokens_fed = 0
+    for prompt in prompts:  # float32, as shipped; 96 new tokens cross the 128-token context
+        ids = ckpt.tokenizer.encode(prompt)
+        greedy = decode_ids(ckpt.model, ids, "greedy", 96)
+        spec = decode_ids(ckpt.model, ids, "speculative", 96)
+        assert spec.tokens == greedy.tokens, prompt
+        tokens_fed += len(spec.tokens)
+    assert tokens_fed == 96 * len(prompts)

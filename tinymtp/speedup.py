@@ -1,0 +1,203 @@
+"""How much faster is self-speculative decoding? (`python -m tinymtp bench decode`)
+
+`measure_decoding(model, tokenizer, prompts)` decodes every prompt with plain greedy decoding
+(head 1 only, the "standard inference" baseline), with greedy self-speculative decoding for
+K = 2..n drafting heads (K = n is "speculative"), and optionally with a separate draft model,
+all with the KV cache, in one process. The runs are interleaved (prompt by prompt, every mode
+in turn) and repeated, and each repeat gives its own ratios, so a slow spell of these small,
+noisy machines hits every mode alike; the report takes medians. It also checks that every
+greedy-exact mode produced exactly the greedy text (`identical`).
+
+Reported per mode: tokens/s, tokens per forward, seconds per forward, acceptance per head, and
+`speedup` (its tokens/s over greedy's). The wall-clock speed-up is roughly tokens per forward
+divided by `forward_cost_ratio` (how much longer a verifying forward over K tokens with K heads
+takes than a one-token, one-head forward), which is where the gap between the two comes from.
+
+Decoding a model this small is bound by per-operation overhead, not arithmetic, so by default
+the measurement runs PyTorch on one thread (`threads=1`; restored afterwards): a second
+thread only adds wake-up latency, and on a busy 2-core machine much more.
+Explained in notebooks/06_self_speculative_decoding.ipynb.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import torch
+
+from .decode import DEFAULT_DRAFT_TOKENS, decode_ids
+from .errors import TinyMTPError
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def heldout_prompts(tokenizer, count: int = 12, length: int = 48, corpus: str = "python-stdlib") -> list:
+    """`count` prompts of `length` characters at evenly spaced offsets of the VALIDATION text.
+
+    Prompts with characters outside the tokenizer's vocabulary are skipped (a neighbour offset
+    is used instead), so the list may be shorter only when the text is.
+    """
+    from .corpora import load_corpus
+
+    text = load_corpus(corpus).val_text
+    if len(text) < length:
+        raise TinyMTPError(f"the validation text of '{corpus}' is shorter than one prompt ({length} characters)")
+    candidates = [text[s : s + length] for s in range(0, len(text) - length + 1, max(1, length // 2))]
+    usable = [p for p in candidates if not tokenizer.unknown_characters(p) and p.strip()]
+    if not usable:
+        raise TinyMTPError(f"no prompt of the '{corpus}' validation text fits this model's vocabulary")
+    step = len(usable) / min(count, len(usable))
+    return [usable[int(i * step)] for i in range(min(count, len(usable)))]
+
+
+def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256, repeats: int = 3,
+                     heads_sweep=None, draft_model=None, draft_tokens: int = DEFAULT_DRAFT_TOKENS,
+                     threads: int | None = 1, on_progress=None) -> dict:
+    """Greedy vs speculative (K = 2..n) vs draft-model decoding, interleaved; see the module doc.
+
+    heads_sweep: the K values to try (default 2..n); on_progress(done, total) after every run.
+    Returns {"modes": {"greedy": ..., "speculative": ..., "draft-model": ...}, "heads_sweep":
+    [one entry per K], "speedup", "tokens_per_forward", "draft_speedup", "identical", ...}.
+    """
+    n = model.config.n_heads
+    if n < 2:
+        raise TinyMTPError(f"the decoding benchmark needs a model with at least 2 heads; this one has {n}")
+    sweep = sorted(set(heads_sweep or range(2, n + 1)))
+    if not prompts:
+        raise TinyMTPError("no prompts to measure")
+    configs = {"greedy": dict(mode="greedy")}
+    for K in sweep:
+        configs[f"speculative K={K}"] = dict(mode="speculative", heads=K)
+    if draft_model is not None:
+        configs["draft-model"] = dict(mode="draft-model", heads=draft_tokens, draft_model=draft_model,
+                                      temperature=0)
+    ids = [tokenizer.encode(p) for p in prompts]
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    runs = {name: [[] for _ in range(repeats)] for name in configs}  # name -> repeat -> traces
+    outputs = {name: [] for name in configs}  # the first repeat's tokens, prompt by prompt
+    total, done = repeats * len(ids) * len(configs), 0
+    try:
+        for kwargs in configs.values():  # warm-up: the first calls pay for allocations and caches
+            decode_ids(model, ids[0], max_new_tokens=min(16, max_new_tokens), **kwargs)
+        for r in range(repeats):
+            for prompt in ids:
+                for name, kwargs in configs.items():
+                    result = decode_ids(model, prompt, max_new_tokens=max_new_tokens, **kwargs)
+                    runs[name][r].append(result.trace)
+                    if r == 0:
+                        outputs[name].append(result.tokens)
+                    done += 1
+                    if on_progress is not None:
+                        on_progress(done, total)
+    finally:
+        torch.set_num_threads(old_threads)
+    result = _report(configs, runs, outputs, n, max_new_tokens, repeats, len(ids), threads or old_threads)
+    cfg = model.config
+    result["model"] = {"n_heads": n, "head_type": cfg.head_type, "context_length": cfg.context_length,
+                       "parameters": model.num_parameters()}
+    return result
+
+
+def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threads) -> dict:
+    def rate(traces):  # tokens/s over all prompts of one repeat
+        return sum(len(t.tokens) for t in traces) / sum(t.seconds for t in traces)
+
+    entries = {}
+    for name, kwargs in configs.items():
+        traces = runs[name][0]
+        tokens, forwards = sum(len(t.tokens) for t in traces), sum(t.forwards for t in traces)
+        seconds = [sum(t.seconds for t in rep) for rep in runs[name]]
+        pooled = type(traces[0])(mode=traces[0].mode, drafters=traces[0].drafters,
+                                 rounds=[rd for t in traces for rd in t.rounds])
+        entry = {
+            "mode": kwargs["mode"], "heads": kwargs.get("heads", 1),
+            "tokens_per_second": round(statistics.median(rate(rep) for rep in runs[name]), 1),
+            "tokens_per_forward": round(tokens / forwards, 4), "tokens": tokens, "forwards": forwards,
+            "seconds": round(statistics.median(seconds), 4),
+            "ms_per_forward": round(1000 * statistics.median(seconds) / forwards, 4),
+            "acceptance_per_head": pooled.acceptance_per_head(),
+            "speedup": round(statistics.median(rate(rep) / rate(g) for rep, g in zip(runs[name], runs["greedy"])), 3),
+            "identical": outputs[name] == outputs["greedy"],
+        }
+        if kwargs["mode"] == "speculative":
+            entry["drafting_heads"] = entry["heads"] - 1
+        if kwargs["mode"] == "draft-model":
+            entry["draft_tokens"] = kwargs["heads"]
+            entry["draft_forwards"] = sum(r.draft_forwards for t in traces for r in t.rounds)
+        entries[name] = entry
+    greedy = entries["greedy"]
+    for entry in entries.values():
+        entry["forward_cost_ratio"] = round(entry["ms_per_forward"] / greedy["ms_per_forward"], 3)
+    sweep = [e for e in entries.values() if e["mode"] == "speculative"]
+    full = next((e for e in sweep if e["heads"] == n), sweep[-1])
+    modes = {"greedy": greedy, "speculative": full}
+    if "draft-model" in entries:
+        modes["draft-model"] = entries["draft-model"]
+    return {
+        "prompts": n_prompts, "max_new_tokens": max_new_tokens, "repeats": repeats, "threads": threads,
+        "modes": modes, "heads_sweep": sweep,
+        "speedup": full["speedup"], "tokens_per_forward": full["tokens_per_forward"],
+        "draft_speedup": modes["draft-model"]["speedup"] if "draft-model" in modes else None,
+        "identical": all(e["identical"] for e in entries.values()),
+    }
+
+
+def bench_decode(args) -> int:
+    """`python -m tinymtp bench decode [--checkpoint DIR] [--json] [--quick]`: a table or one JSON object."""
+    from .checkpoint import load_checkpoint
+    from .corpora import BUILT_IN
+
+    path = args.checkpoint or str(CHECKPOINTS / "mtp-4head")
+    if not args.checkpoint and not Path(path).is_dir():
+        raise TinyMTPError(f"no shipped checkpoint at {path}: pass --checkpoint DIR (a model with 2+ heads)")
+    ckpt = load_checkpoint(path)
+    draft, draft_note = None, None
+    draft_path = CHECKPOINTS / "draft"
+    if (draft_path / "config.json").is_file():
+        draft_ckpt = load_checkpoint(str(draft_path))
+        if draft_ckpt.tokenizer == ckpt.tokenizer:
+            draft = draft_ckpt.model
+        else:
+            draft_note = f"skipped the draft model at {draft_path}: its vocabulary differs from the checkpoint's"
+    else:
+        draft_note = f"no draft model at {draft_path}: draft-model mode skipped"
+    corpus = ckpt.metadata.get("corpus")
+    corpus = corpus if corpus in BUILT_IN else "python-stdlib"
+    count, new_tokens, repeats = (4, 64, 1) if args.quick else (12, 256, 3)
+    prompts = heldout_prompts(ckpt.tokenizer, count=count, length=48, corpus=corpus)
+    result = measure_decoding(ckpt.model, ckpt.tokenizer, prompts, max_new_tokens=new_tokens, repeats=repeats,
+                              draft_model=draft)
+    result.update(checkpoint=path, corpus=corpus, draft_checkpoint=str(draft_path) if draft else None,
+                  note=draft_note)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_table(result))
+    return 0
+
+
+def format_table(result: dict) -> str:
+    """The benchmark as a plain-text table (what `bench decode` prints without --json)."""
+    lines = [f"decoding {result['prompts']} held-out prompts x {result['max_new_tokens']} new tokens, "
+             f"median of {result['repeats']} interleaved repeats, {result['threads']} thread(s)",
+             f"{'mode':<18} {'tokens/s':>9} {'tok/fwd':>8} {'ms/fwd':>7} {'speed-up':>9}  identical  acceptance per head"]
+    rows = [result["modes"]["greedy"], *result["heads_sweep"]]
+    if "draft-model" in result["modes"]:
+        rows.append(result["modes"]["draft-model"])
+    for e in rows:
+        name = e["mode"] if e["mode"] != "speculative" else f"speculative K={e['heads']}"
+        if e["mode"] == "draft-model":
+            name = f"draft-model K={e['heads']}"
+        acc = " ".join(f"{a['head']}:{a['rate']:.2f}" for a in e["acceptance_per_head"] if a["rate"] is not None)
+        lines.append(f"{name:<18} {e['tokens_per_second']:>9.1f} {e['tokens_per_forward']:>8.2f} "
+                     f"{e['ms_per_forward']:>7.3f} {e['speedup']:>8.2f}x  {str(e['identical']).lower():<9}  {acc}")
+    lines.append(f"speculative (all heads) over greedy: {result['speedup']:.2f}x wall clock, "
+                 f"{result['tokens_per_forward']:.2f} tokens per forward; identical output: "
+                 f"{str(result['identical']).lower()}")
+    if result.get("note"):
+        lines.append(result["note"])
+    return "\n".join(lines)

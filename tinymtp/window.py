@@ -1,0 +1,96 @@
+"""A model with its KV cache, sliding over a text longer than the context length.
+
+The model has learned position embeddings for 0 .. context_length - 1, so it can never see
+more than `context_length` tokens at once. To keep generating past that, the cache holds a
+*window* of the text, and the window restarts by a rule that depends on token positions only:
+
+    C = context_length, keep = C // 2, stride = C - keep
+    window_start(i) = stride * max(0, (i - keep) // stride)
+
+In words: the prediction made at position i sees tokens window_start(i) .. i. Positions
+0 .. C - 1 use the first window (start 0). When position C is fed, the window restarts with
+the last `keep` tokens (start C - keep), which are read again ("re-prefilled") together with
+the new tokens in one forward pass; that window then fills up to C tokens, and so on.
+
+Because the rule depends on positions only, every decoding mode sees exactly the same context
+at every position: greedy decoding, which feeds one token per forward, and speculative
+decoding, which feeds a block of drafts per forward, pick the same tokens. A speculative block
+must therefore never cross a window's end: `last_position(i)` says how far a block that starts
+at position i may go, and the decoders shorten their blocks to fit.
+
+The window is the simplest exact scheme; its cost is one longer forward every `stride` tokens.
+Left out on purpose: rotary or relative positions, which would let the cache shift instead.
+Explained in notebooks/06_self_speculative_decoding.ipynb.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .kvcache import KVCache
+
+
+def window_start(position: int, context_length: int) -> int:
+    """The first position the prediction at `position` may see (see the module docstring)."""
+    keep = context_length // 2
+    stride = context_length - keep
+    return stride * max(0, (position - keep) // stride)
+
+
+class SlidingWindow:
+    """One model, its KV cache, and the absolute position of the cache's first slot.
+
+    `heads` is fixed for the whole run (1 for plain decoding; the drafting heads otherwise),
+    so a `block` head's own attention cache is either always filled or never used.
+    """
+
+    def __init__(self, model, heads: int | None = None):
+        self.model = model
+        self.heads = heads
+        self.context_length = model.config.context_length
+        self.cache: KVCache = model.new_cache()
+        self.start = 0  # absolute position of the cache's slot 0
+        self.device = next(model.parameters()).device
+
+    @property
+    def end(self) -> int:
+        """Absolute position just after the last cached token."""
+        return self.start + self.cache.length
+
+    def last_position(self, position: int) -> int:
+        """The last position that shares `position`'s window: a block may run up to here."""
+        return window_start(position, self.context_length) + self.context_length - 1
+
+    def truncate(self, end: int) -> None:
+        """Roll the cache back so it holds positions start .. end - 1 (forget rejected drafts)."""
+        if end < self.start:  # even the window's first tokens went: start over from `end`
+            self.cache.reset()
+            self.start = end
+        self.cache.truncate(end - self.start)
+
+    def feed(self, tokens: list[int], upto: int) -> tuple[torch.Tensor, int]:
+        """Feed tokens[self.end : upto] in one forward; return their logits and the re-read count.
+
+        Returns (logits (T, n, V) for positions max(end, window start) .. upto - 1, reread),
+        where `reread` is how many earlier tokens were fed again because the window restarted
+        (0 when it did not). All new positions must share one window: the caller keeps its
+        blocks inside `last_position`.
+        """
+        wanted = self.end
+        start = window_start(upto - 1, self.context_length)
+        if start != self.start:  # the window moved on: restart the cache there
+            self.cache.reset()
+            self.start = start
+        first = self.end  # == start after a restart
+        ids = torch.tensor([tokens[first:upto]], dtype=torch.long, device=self.device)  # (1, T)
+        logits = self.model(ids, cache=self.cache, heads=self.heads).logits[0]  # (T, n, V)
+        reread = max(0, wanted - first)
+        return (logits[reread:] if reread else logits), reread  # (upto - max(wanted, first), n, V)
+
+    def note(self, reread: int, prefill: bool = False) -> str | None:
+        """The trace's note for a forward that restarted the window (None when it did not)."""
+        if reread:
+            return f"context window restarted at position {self.start}: re-read the last {reread} tokens"
+        if prefill and self.start > 0:
+            return f"prompt longer than the context: read from position {self.start}"
+        return None
