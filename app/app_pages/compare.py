@@ -1,0 +1,130 @@
+"""Compare: next-token only vs multi-token prediction, and self-speculative vs a draft model."""
+
+import common
+import streamlit as st
+
+from tinymtp import viz
+from tinymtp.errors import TinyMTPError
+from tinymtp.predictions import accuracy_rows, head_predictions, max_prompt_length, measure_decoding
+
+st.title("Next-token only vs multi-token prediction")
+labels = common.model_labels()
+if not labels:
+    common.current_model()  # shows how to get a model, and stops
+
+
+def default(name, fallback_index=0):
+    return labels.index(name) if name in labels else min(fallback_index, len(labels) - 1)
+
+
+c1, c2, c3 = st.columns(3)
+ntp_label = c1.selectbox("Next-token model", labels, index=default("ntp-1head"), key="cmp_ntp")
+mtp_label = c2.selectbox("MTP model", labels, index=default("mtp-4head"), key="cmp_mtp")
+draft_options = ["(none)"] + labels
+draft_label = c3.selectbox("Draft model", draft_options,
+                           index=draft_options.index("draft") if "draft" in draft_options else 0,
+                           key="cmp_draft")
+
+try:
+    ntp, mtp = common.get_model(ntp_label), common.get_model(mtp_label)
+    draft = None if draft_label == "(none)" else common.get_model(draft_label)
+except TinyMTPError as exc:
+    common.show_error(exc)
+    st.stop()
+
+st.subheader("1 · What training produced")
+left, right = st.columns([3, 2], gap="large")
+with right:
+    common.explain(
+        "Two models of the same size trained on the same text: one with a single head (the "
+        "ordinary **next-token** model), one with several (**MTP**). Left: the next-token loss, "
+        "the plain job both models share. At this tiny scale MTP usually costs a little; the MTP "
+        "paper (Gloeckle et al. 2024) found it pays off from about 1B parameters. Right: each "
+        "head's accuracy falls as it looks further ahead.\n\n"
+        "These numbers are read from the checkpoints (measured on the validation text at the end "
+        "of training), not recomputed.\n\n"
+        "**Try:** train a 1-head and a 4-head model on the Train page and compare them here.",
+        notebook="08_related_ideas.ipynb")
+    st.caption(":material/menu_book: Also: `notebooks/00_tour.ipynb`")
+models = {f"{ntp.label} ({ntp.n_heads} head{'s' if ntp.n_heads > 1 else ''})": ntp.metadata,
+          f"{mtp.label} ({mtp.n_heads} heads)": mtp.metadata}
+if ntp.metadata.get("corpus") != mtp.metadata.get("corpus"):
+    st.warning(f"These two models were trained on different text ({ntp.metadata.get('corpus')} and "
+               f"{mtp.metadata.get('corpus')}), so their losses are not comparable.")
+with left:
+    common.plot(viz.model_comparison(models), key="cmp_models")
+st.dataframe([{"model": e.label, "heads": e.n_heads, "head type": e.model.config.head_type,
+               "parameters": f"{e.model.num_parameters():,}", "corpus": e.metadata.get("corpus"),
+               "steps": e.metadata.get("steps"), "training seconds": e.metadata.get("seconds"),
+               "next-token val loss": e.metadata.get("next_token_val_loss")} for e in (ntp, mtp)],
+             hide_index=True)
+
+st.subheader("2 · What the MTP model's heads know")
+texts = common.corpus_examples(mtp, count=6, length=min(48, max_prompt_length(mtp.model))) or \
+    common.examples_for(mtp.tokenizer)
+if texts:
+    try:
+        preds = [head_predictions(mtp.model, mtp.tokenizer, t[: max_prompt_length(mtp.model)]) for t in texts]
+        common.plot(viz.head_accuracy(accuracy_rows(preds), title=f"{mtp.label}: accuracy per head on "
+                                      f"{len(texts)} snippets of its validation text (computed live)"),
+                    key="cmp_heads")
+        st.caption("Green: the guess matches the real text. Orange: it matches what head 1 would generate, the "
+                   "share of drafts a greedy speculative decoder accepts at that distance.")
+    except TinyMTPError as exc:
+        common.show_error(exc)
+
+st.subheader("3 · Decoding speed")
+left, right = st.columns([3, 2], gap="large")
+with right:
+    common.explain(
+        "The extra heads draft for free: speculative decoding keeps every draft head 1 agrees with, "
+        "so each forward pass writes 1 to k + 1 characters with k drafting heads. More heads "
+        "raise the ceiling, but far heads are right less often. A separate small **draft model** "
+        "can draft too, at the cost of its own forward passes.\n\n"
+        "Measured **live on this machine** when you press the button, on the same prompts for "
+        "every setting. A laptop CPU is noisy: measure twice to see how much the numbers move.",
+        notebook="06_self_speculative_decoding.ipynb")
+with left:
+    d1, d2, d3 = st.columns([2, 2, 1.4], vertical_alignment="bottom")
+    n_prompts = d1.slider("Prompts", 1, 6, 3, key="cmp_prompts")
+    n_tokens = d2.slider("New characters per prompt", 16, 160, 48, step=16, key="cmp_tokens")
+    run = d3.button("Measure now", type="primary", key="cmp_measure", icon=":material/speed:")
+key = (ntp_label, mtp_label, draft_label, n_prompts, n_tokens)
+if run:
+    prompts = (common.corpus_examples(mtp, count=n_prompts, length=32) or common.examples_for(mtp.tokenizer))
+    prompts = prompts[:n_prompts]
+    if mtp.n_heads < 2:
+        st.error(f"'{mtp.label}' has one head: it cannot draft for itself. Pick a model with several heads.")
+    elif not prompts:
+        st.error("No prompt fits this model's vocabulary.")
+    else:
+        bar = st.progress(0.0, text="Decoding…")
+        try:
+            result = measure_decoding(mtp.model, mtp.tokenizer, prompts, max_new_tokens=n_tokens,
+                                      draft_model=draft.model if draft else None,
+                                      on_progress=lambda f: bar.progress(f, text=f"Decoding… {f:.0%}"))
+            st.session_state["cmp_result"] = (key, result)
+        except TinyMTPError as exc:
+            common.show_error(exc)
+        bar.empty()
+
+stored = st.session_state.get("cmp_result")
+if stored and stored[0] == key:
+    result = stored[1]
+    g1, g2 = st.columns(2)
+    with g1:
+        common.plot(viz.speedup_vs_heads(result), key="cmp_speedup")
+    with g2:
+        common.plot(viz.decoding_comparison(result), key="cmp_draft_fig")
+    rows = [result["greedy"]] + result["speculative"] + ([result["draft_model"]] if result["draft_model"] else [])
+    names = ["greedy"] + [f"speculative, {e['drafting_heads']} drafting head(s)" for e in result["speculative"]] + \
+        ([f"draft model ({result['draft_model']['draft_tokens']} drafts per round)"] if result["draft_model"] else [])
+    st.dataframe([{"decoding": name, "characters": e["tokens"], "forward passes": e["forwards"],
+                   "characters per forward": e["tokens_per_forward"], "seconds": e["seconds"],
+                   "speed-up": e["speedup"], "same text as greedy": "✓ yes" if e["identical"] else "✗ no"}
+                  for name, e in zip(names, rows, strict=True)], hide_index=True)
+    st.caption(f"{ntp.label} has a single head, so it always decodes one character per forward pass: its "
+               "speed-up is 1× by construction. The draft model's forward passes are not counted above, "
+               "but its time is in the seconds.")
+else:
+    st.info("Press **Measure now** (a few seconds).", icon=":material/timer:")

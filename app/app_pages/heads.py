@@ -1,0 +1,93 @@
+"""Heads: what does each head predict, at every position of a prompt?"""
+
+import common
+import streamlit as st
+
+from tinymtp import viz
+from tinymtp.errors import TinyMTPError
+from tinymtp.predictions import head_predictions, max_prompt_length
+
+MAX_SHOWN = 64  # columns in the grid; longer prompts would make the cells unreadable
+
+st.title("What does each head predict?")
+entry = common.current_model()
+model, tokenizer = entry.model, entry.tokenizer
+n = entry.n_heads
+limit = min(MAX_SHOWN, max_prompt_length(model))
+
+left, right = st.columns([3, 2], gap="large")
+with right:
+    common.explain(
+        f"At every position **t** of the prompt, **head k guesses the character k places ahead**, "
+        f"x[t+k] (this model has {n} head{'s' if n > 1 else ''}; head 1 is the usual next-character "
+        "head). In the grid, columns are your prompt's characters and rows are heads; each cell is "
+        "that head's top guess, darker when it is more sure.\n\n"
+        "- **● green**: the guess matches the **real text**;\n"
+        "- **◆ orange**: it matches what **head 1 would write** itself from there, which is what "
+        "speculative decoding checks, so it predicts the speed-up.\n\n"
+        "**Try** code with a predictable ending (`self.name = name`, brackets, indentation), then "
+        "plain English: how far ahead do the heads stay right?",
+        notebook="05_what_the_heads_know.ipynb")
+
+examples = common.examples_for(tokenizer)
+snippets = common.corpus_examples(entry, length=48)
+choices = {f"Example {i + 1}: {e.splitlines()[0][:40]}": e for i, e in enumerate(examples)}
+choices.update({f"From the validation text {i + 1}: {s.strip().splitlines()[0][:32]}": s
+                for i, s in enumerate(snippets)})
+if "heads_prompt" not in st.session_state:
+    st.session_state["heads_prompt"] = (examples or snippets or [""])[0][:limit]
+
+
+def use_example():
+    chosen = st.session_state.get("heads_example")
+    if chosen in choices:
+        st.session_state["heads_prompt"] = choices[chosen][:limit]
+
+
+with left:
+    if choices:
+        st.selectbox("Pick a prompt", list(choices), key="heads_example", on_change=use_example, index=None,
+                     placeholder="Choose an example, or type your own below")
+    text = st.text_area(f"Prompt (at most {limit} characters)", key="heads_prompt", height=110,
+                        max_chars=limit, help="Characters the model never saw in training are refused.")
+    top_k = st.slider("Guesses per head in the bars below (top-k)", 2, 10, 5, key="heads_top_k")
+
+try:
+    pred = head_predictions(model, tokenizer, text, top_k=top_k)
+except TinyMTPError as exc:
+    common.show_error(exc)
+    st.stop()
+
+common.plot(viz.head_grid(pred, title=f"Each head's top guess (model: {entry.label})"), key="heads_grid")
+
+st.subheader("All guesses at one position")
+cols = st.columns([3, 2], gap="large")
+with cols[0]:
+    default_t = min(pred.length - 1, max(0, pred.length // 2))
+    t = st.select_slider(
+        "Position t (the character just read)", options=list(range(pred.length)), value=default_t,
+        key="heads_position",
+        format_func=lambda i: f"t={i} · {viz.show_char(pred.chars[i])}")
+with cols[1]:
+    st.caption("Each panel is one head's top guesses after reading up to position t. "
+               "✓ marks the real next characters, ◆ what head 1 would generate.")
+common.plot(viz.topk_bars(pred, t), key="heads_topk")
+
+st.subheader("How often is each head right on this prompt?")
+rows = pred.accuracy()
+a, b = st.columns([3, 2], gap="large")
+with a:
+    common.plot(viz.head_accuracy(rows), key="heads_accuracy")
+with b:
+    common.explain(
+        "**Matches the real text**: the usual accuracy. Head k's guess at t is compared with "
+        "x[t+k]; the last k positions have nothing to compare with.\n\n"
+        "**Matches what head 1 would generate**: head 1 is always 100% here by definition. "
+        "For heads 2 and up, this is the share of drafts a speculative decoder would accept at "
+        "that distance, so it is the number that predicts the speed-up.\n\n"
+        "Usually both fall as k grows: guessing further ahead is harder.",
+        title="Two meanings of accuracy")
+    table = [{"head": r["head"],
+              "matches real text": "–" if r["text_accuracy"] is None else f"{r['text_accuracy']:.0%} of {r['text_count']}",
+              "matches head 1's generation": f"{r['greedy_accuracy']:.0%} of {r['greedy_count']}"} for r in rows]
+    st.dataframe(table, hide_index=True)

@@ -1,0 +1,221 @@
+"""Speculative decoding, live: the heads draft, one forward pass checks, round by round."""
+
+import common
+import streamlit as st
+
+from tinymtp import viz
+from tinymtp.decode import generate
+from tinymtp.errors import TinyMTPError
+from tinymtp.predictions import trace_upto
+
+OWN_HEADS, DRAFT_MODEL = "the model's own heads", "a separate draft model"
+
+st.title("Speculative decoding, live")
+entry = common.current_model()
+model, tokenizer, n = entry.model, entry.tokenizer, entry.n_heads
+
+left, right = st.columns([3, 2], gap="large")
+with right:
+    common.explain(
+        "Plain decoding runs the whole model once per character. **Self-speculative decoding** "
+        "uses the extra heads as a free draft: after each forward pass, head 1's choice is sure, "
+        "and heads 2, 3, … guess the characters after it. The next forward pass feeds the sure "
+        "character **and** the drafts at once, and head 1 checks every draft in that same pass. "
+        "Drafts are kept up to the first one head 1 disagrees with; there head 1's own choice "
+        "replaces it (**corrected**), and if all drafts pass, head 1 adds one more (**bonus**).\n\n"
+        "In **greedy** mode the result is exactly what plain greedy decoding writes, only with "
+        "fewer forward passes. In **sampling** mode an accept/reject rule with a random draw keeps "
+        "the text distributed exactly like plain sampling.\n\n"
+        "**Try:** Step through a few rounds, then Play. Change the number of drafting heads and "
+        "watch tokens per forward; switch to sampling and raise the temperature.",
+        notebook="06_self_speculative_decoding.ipynb")
+    st.caption(":material/menu_book: Sampling mode in depth: `notebooks/07_speculative_sampling.ipynb`")
+
+shipped = common.shipped_checkpoints()
+draft_label = "draft" if "draft" in shipped else None
+with left:
+    examples = common.examples_for(tokenizer)
+    if "spec_prompt" not in st.session_state:
+        st.session_state["spec_prompt"] = examples[0] if examples else ""
+    prompt = st.text_area("Prompt", key="spec_prompt", height=90, max_chars=400)
+    c1, c2, c3 = st.columns(3)
+    drafter_options = [OWN_HEADS] + ([DRAFT_MODEL] if draft_label and draft_label != entry.label else [])
+    drafter = c1.radio("Drafts from", drafter_options, key="spec_drafter")
+    mode = c2.radio("Mode", ["greedy", "sampling"], horizontal=True, key="spec_mode",
+                    help="greedy: always the most likely character. sampling: draw at random from head 1's "
+                         "distribution (temperature, top-k).")
+    max_new = c3.slider("New characters", 10, 200, 60, step=10, key="spec_max_new")
+    c4, c5, c6 = st.columns(3)
+    if drafter == OWN_HEADS:
+        if n < 2:
+            st.warning(f"'{entry.label}' has a single head, so it has nothing to draft with. Pick a model with "
+                       "several heads in the sidebar (e.g. mtp-4head), or let a separate draft model draft.")
+            st.stop()
+        drafting = c4.slider("Drafting heads", 1, n - 1, n - 1, key="spec_drafting",
+                             help="k drafting heads are heads 2..k+1; each round can add up to k + 1 characters.")
+        heads_arg = drafting + 1
+    else:
+        drafting = c4.slider("Draft tokens per round", 1, 8, 3, key="spec_draft_tokens")
+        heads_arg = drafting
+    speed = c5.slider("Play speed (seconds per round)", 0.2, 2.0, 0.6, step=0.1, key="spec_speed")
+    if mode == "sampling":
+        s1, s2, s3 = st.columns(3)
+        temperature = s1.slider("Temperature", 0.1, 2.0, 0.8, step=0.1, key="spec_temperature")
+        top_k = s2.number_input("Top-k (0 = off)", 0, tokenizer.vocab_size, 0, key="spec_top_k") or None
+        seed = s3.number_input("Seed", 0, 10_000, 0, key="spec_seed")
+    else:
+        temperature, top_k, seed = 0.0, None, 0
+
+if drafter == DRAFT_MODEL:
+    spec_mode = "draft-model"
+else:
+    spec_mode = "speculative" if mode == "greedy" else "speculative-sample"
+base_mode = "greedy" if mode == "greedy" else "sample"
+settings = (entry.label, id(model), prompt, spec_mode, temperature, top_k, heads_arg, max_new, seed)
+
+if st.session_state.get("spec_settings") != settings:
+    try:
+        draft_model = common.get_model(draft_label).model if spec_mode == "draft-model" else None
+        common_args = dict(max_new_tokens=max_new, temperature=temperature if mode == "sampling" else 0.0,
+                           top_k=top_k, seed=seed)
+        with st.spinner("Decoding…"):
+            for warm_mode in (base_mode, spec_mode):  # warm up both paths so the timings compare fairly
+                generate(model, tokenizer, prompt, mode=warm_mode, heads=heads_arg if warm_mode == spec_mode else None,
+                         draft_model=draft_model, **{**common_args, "max_new_tokens": 2})
+            spec = generate(model, tokenizer, prompt, mode=spec_mode, heads=heads_arg, draft_model=draft_model,
+                            **common_args)
+            base = generate(model, tokenizer, prompt, mode=base_mode, **common_args)
+    except TinyMTPError as exc:
+        st.session_state.pop("spec_settings", None)
+        common.show_error(exc)
+        st.stop()
+    st.session_state.update(spec_settings=settings, spec_result=spec, spec_base=base, spec_shown=1,
+                            spec_playing=False)
+
+spec, base = st.session_state["spec_result"], st.session_state["spec_base"]
+total = len(spec.trace.rounds)
+
+
+def step():
+    st.session_state["spec_shown"] = min(total, st.session_state["spec_shown"] + 1)
+    st.session_state["spec_playing"] = False
+
+
+def play():
+    if st.session_state["spec_shown"] >= total:
+        st.session_state["spec_shown"] = 1
+    st.session_state["spec_playing"] = True
+
+
+def pause():
+    st.session_state["spec_playing"] = False
+
+
+def reset():
+    st.session_state["spec_shown"] = 1
+    st.session_state["spec_playing"] = False
+
+
+def to_end():
+    st.session_state["spec_shown"] = total
+    st.session_state["spec_playing"] = False
+
+
+playing = st.session_state.get("spec_playing", False)
+with left:
+    b = st.columns(4)
+    b[0].button("Step", on_click=step, key="spec_step", icon=":material/skip_next:", disabled=playing,
+                width="stretch")
+    if playing:
+        b[1].button("Pause", on_click=pause, key="spec_pause", icon=":material/pause:", width="stretch")
+    else:
+        b[1].button("Play", on_click=play, key="spec_play", icon=":material/play_arrow:", width="stretch")
+    b[2].button("Reset", on_click=reset, key="spec_reset", icon=":material/restart_alt:", width="stretch")
+    b[3].button("To the end", on_click=to_end, key="spec_end", icon=":material/last_page:", width="stretch")
+
+
+@st.fragment(run_every=speed if playing else None)
+def viewer():
+    shown = st.session_state["spec_shown"]
+    if st.session_state.get("spec_playing"):
+        if shown < total:
+            shown = st.session_state["spec_shown"] = shown + 1
+        if shown >= total:  # done: stop the timer with a full rerun
+            st.session_state["spec_playing"] = False
+            st.rerun()
+    so_far = trace_upto(spec.trace, shown)
+    rnd = spec.trace.rounds[shown - 1]
+    summary = so_far.summary()
+    greedy_forwards = summary["tokens"]  # plain decoding: one forward per token
+    st.markdown(f"**Round {shown - 1} of {total - 1}** · forward pass {shown} of {total} · "
+                f"{'playing' if st.session_state.get('spec_playing') else 'paused'}")
+
+    m = st.columns(5)
+    m[0].metric("Characters written", summary["tokens"])
+    m[1].metric("Forward passes", summary["forwards"])
+    m[2].metric("Characters per forward", f"{summary['tokens_per_forward']:.2f}")
+    m[3].metric("Forward passes saved", greedy_forwards - summary["forwards"],
+                help="Plain decoding needs one forward pass per character.")
+    m[4].metric("KV cache length", rnd.cache_after, delta=rnd.cache_after - rnd.cache_before,
+                delta_color="off", help="Positions the cache holds after this round (rejected drafts are rolled back).")
+
+    st.markdown("##### The text so far, coloured by the round that wrote it")
+    st.html(viz.committed_text_html(prompt, spec.trace, tokenizer, rounds=shown))
+
+    st.markdown("##### This round")
+    if rnd.kind == "prefill":
+        first = tokenizer.decode(rnd.committed)
+        st.info(f"**Round 0, prefill.** The model reads the whole {len(rnd.fed)}-character prompt in one forward "
+                f"pass (KV cache {rnd.cache_before} → {rnd.cache_after}). Head 1's choice is the first new "
+                f"character, {viz.show_char(first)!r}; the other heads' guesses become the first drafts. "
+                "Press **Step** to verify them.", icon=":material/input:")
+    elif not rnd.checks:
+        st.info(f"Round {rnd.index}: no drafts this time (for example at the end of the context window); "
+                f"one character written, {viz.show_char(tokenizer.decode(rnd.committed))!r}.")
+    else:
+        common.plot(viz.speculative_round(rnd, tokenizer, mode=spec.trace.mode), key="spec_round")
+        rows = viz.round_rows(rnd, mode=spec.trace.mode)
+        if mode == "sampling":
+            st.caption("The exact rule: draft x, drawn from its head's distribution q, is kept when a uniform "
+                       "draw u < min(1, p(x)/q(x)), p being head 1's distribution. At the first rejection the "
+                       "corrected character is drawn from norm(max(0, p − q)), which keeps the output "
+                       "distributed exactly like plain sampling.")
+        st.dataframe(rows, hide_index=True)
+    if rnd.note:
+        st.caption(f":material/info: {rnd.note}")
+
+    g1, g2 = st.columns(2)
+    with g1:
+        common.plot(viz.tokens_per_forward(so_far, n_heads=heads_arg if spec_mode != "draft-model" else drafting + 1,
+                                           greedy_trace=trace_upto(base.trace, shown)), key="spec_tpf")
+    with g2:
+        common.plot(viz.acceptance_per_head(so_far), key="spec_accept")
+    common.plot(viz.lanes(base.trace, spec.trace, tokenizer, forwards=shown,
+                          title=f"Lanes: {base_mode} and {spec_mode} decoding, one box per forward pass"),
+                key="spec_lanes")
+
+    st.markdown("##### The whole run")
+    w1, w2 = st.columns([3, 2])
+    with w1:
+        common.plot(viz.wall_clock({base_mode: base.trace.seconds, spec_mode: spec.trace.seconds},
+                                   title="Wall-clock time for the whole run (one run: expect noise)"),
+                    key="spec_wall")
+    with w2:
+        if mode == "greedy":
+            if spec.tokens == base.tokens:
+                st.success(f"Identical to plain greedy decoding: all {len(spec.tokens)} characters match, "
+                           f"with {len(spec.trace.rounds)} forward passes instead of {len(base.trace.rounds)}.",
+                           icon=":material/verified:")
+            else:
+                first = next((i for i, (a, c) in enumerate(zip(spec.tokens, base.tokens, strict=False)) if a != c),
+                             min(len(spec.tokens), len(base.tokens)))
+                st.error(f"Speculative output differs from plain greedy decoding at character {first}: this is a "
+                         "bug (greedy speculative decoding must be exact).", icon=":material/error:")
+        else:
+            st.info("Sampling: each run draws different text, so speculative and plain sampling are not the "
+                    "same text. The rule makes them the same *distribution*; notebook 07 checks it "
+                    "over many samples.", icon=":material/casino:")
+        st.caption(f"Plain {base_mode}: {base.text!r}"[:300])
+
+
+viewer()

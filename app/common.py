@@ -1,0 +1,291 @@
+"""What every page of the app shares: finding and loading models, the model picker, the
+explanation boxes, showing errors, and the background training job of the Train page.
+
+No model logic lives here (or anywhere in app/): computations come from tinymtp, figures from
+tinymtp.viz. Shipped checkpoints are loaded once per server process (st.cache_resource) and
+never changed; models trained on the Train page belong to the visitor's session
+(st.session_state["session_models"]).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+import tinymtp
+from tinymtp.checkpoint import load_checkpoint, save_checkpoint
+from tinymtp.errors import TinyMTPError
+
+REPO_ROOT = Path(tinymtp.__file__).resolve().parent.parent
+DEFAULT_MODEL = "mtp-4head"
+SHIPPED_ORDER = ("mtp-4head", "ntp-1head", "draft")
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # uploads for the Train page
+NOTEBOOK_DIR = "notebooks"
+
+EXAMPLES = [  # short: the Heads grid draws one column per character
+    "def __init__(self, name):\n        self.name = name",
+    "for i in range(len(items)):\n    if items[i] is None:",
+    "import os\nimport sys\n\ndef main():\n    return 0",
+    "class Point:\n    def __init__(self, x, y):",
+    "Once upon a time, there was a little cat named Tom.",
+    "One day, Lily went to the park. She found a red ball.",
+]
+
+
+def favicon():
+    """The tab icon, drawn here (an icon font or emoji would be fetched from the internet):
+    four bars, one per head, each shorter than the last."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    for k, colour in enumerate(("#0072B2", "#E69F00", "#009E73", "#CC79A7")):
+        draw.rounded_rectangle([6, 6 + 14 * k, 58 - 10 * k, 16 + 14 * k], radius=4, fill=colour)
+    return image
+
+
+def checkpoint_dir() -> Path:
+    """Where shipped checkpoints live: checkpoints/ at the repo root (TINYMTP_CHECKPOINTS overrides)."""
+    return Path(os.environ.get("TINYMTP_CHECKPOINTS") or REPO_ROOT / "checkpoints")
+
+
+def runs_dir() -> Path:
+    """Where the Train page saves checkpoints: runs/ at the repo root (TINYMTP_RUNS overrides)."""
+    return Path(os.environ.get("TINYMTP_RUNS") or REPO_ROOT / "runs")
+
+
+@dataclass
+class ModelEntry:
+    """A model the pages can use: a shipped checkpoint or one trained in this session."""
+
+    label: str
+    model: object
+    tokenizer: object
+    metadata: dict = field(default_factory=dict)
+    source: str = "shipped"  # "shipped" | "session"
+    path: str | None = None
+
+    @property
+    def n_heads(self) -> int:
+        return self.model.config.n_heads
+
+    def describe(self) -> str:
+        cfg = self.model.config
+        meta = self.metadata
+        parts = [f"{cfg.n_heads} head{'s' if cfg.n_heads > 1 else ''} ({cfg.head_type})",
+                 f"{cfg.n_layers} layers × {cfg.d_model} wide", f"context {cfg.context_length}"]
+        if meta.get("corpus"):
+            parts.append(f"trained on {Path(str(meta['corpus'])).name}")
+        if meta.get("steps"):
+            parts.append(f"{meta['steps']} steps")
+        if meta.get("next_token_val_loss") is not None:
+            parts.append(f"next-token val loss {meta['next_token_val_loss']:.3f}")
+        return " · ".join(parts)
+
+
+def shipped_checkpoints() -> dict:
+    """{name: path} of the checkpoint directories under checkpoint_dir(), the default first."""
+    root = checkpoint_dir()
+    if not root.is_dir():
+        return {}
+    found = {p.name: p for p in sorted(root.iterdir()) if (p / "config.json").is_file()}
+    ordered = {name: found.pop(name) for name in SHIPPED_ORDER if name in found}
+    ordered.update(found)
+    return ordered
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=16)
+def load_shipped(path: str):
+    """Load a checkpoint once per server process; shared by every visitor and never modified."""
+    return load_checkpoint(path)
+
+
+def session_models() -> dict:
+    return st.session_state.setdefault("session_models", {})
+
+
+def model_labels() -> list:
+    """Every model a page can use: shipped checkpoints, then the ones trained in this session."""
+    return list(shipped_checkpoints()) + [label for label in session_models() if label not in shipped_checkpoints()]
+
+
+def get_model(label: str) -> ModelEntry:
+    """The model behind a picker label; a broken checkpoint raises TinyMTPError."""
+    trained = session_models()
+    if label in trained:
+        return trained[label]
+    shipped = shipped_checkpoints()
+    if label not in shipped:
+        raise TinyMTPError(f"no model named '{label}'")
+    ckpt = load_shipped(str(shipped[label]))
+    return ModelEntry(label, ckpt.model, ckpt.tokenizer, ckpt.metadata, "shipped", str(shipped[label]))
+
+
+def collect_finished_job() -> bool:
+    """Move a finished training run's model into this session's models (once); True if it did."""
+    job = st.session_state.get("train_job")
+    if job is None or job.running or job.collected or job.result is None:
+        return False
+    session_models()[job.name] = job.entry()
+    job.collected = True
+    return True
+
+
+def sidebar_model_picker() -> None:
+    """The sidebar's model picker; its choice (st.session_state["model_label"]) holds on every page."""
+    collect_finished_job()
+    labels = model_labels()
+    with st.sidebar:
+        st.markdown("### Model")
+        if not labels:
+            st.warning("No model yet. Train one on the **Train** page, or make the shipped checkpoints "
+                       "(see the README's recipe).")
+            return
+        if st.session_state.get("model_label") not in labels:
+            st.session_state["model_label"] = DEFAULT_MODEL if DEFAULT_MODEL in labels else labels[0]
+        st.selectbox("Model used on every page", labels, key="model_label",
+                     help="Shipped checkpoints, plus the models you trained in this session.")
+        try:
+            entry = get_model(st.session_state["model_label"])
+            where = "Trained in this session · " if entry.source == "session" else ""
+            st.caption(where + entry.describe())
+        except TinyMTPError as exc:
+            st.error(str(exc))
+        st.markdown("---")
+        st.caption("tinymtp teaches multi-token prediction: one trunk, n heads, head k guesses the token "
+                   "k steps ahead. Everything runs on this machine, offline.")
+
+
+def current_model() -> ModelEntry:
+    """The model picked in the sidebar; stops the page with a message when there is none."""
+    label = st.session_state.get("model_label")
+    if not label or label not in model_labels():
+        st.info("No model is available yet. Train one on the **Train** page (it takes about a minute), "
+                "or create the shipped checkpoints with the commands in the README.")
+        st.stop()
+    try:
+        return get_model(label)
+    except TinyMTPError as exc:
+        st.error(f"Could not load model '{label}': {exc}")
+        st.stop()
+
+
+def explain(markdown: str, notebook: str | None = None, title: str = "What am I looking at?") -> None:
+    """A short explanation box for learners, with the notebook that goes deeper."""
+    with st.container(border=True):
+        st.markdown(f"**{title}**")
+        st.markdown(markdown)
+        if notebook:
+            st.caption(f":material/menu_book: Go deeper in the notebook `{NOTEBOOK_DIR}/{notebook}`")
+
+
+def show_error(exc: Exception) -> None:
+    """A user's mistake as one clear line on the page (never a traceback)."""
+    st.error(str(exc), icon=":material/error:")
+
+
+def plot(fig, key: str | None = None) -> None:
+    """Draw a tinymtp.viz figure with the project's own styling (plotly.js ships with Streamlit)."""
+    st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False, "displayModeBar": False})
+
+
+def examples_for(tokenizer) -> list:
+    """The example prompts this model's vocabulary can read."""
+    return [e for e in EXAMPLES if not tokenizer.unknown_characters(e)]
+
+
+@st.cache_resource(show_spinner="Reading the corpus…", max_entries=4)
+def builtin_corpus(name: str):
+    from tinymtp.corpora import load_corpus
+
+    return load_corpus(name)
+
+
+def corpus_examples(entry: ModelEntry, count: int = 4, length: int = 64) -> list:
+    """A few snippets of the validation text the model was trained on (built-in corpora only)."""
+    from tinymtp.corpora import BUILT_IN
+    from tinymtp.predictions import corpus_snippets
+
+    name = entry.metadata.get("corpus")
+    if name not in BUILT_IN:
+        return []
+    text = builtin_corpus(name).val_text
+    return [s for s in corpus_snippets(text, count, length) if not entry.tokenizer.unknown_characters(s)]
+
+
+def safe_name(text: str) -> str:
+    """A file-system-safe run name."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", text.strip()).strip("-.")
+    return name[:60] or "my-model"
+
+
+# ---- the Train page's background job -------------------------------------------------------------
+
+class TrainingJob:
+    """One training run in a background thread, owned by the session that started it.
+
+    The thread only calls tinymtp.train.train and records what its on_step callback reports;
+    the page reads that record to draw the live chart. Stop sets a flag the callback returns.
+    """
+
+    def __init__(self, name, model_config, train_config, corpus):
+        self.name = name
+        self.model_config = model_config
+        self.train_config = train_config
+        self.corpus = corpus
+        self.history = {"train": [], "eval": []}
+        self.last = None  # the latest StepInfo
+        self.stop_requested = False
+        self.result = None
+        self.metadata = None
+        self.error = None
+        self.started = time.time()
+        self.collected = False  # the page has moved the result into the session's models
+        self.thread = threading.Thread(target=self._run, name=f"tinymtp-train-{name}", daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def _on_step(self, info) -> bool:
+        self.last = info
+        self.history["train"].append([info.step] + list(info.head_losses))
+        if info.eval is not None:
+            self.history["eval"].append(info.eval)
+        return self.stop_requested
+
+    def _run(self):
+        from tinymtp.train import train, training_metadata
+
+        try:
+            result = train(self.model_config, self.train_config, self.corpus, on_step=self._on_step)
+            self.history = result.history
+            self.metadata = training_metadata(result, self.corpus, self.train_config)
+            self.result = result
+        except TinyMTPError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # a bug, not the user's fault: say so in one line, log the rest
+            traceback.print_exc()
+            self.error = f"training failed unexpectedly ({type(exc).__name__}: {exc})"
+
+    def entry(self) -> ModelEntry:
+        return ModelEntry(self.name, self.result.model, self.corpus.tokenizer, self.metadata, "session")
+
+
+def save_trained(entry: ModelEntry) -> str:
+    """Write a session model to runs/<name> as an ordinary checkpoint; returns the path."""
+    path = runs_dir() / safe_name(entry.label)
+    saved = save_checkpoint(str(path), entry.model, entry.tokenizer, entry.metadata)
+    entry.path = saved
+    return saved

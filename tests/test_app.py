@@ -1,0 +1,289 @@
+"""AppTest tests of every page of the app and its main interactions (no browser needed).
+
+Each test runs the real entry point (app/streamlit_app.py, st.navigation) and switches pages,
+against tiny checkpoints made in seconds (see test_app_fixtures.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_app_fixtures import APP, make_checkpoints
+
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    return make_checkpoints(tmp_path_factory.mktemp("app-checkpoints"))
+
+
+@pytest.fixture
+def app(checkpoints, tmp_path, monkeypatch):
+    """A fresh session of the app, on the Heads page."""
+    monkeypatch.setenv("TINYMTP_CHECKPOINTS", str(checkpoints))
+    monkeypatch.setenv("TINYMTP_RUNS", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def open_page(at, page):
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def errors(at):
+    return [e.value for e in at.error]
+
+
+def all_text(at):
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    parts += [s.value for s in at.success] + [w.value for w in at.warning] + errors(at)
+    return "\n".join(str(p) for p in parts)
+
+
+# ---- navigation and the model picker ------------------------------------------------------------
+
+def test_default_page_is_heads_with_the_default_model(app):
+    assert app.title[0].value == "What does each head predict?"
+    picker = app.selectbox(key="model_label")
+    assert picker.value == "mtp-4head"
+    assert picker.options == ["mtp-4head", "ntp-1head", "draft"]
+    assert not errors(app)
+
+
+def test_no_checkpoints_gives_a_message_not_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYMTP_CHECKPOINTS", str(tmp_path / "nothing-here"))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert "No model" in all_text(at)
+
+
+# ---- Heads ---------------------------------------------------------------------------------------
+
+def test_heads_page_shows_grid_bars_and_both_accuracies(app):
+    charts = app.get("plotly_chart")
+    assert len(charts) == 3  # the grid, the top-k bars, the accuracy bars
+    table = app.dataframe[0].value
+    assert list(table["head"]) == [1, 2, 3, 4]
+    assert "matches real text" in table.columns and "matches head 1's generation" in table.columns
+
+
+def test_heads_page_reacts_to_prompt_and_position(app):
+    app.text_area(key="heads_prompt").set_value("the cat sat").run()
+    slider = app.select_slider(key="heads_position")
+    assert len(slider.options) == 11
+    slider.set_value(3).run()
+    assert not app.exception and not errors(app)
+
+
+@pytest.mark.parametrize("prompt, words", [
+    ("", ["empty"]),
+    ("caf\u00e9 \u20ac", ["vocabulary", "\u20ac"]),
+])
+def test_heads_page_bad_prompts_show_one_clear_error(app, prompt, words):
+    app.text_area(key="heads_prompt").set_value(prompt).run()
+    assert not app.exception
+    message = " ".join(errors(app))
+    for word in words:
+        assert word in message
+
+
+# ---- Speculative decoding ------------------------------------------------------------------------
+
+def test_speculative_step_play_pause_reset(app):
+    at = open_page(app, "speculative")
+    assert at.title[0].value == "Speculative decoding, live"
+    assert at.session_state["spec_shown"] == 1
+    assert "Round 0 of" in all_text(at)
+    at.button(key="spec_step").click().run()
+    assert at.session_state["spec_shown"] == 2
+    assert "Round 1 of" in all_text(at)
+    assert len(at.dataframe) == 1  # the round's drafts, one row per draft
+    assert "verdict" in at.dataframe[0].value.columns
+    at.button(key="spec_play").click().run()
+    assert at.session_state["spec_playing"] is True
+    assert at.session_state["spec_shown"] == 3
+    at.button(key="spec_pause").click().run()
+    assert at.session_state["spec_playing"] is False
+    at.button(key="spec_reset").click().run()
+    assert at.session_state["spec_shown"] == 1
+    at.button(key="spec_end").click().run()
+    assert at.session_state["spec_shown"] == len(at.session_state["spec_result"].trace.rounds)
+    assert any("Identical to plain greedy decoding" in s.value for s in at.success)
+    assert not at.exception and not errors(at)
+
+
+def test_speculative_sampling_mode_shows_the_rule_numbers(app):
+    at = open_page(app, "speculative")
+    at.radio(key="spec_mode").set_value("sampling").run()
+    assert at.session_state["spec_result"].trace.mode == "speculative-sample"
+    at.button(key="spec_step").click().run()
+    columns = at.dataframe[0].value.columns
+    for name in ("q (drafter)", "p (draft under verifier)", "u", "min(1, p/q)"):
+        assert name in columns
+    assert "u < min(1, p(x)/q(x))" in all_text(at)
+    at.slider(key="spec_temperature").set_value(1.5).run()
+    assert at.session_state["spec_shown"] == 1  # new settings: a new run from its first round
+    assert not at.exception and not errors(at)
+
+
+def test_speculative_with_fewer_heads_and_with_the_draft_model(app):
+    at = open_page(app, "speculative")
+    at.slider(key="spec_drafting").set_value(1).run()
+    assert at.session_state["spec_result"].trace.drafters == [2]
+    at.radio(key="spec_drafter").set_value("a separate draft model").run()
+    assert at.session_state["spec_result"].trace.mode == "draft-model"
+    at.button(key="spec_step").click().run()
+    assert not at.exception and not errors(at)
+
+
+def test_speculative_escapes_user_text(app):
+    at = open_page(app, "speculative")
+    at.text_area(key="spec_prompt").set_value("<img src=x onerror=alert(1)>").run()
+    assert not at.exception and not errors(at)
+    bodies = [h.proto.body for h in at.get("html")]
+    committed = next(b for b in bodies if "tinymtp-committed" in b)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in committed
+    assert "<img" not in committed
+
+
+@pytest.mark.parametrize("prompt, word", [("", "empty"), ("\u20ac", "vocabulary")])
+def test_speculative_bad_prompt(app, prompt, word):
+    at = open_page(app, "speculative")
+    at.text_area(key="spec_prompt").set_value(prompt).run()
+    assert not at.exception
+    assert word in " ".join(errors(at))
+
+
+def test_speculative_with_a_one_head_model_explains_itself(app):
+    app.selectbox(key="model_label").set_value("ntp-1head").run()
+    at = open_page(app, "speculative")
+    assert any("single head" in w.value for w in at.warning)
+    at.radio(key="spec_drafter").set_value("a separate draft model").run()
+    assert at.session_state["spec_result"].trace.mode == "draft-model"
+    assert not at.exception and not errors(at)
+
+
+# ---- Train ---------------------------------------------------------------------------------------
+
+def submit_training(at, text: bytes, name="tiny-run", heads=2, steps=20):
+    at.radio(key="train_corpus").set_value("upload a text file")
+    at.file_uploader(key="train_upload").set_value(("corpus.txt", text, "text/plain"))
+    at.number_input(key="train_heads").set_value(heads)
+    at.selectbox(key="train_preset").set_value("micro")
+    at.radio(key="train_budget").set_value("steps")
+    at.number_input(key="train_steps").set_value(steps)
+    at.text_input(key="train_name").set_value(name)
+    at.button[0].click()  # the form's Train button
+    return at.run()
+
+
+def wait_for_training(at, seconds=90):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        job = at.session_state["train_job"]
+        if not job.running:
+            break
+        time.sleep(0.5)
+    at.run()
+    assert not at.session_state["train_job"].running, "training did not finish in time"
+    return at
+
+
+def test_train_a_few_steps_then_use_the_model_everywhere(app, tmp_path):
+    from tinymtp.checkpoint import load_checkpoint
+    from tinymtp.corpora import stories_text
+
+    at = open_page(app, "train")
+    submit_training(at, stories_text(seed=5, size=6000).encode())
+    assert not errors(at), errors(at)
+    wait_for_training(at)
+    assert not at.exception and not errors(at)
+    assert any("Training finished" in s.value for s in at.success)
+    assert "tiny-run" in at.selectbox(key="model_label").options
+    assert len(at.get("plotly_chart")) == 1  # the loss curves
+    at.button(key="train_use").click().run()
+    assert at.session_state["model_label"] == "tiny-run"
+    at.button(key="train_save").click().run()
+    assert (tmp_path / "runs" / "tiny-run" / "config.json").is_file()
+    assert load_checkpoint(str(tmp_path / "runs" / "tiny-run")).model.config.n_heads == 2
+    # the session's model drives the other pages
+    at = open_page(at, "heads")
+    at.text_area(key="heads_prompt").set_value("Tom and Lily").run()
+    assert list(at.dataframe[0].value["head"]) == [1, 2]
+    assert not errors(at)
+
+
+def test_train_stop_button_keeps_the_model(app):
+    from tinymtp.corpora import stories_text
+
+    at = open_page(app, "train")
+    submit_training(at, stories_text(seed=6, size=6000).encode(), name="stopped", steps=5000)
+    job = at.session_state["train_job"]
+    while job.running and job.last is None:
+        time.sleep(0.1)
+    at.run()
+    at.button(key="train_stop").click().run()
+    wait_for_training(at)
+    assert job.result is not None and job.result.interrupted and job.result.steps < 5000
+    assert "stopped" in at.selectbox(key="model_label").options
+    assert any("stopped early" in s.value for s in at.success)
+
+
+@pytest.mark.parametrize("content, word", [
+    (b"\xff\xfe\x00\x01binary", "binary"),
+    (b"caf\xe9 au lait " * 20, "UTF-8"),
+    (b"   \n  ", "empty"),
+    (b"too short to train on", "too short"),
+])
+def test_train_bad_uploads_show_one_clear_error(app, content, word):
+    at = open_page(app, "train")
+    submit_training(at, content)
+    assert not at.exception
+    assert word in " ".join(errors(at)), errors(at)
+    assert "train_job" not in at.session_state
+
+
+def test_train_oversized_upload_is_refused(app):
+    at = open_page(app, "train")
+    submit_training(at, b"a" * (5 * 1024 * 1024 + 1))
+    assert "limit" in " ".join(errors(at))
+
+
+def test_train_upload_missing(app):
+    at = open_page(app, "train")
+    at.radio(key="train_corpus").set_value("upload a text file")
+    at.button[0].click().run()
+    assert "choose a text file" in " ".join(errors(at))
+
+
+# ---- Compare -------------------------------------------------------------------------------------
+
+def test_compare_page_reads_metadata_and_measures_speed(app):
+    at = open_page(app, "compare")
+    assert len(at.get("plotly_chart")) == 2  # model comparison + heads' accuracy
+    assert [row for row in at.dataframe[0].value["model"]] == ["ntp-1head", "mtp-4head"]
+    at.slider(key="cmp_prompts").set_value(1)
+    at.slider(key="cmp_tokens").set_value(16)
+    at.button(key="cmp_measure").click().run()
+    assert not at.exception and not errors(at)
+    table = at.dataframe[1].value
+    assert list(table["decoding"])[:1] == ["greedy"]
+    assert any("draft model" in d for d in table["decoding"])
+    assert set(table["same text as greedy"]) == {"✓ yes"}
+    assert len(at.get("plotly_chart")) == 4
+
+
+def test_compare_with_a_one_head_mtp_model_says_why(app):
+    at = open_page(app, "compare")
+    at.selectbox(key="cmp_mtp").set_value("ntp-1head").run()
+    at.button(key="cmp_measure").click().run()
+    assert not at.exception
+    assert "cannot draft" in " ".join(errors(at))

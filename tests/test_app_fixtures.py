@@ -1,0 +1,37 @@
+"""Helpers (no tests) for the app's tests: tiny checkpoints trained in seconds.
+
+The app's tests point the app at these through TINYMTP_CHECKPOINTS, so they never depend on the
+shipped checkpoints (which may not exist yet, and are slower).
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
+# every printable ASCII character is in the vocabulary, so prompts such as "<img src=x>" are valid
+EXTRA = string.printable.replace("\x0b", "").replace("\x0c", "").replace("\r", "")
+
+
+def mini_corpus():
+    from tinymtp.corpora import Corpus, stories_text
+
+    return Corpus("mini-stories", stories_text(seed=2, size=30_000) + "\n" + EXTRA + "\n")
+
+
+def make_checkpoints(root: Path, steps: int = 12) -> Path:
+    """mtp-4head, ntp-1head and draft (micro preset, a few steps each) under `root`."""
+    from tinymtp.checkpoint import save_checkpoint
+    from tinymtp.model import ModelConfig
+    from tinymtp.train import TrainConfig, train, training_metadata
+
+    corpus = mini_corpus()
+    root.mkdir(parents=True, exist_ok=True)
+    for name, heads in (("mtp-4head", 4), ("ntp-1head", 1), ("draft", 1)):
+        model_config = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=heads)
+        train_config = TrainConfig(steps=steps, batch_size=8, eval_every=steps // 2, eval_batches=2, seed=heads)
+        result = train(model_config, train_config, corpus)
+        save_checkpoint(str(root / name), result.model, corpus.tokenizer,
+                        training_metadata(result, corpus, train_config))
+    return root

@@ -1,0 +1,142 @@
+"""tinymtp.predictions: every head's guesses, both kinds of accuracy, and decoding measurements."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tinymtp.errors import TinyMTPError, UnknownCharactersError
+from tinymtp.model import ModelConfig, MTPModel
+from tinymtp.predictions import (
+    accuracy_rows,
+    corpus_snippets,
+    encode_prompt,
+    greedy_continuations,
+    head_predictions,
+    max_prompt_length,
+    measure_decoding,
+    trace_upto,
+)
+from tinymtp.tokenizer import CharTokenizer
+
+TEXT = "the cat sat on the mat. the dog sat on the log.\n"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return CharTokenizer.from_text(TEXT)
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    """A random micro model in float64, so batched and one-by-one arithmetic pick the same argmax."""
+    torch.manual_seed(1)
+    cfg = ModelConfig.from_preset("micro", vocab_size=tokenizer.vocab_size, n_heads=3)
+    return MTPModel(cfg).double().eval()
+
+
+def greedy_by_hand(model, tokens, steps):
+    """Head 1's greedy continuation, one token at a time, no batching, no cache."""
+    seq, out = list(tokens), []
+    for _ in range(steps):
+        logits = model(torch.tensor([seq])).logits[0, -1, 0]
+        out.append(int(logits.argmax()))
+        seq.append(out[-1])
+    return out
+
+
+def test_greedy_continuations_match_one_by_one_decoding(model, tokenizer):
+    tokens = tokenizer.encode("the cat sat on")
+    batched = greedy_continuations(model, tokens, 3)
+    assert batched.shape == (len(tokens), 3)
+    for t in range(len(tokens)):
+        assert batched[t].tolist() == greedy_by_hand(model, tokens[: t + 1], 3), t
+
+
+def test_head_predictions_layout_and_targets(model, tokenizer):
+    text = "the dog sat"
+    pred = head_predictions(model, tokenizer, text, top_k=4)
+    T, n = len(text), 3
+    assert pred.length == T and pred.n_heads == n and pred.chars == list(text)
+    assert len(pred.top_tokens) == T and all(len(row) == n for row in pred.top_tokens)
+    assert all(len(guesses) == 4 for row in pred.top_probs for guesses in row)
+    # probabilities sorted, and the top guess is the argmax of head k's logits at t
+    logits = model(torch.tensor([pred.tokens])).logits[0]  # (T, n, V)
+    for t in range(T):
+        for k in range(1, n + 1):
+            probs = pred.top_probs[t][k - 1]
+            assert probs == sorted(probs, reverse=True)
+            assert pred.guess(t, k) == int(logits[t, k - 1].argmax())
+            # head k at t is scored against x[t+k], and nothing past the prompt
+            assert pred.real[t][k - 1] == (pred.tokens[t + k] if t + k < T else None)
+            assert pred.matches_text(t, k) == (None if t + k >= T else pred.guess(t, k) == pred.tokens[t + k])
+    assert pred.greedy_chars[0] == [tokenizer.vocab[i] for i in pred.greedy[0]]
+
+
+def test_accuracy_both_kinds(model, tokenizer):
+    pred = head_predictions(model, tokenizer, "the cat sat on the mat")
+    rows = pred.accuracy()
+    T = pred.length
+    assert [r["head"] for r in rows] == [1, 2, 3]
+    assert [r["text_count"] for r in rows] == [T - 1, T - 2, T - 3]
+    assert all(r["greedy_count"] == T for r in rows)
+    assert rows[0]["greedy_accuracy"] == 1.0  # head 1 always matches its own greedy choice
+    for r in rows:
+        k = r["head"]
+        hits = sum(pred.matches_text(t, k) for t in range(T - k))
+        assert r["text_accuracy"] == round(hits / (T - k), 4)
+        assert r["greedy_accuracy"] == round(sum(pred.matches_greedy(t, k) for t in range(T)) / T, 4)
+
+
+def test_accuracy_rows_pool_several_prompts(model, tokenizer):
+    a = head_predictions(model, tokenizer, "the cat")
+    b = head_predictions(model, tokenizer, "sat on the log")
+    pooled = accuracy_rows([a, b])
+    assert pooled[1]["text_count"] == a.accuracy()[1]["text_count"] + b.accuracy()[1]["text_count"]
+    assert pooled[2]["greedy_count"] == a.length + b.length
+
+
+def test_bad_prompts(model, tokenizer):
+    with pytest.raises(TinyMTPError, match="empty"):
+        head_predictions(model, tokenizer, "")
+    with pytest.raises(UnknownCharactersError, match="'Z'"):
+        head_predictions(model, tokenizer, "the Zoo")
+    too_long = "the cat " * 10
+    assert len(too_long) > max_prompt_length(model) == 32 - 3 + 1
+    with pytest.raises(TinyMTPError, match="at most 30"):
+        head_predictions(model, tokenizer, too_long)
+    assert encode_prompt(tokenizer, "the") == tokenizer.encode("the")
+
+
+def test_corpus_snippets_are_deterministic_pieces_of_the_text():
+    text = "".join(f"line {i}: some text here\n" for i in range(200))
+    snippets = corpus_snippets(text, count=5, length=30, seed=3)
+    assert snippets == corpus_snippets(text, count=5, length=30, seed=3)
+    assert 1 <= len(snippets) <= 5
+    for s in snippets:
+        assert s in text and len(s) <= 30 and s.startswith("line")
+    assert corpus_snippets("", 3) == []
+    with pytest.raises(TinyMTPError):
+        corpus_snippets(text, count=0)
+
+
+def test_trace_upto_and_measure_decoding(model, tokenizer):
+    from tinymtp.decode import generate
+
+    result = generate(model, tokenizer, "the cat", mode="speculative", max_new_tokens=12)
+    partial = trace_upto(result.trace, 2)
+    assert partial.forwards == 2 and partial.rounds == result.trace.rounds[:2]
+    assert partial.summary()["tokens"] == sum(len(r.committed) for r in result.trace.rounds[:2])
+    assert trace_upto(result.trace, len(result.trace.rounds)).summary()["tokens"] == 12
+
+    m = measure_decoding(model, tokenizer, ["the cat", "the dog"], max_new_tokens=10, draft_model=model,
+                         draft_tokens=2)
+    assert m["greedy"]["tokens"] == 20 and m["greedy"]["forwards"] == 20
+    assert [e["drafting_heads"] for e in m["speculative"]] == [1, 2]
+    for entry in m["speculative"] + [m["draft_model"]]:
+        assert entry["identical"], entry  # greedy speculative decoding writes exactly the greedy text
+        assert entry["tokens"] == 20 and 1 <= entry["tokens_per_forward"] <= 3
+        assert entry["speedup"] > 0
+    assert m["draft_model"]["draft_tokens"] == 2
+    with pytest.raises(TinyMTPError):
+        measure_decoding(model, tokenizer, [])

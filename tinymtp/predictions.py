@@ -1,0 +1,268 @@
+"""What does each head predict? The numbers behind the app's Heads page and notebook 05.
+
+For a prompt x[0..T-1], head k at position t guesses x[t+k]. This module reads every head's
+guesses at every position from one forward pass and scores each guess two ways:
+
+- **matches the real text**: head k's top guess at t equals x[t+k] (only where t+k is still
+  inside the prompt). This is the accuracy training reports.
+- **matches what head 1 would generate**: head k's top guess at t equals the token that plain
+  greedy decoding (head 1 alone, one token at a time) would produce k steps after the prefix
+  x[0..t]. This is what a speculative decoder checks, so it is the accuracy that predicts the
+  speed-up. For head 1 it is 1 by definition.
+
+Head 1's greedy continuations of all T prefixes are computed together: row t of a batch holds
+x[0..t] followed by the continuation so far, padded on the right. Attention is causal, so the
+padding never changes the positions before it, and n - 1 batched forwards give every row's
+continuation (`greedy_continuations`).
+
+The module also measures decoding (`measure_decoding`): greedy against speculative decoding on
+a few prompts, per number of drafting heads and with a separate draft model, for the Compare
+page. Left out: beam search, tree drafts. Explained in notebooks/05_what_the_heads_know.ipynb.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+import torch
+
+from .errors import TinyMTPError
+from .trace import Trace
+
+
+@dataclass
+class HeadPredictions:
+    """Every head's top guesses at every position of a prompt, and how each guess scores.
+
+    Lists are indexed [t][k - 1] (position t of the prompt, head k), head 1 first.
+    """
+
+    text: str
+    tokens: list  # the prompt's token ids, length T
+    chars: list  # the prompt's characters, length T
+    n_heads: int
+    top_tokens: list  # [t][k-1] -> the top_k token ids, most probable first
+    top_chars: list  # [t][k-1] -> the same as characters
+    top_probs: list  # [t][k-1] -> their probabilities
+    real: list  # [t][k-1] -> x[t+k], or None where t+k is past the end of the prompt
+    greedy: list  # [t][k-1] -> the token head 1 would generate k steps after x[0..t]
+    greedy_chars: list = field(default_factory=list)  # the same as characters
+
+    @property
+    def length(self) -> int:
+        return len(self.tokens)
+
+    def guess(self, t: int, k: int) -> int:
+        """Head k's top-1 guess at position t (for token t+k)."""
+        return self.top_tokens[t][k - 1][0]
+
+    def matches_text(self, t: int, k: int) -> bool | None:
+        """Does head k's guess at t equal the real x[t+k]? None when t+k is past the prompt."""
+        real = self.real[t][k - 1]
+        return None if real is None else self.guess(t, k) == real
+
+    def matches_greedy(self, t: int, k: int) -> bool:
+        """Does head k's guess at t equal what head 1 would generate k steps after x[0..t]?"""
+        return self.guess(t, k) == self.greedy[t][k - 1]
+
+    def accuracy(self) -> list:
+        """Per head: both kinds of top-1 accuracy over the prompt, with the counts behind them."""
+        return accuracy_rows([self])
+
+
+def accuracy_rows(predictions: list) -> list:
+    """Both accuracies per head, pooled over several HeadPredictions (all from the same model)."""
+    n = predictions[0].n_heads
+    rows = []
+    for k in range(1, n + 1):
+        text_hits = text_count = greedy_hits = greedy_count = 0
+        for pred in predictions:
+            for t in range(pred.length):
+                match = pred.matches_text(t, k)
+                if match is not None:
+                    text_count += 1
+                    text_hits += match
+                greedy_count += 1
+                greedy_hits += pred.matches_greedy(t, k)
+        rows.append({
+            "head": k,
+            "text_accuracy": round(text_hits / text_count, 4) if text_count else None,
+            "text_count": text_count,
+            "greedy_accuracy": round(greedy_hits / greedy_count, 4) if greedy_count else None,
+            "greedy_count": greedy_count,
+        })
+    return rows
+
+
+def max_prompt_length(model) -> int:
+    """The longest prompt the Heads view accepts: head 1's continuation of it must fit the context."""
+    return model.config.context_length - model.config.n_heads + 1
+
+
+def encode_prompt(tokenizer, text: str, max_length: int | None = None) -> list:
+    """The prompt's token ids; an empty, too long or unknown-character prompt is a TinyMTPError."""
+    if not text:
+        raise TinyMTPError("the prompt is empty: type a few characters")
+    tokens = tokenizer.encode(text)  # UnknownCharactersError names the characters
+    if max_length is not None and len(tokens) > max_length:
+        raise TinyMTPError(f"the prompt has {len(tokens)} characters; this model reads at most {max_length} here")
+    return tokens
+
+
+@torch.no_grad()
+def greedy_continuations(model, tokens: list, steps: int) -> torch.Tensor:
+    """Row t: the `steps` tokens head 1 generates greedily after the prefix tokens[0..t].
+
+    tokens: T ids -> (T, steps) LongTensor, batched: one forward per step for all prefixes.
+    """
+    T = len(tokens)
+    device = next(model.parameters()).device
+    if T + steps - 1 > model.config.context_length:
+        raise TinyMTPError(f"{T} tokens plus {steps - 1} greedy steps exceed the context length "
+                           f"{model.config.context_length}")
+    x = torch.tensor(tokens, dtype=torch.long, device=device)  # (T,)
+    rows = x.repeat(T, 1)  # (T, T): row t = the prompt; only x[0..t] matters, the rest is padding
+    rows = torch.cat([rows, torch.zeros(T, steps - 1, dtype=torch.long, device=device)], dim=1)  # (T, T+steps-1)
+    ends = torch.arange(T, device=device)  # row t's last real position
+    out = torch.empty(T, steps, dtype=torch.long, device=device)  # (T, steps)
+    for j in range(steps):
+        if j == 0:  # every row is still the prompt itself: one (1, T) forward serves all rows
+            last = model(x[None], heads=1).logits[0, :, 0]  # (T, V)
+        else:
+            width = T + j  # positions beyond every row's current end are never read
+            logits = model(rows[:, :width], heads=1).logits[:, :, 0]  # (T, width, V)
+            last = logits[torch.arange(T, device=device), ends + j]  # (T, V): head 1 at each row's end
+        out[:, j] = last.argmax(-1)
+        if j + 1 < steps:
+            rows[torch.arange(T, device=device), ends + j + 1] = out[:, j]  # append, overwriting padding
+    return out
+
+
+@torch.no_grad()
+def head_predictions(model, tokenizer, text: str, top_k: int = 5) -> HeadPredictions:
+    """Every head's top_k guesses at every position of `text`, with the real and greedy targets."""
+    n = model.config.n_heads
+    tokens = encode_prompt(tokenizer, text, max_prompt_length(model))
+    T = len(tokens)
+    device = next(model.parameters()).device
+    x = torch.tensor([tokens], dtype=torch.long, device=device)  # (1, T)
+    probs = torch.softmax(model(x).logits[0].float(), dim=-1)  # (T, n, V)
+    k = min(top_k, probs.size(-1))
+    top_p, top_i = probs.topk(k, dim=-1)  # (T, n, k) each
+    greedy = greedy_continuations(model, tokens, n)  # (T, n): column k-1 = k steps on
+    top_tokens, top_probs = top_i.tolist(), [[[round(p, 5) for p in ps] for ps in row] for row in top_p.tolist()]
+    real = [[tokens[t + kk] if t + kk < T else None for kk in range(1, n + 1)] for t in range(T)]
+    greedy_ids = greedy.tolist()
+    return HeadPredictions(
+        text=text, tokens=tokens, chars=list(text), n_heads=n,
+        top_tokens=top_tokens,
+        top_chars=[[[tokenizer.vocab[i] for i in ids] for ids in row] for row in top_tokens],
+        top_probs=top_probs, real=real, greedy=greedy_ids,
+        greedy_chars=[[tokenizer.vocab[i] for i in row] for row in greedy_ids],
+    )
+
+
+def corpus_snippets(text: str, count: int = 8, length: int = 64, seed: int = 0) -> list:
+    """`count` evenly spread pieces of `text`, each starting at a line start, at most `length` long."""
+    if count < 1 or length < 1:
+        raise TinyMTPError("count and length must be positive")
+    if not text:
+        return []
+    gen = torch.Generator().manual_seed(seed)
+    span = max(1, len(text) - length)
+    snippets = []
+    for i in range(count):
+        jitter = int(torch.randint(0, max(1, span // count), (1,), generator=gen))
+        start = min(span - 1, i * span // count + jitter)
+        line_start = text.find("\n", start)
+        start = line_start + 1 if 0 <= line_start < start + length else start
+        piece = text[start : start + length].lstrip("\n")
+        if piece.strip():
+            snippets.append(piece)
+    return snippets
+
+
+def trace_upto(trace: Trace, rounds: int) -> Trace:
+    """The trace as it stood after its first `rounds` rounds (the app reveals rounds one by one)."""
+    shown = trace.rounds[: max(0, rounds)]
+    seconds = sum(r.seconds for r in shown)
+    return Trace(mode=trace.mode, drafters=list(trace.drafters), rounds=list(shown), seconds=seconds,
+                 stop_reason=trace.stop_reason if len(shown) == len(trace.rounds) else "in progress",
+                 settings=dict(getattr(trace, "settings", {}) or {}))
+
+
+def _median_seconds(run, repeats: int):
+    results = [run() for _ in range(repeats)]
+    return results[-1], statistics.median(r.trace.seconds for r in results)
+
+
+def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 48, drafting_heads=None,
+                     draft_model=None, draft_tokens: int | None = None, repeats: int = 1,
+                     on_progress=None) -> dict:
+    """Greedy against self-speculative decoding (and a draft model) on the same prompts.
+
+    drafting_heads: the numbers of drafting heads to try (default 1..n-1; 0 drafts is greedy);
+    k drafting heads are heads 2..k+1. draft_tokens: tokens the draft model proposes per round
+    (default: n - 1, as many as the heads draft).
+    Returns {"greedy": {...}, "speculative": [{"drafting_heads", ...}], "draft_model": {...} or None}
+    where each entry has tokens, forwards, tokens_per_forward, seconds (median of `repeats` runs,
+    summed over prompts), speedup (greedy seconds / these seconds), acceptance_per_head and
+    identical (greedy modes: the output equals plain greedy decoding's, prompt by prompt).
+    """
+    from .decode import generate
+
+    n = model.config.n_heads
+    if drafting_heads is None:
+        drafting_heads = list(range(1, n))
+    if not prompts:
+        raise TinyMTPError("no prompts to measure")
+    for prompt in prompts:
+        encode_prompt(tokenizer, prompt)
+    total_jobs = len(prompts) * (1 + len(drafting_heads) + (draft_model is not None))
+    done = 0
+
+    def run_all(**kwargs):
+        nonlocal done
+        texts, tokens, forwards, seconds, traces = [], 0, 0, 0.0, []
+        for prompt in prompts:
+            result, secs = _median_seconds(
+                lambda p=prompt: generate(model, tokenizer, p, max_new_tokens=max_new_tokens, **kwargs), repeats)
+            texts.append(result.text)
+            summary = result.trace.summary()
+            tokens += summary["tokens"]
+            forwards += summary["forwards"]
+            seconds += secs
+            traces.append(result.trace)
+            done += 1
+            if on_progress is not None:
+                on_progress(done / total_jobs)
+        pooled = Trace(mode=traces[0].mode, drafters=list(traces[0].drafters),
+                       rounds=[r for tr in traces for r in tr.rounds])
+        return {"texts": texts, "tokens": tokens, "forwards": forwards,
+                "tokens_per_forward": round(tokens / forwards, 4) if forwards else 0.0,
+                "seconds": round(seconds, 4), "acceptance_per_head": pooled.acceptance_per_head()}
+
+    for warm in ("greedy", "speculative")[: 2 if n > 1 else 1]:  # keep first-call costs out of the timings
+        generate(model, tokenizer, prompts[0], mode=warm, max_new_tokens=2)
+    greedy = run_all(mode="greedy")
+    greedy.update(drafting_heads=0, speedup=1.0, identical=True)
+
+    def compare(entry):
+        entry["speedup"] = round(greedy["seconds"] / entry["seconds"], 4) if entry["seconds"] else None
+        entry["identical"] = entry["texts"] == greedy["texts"]
+        return entry
+
+    speculative = []
+    for k in drafting_heads:
+        entry = run_all(mode="speculative", heads=k + 1)  # heads 2..k+1 draft
+        entry["drafting_heads"] = k
+        speculative.append(compare(entry))
+    draft = None
+    if draft_model is not None:
+        tokens_per_round = draft_tokens or max(1, n - 1)
+        draft = compare(run_all(mode="draft-model", draft_model=draft_model, heads=tokens_per_round,
+                                temperature=0.0))  # temperature 0: greedy, comparable with the rest
+        draft["draft_tokens"] = tokens_per_round
+    return {"prompts": list(prompts), "max_new_tokens": max_new_tokens, "repeats": repeats,
+            "greedy": greedy, "speculative": speculative, "draft_model": draft}
