@@ -1,0 +1,128 @@
+"""The learner's notebooks: they are valid, committed clean, in sync with their sources, run top to
+bottom in fast mode, and every exercise's check accepts the right answer and rejects a wrong one."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tinymtp.exercises import EXERCISES, check, grade, solution
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+EXPECTED = ["00_tour", "01_corpus_and_tokenizer", "02_trunk", "03_heads_and_loss", "04_training",
+            "05_what_the_heads_know", "06_self_speculative_decoding", "07_speculative_sampling",
+            "08_related_ideas"]
+
+# exercises whose right answer depends on the learner's run: a context to grade them with
+CONTEXTS = {
+    "04.worst_head": {"evaluation": {"heads": [{"head": 1, "val_loss": 2.0}, {"head": 2, "val_loss": 2.4},
+                                               {"head": 3, "val_loss": 2.6}, {"head": 4, "val_loss": 2.5}]}},
+    "05.best_drafter": {"rows": [{"head": 1, "greedy_accuracy": 1.0}, {"head": 2, "greedy_accuracy": 0.5},
+                                 {"head": 3, "greedy_accuracy": 0.7}, {"head": 4, "greedy_accuracy": 0.2}]},
+    "06.tokens_per_forward": {"summary": {"tokens": 60, "forwards": 24}},
+}
+
+
+def load(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def test_the_whole_path_is_there():
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_valid_and_committed_without_outputs(path):
+    nb = load(path)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}: a code cell has outputs"
+            assert cell.execution_count is None, f"{path.name}: a code cell has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_states_its_goal_and_has_checked_exercises(path):
+    nb = load(path)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "At the end of this notebook you will be able to" in markdown
+    checks = [c for c in nb.cells if c.cell_type == "code" and "check(" in c.source and "answer = None" in c.source]
+    assert 2 <= len(checks) <= 3, f"{path.name} has {len(checks)} exercises"
+    assert markdown.count("<summary>Solution</summary>") == len(checks)
+
+
+def test_notebooks_are_in_sync_with_their_sources():
+    proc = subprocess.run([sys.executable, str(NOTEBOOKS_DIR / "build_notebooks.py"), "--check"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _wrong(right):
+    if isinstance(right, str):
+        return right + "?"
+    if isinstance(right, (list, tuple)):
+        return [x + 1 if not isinstance(x, str) else x + "?" for x in right]
+    return right * 1.5 + 1
+
+
+@pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
+def test_exercise_checks_grade_right_and_wrong_answers(exercise_id, capsys):
+    context = CONTEXTS.get(exercise_id, {})
+    right = solution(exercise_id, **context)
+    assert grade(exercise_id, right, **context)[0] == "correct"
+    assert grade(exercise_id, _wrong(right), **context)[0] == "wrong"
+    assert grade(exercise_id, None, **context)[0] == "unanswered"
+    for odd in ("not a number", [1, 2], object(), math.nan):  # a learner's odd answer never raises
+        assert grade(exercise_id, odd, **context)[0] in ("correct", "wrong")
+    check(exercise_id, None, **context)
+    assert "not answered yet" in capsys.readouterr().out
+
+
+def test_every_exercise_is_used_in_a_notebook():
+    sources = "\n".join(c.source for p in NOTEBOOKS for c in load(p).cells)
+    for exercise_id in EXERCISES:
+        assert f'check("{exercise_id}"' in sources, f"{exercise_id} is never checked in a notebook"
+
+
+def test_checks_accept_natural_forms_of_an_answer():
+    import torch
+
+    assert grade("02.scores_shape", torch.Size([2, 4, 5, 5]))[0] == "correct"
+    assert grade("02.scores_shape", [2, 4, 5, 5])[0] == "correct"
+    assert grade("01.head3_target", " X ")[0] == "correct"
+    assert grade("03.initial_loss", torch.tensor(161.0).log())[0] == "correct"
+    assert grade("03.decay_weights", (1, 0.16, 0.128))[0] == "correct"
+    assert grade("01.window_length", True)[0] == "wrong"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_top_to_bottom(path):
+    from nbclient import NotebookClient
+
+    nb = load(path)
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
+    env = {"TINYMTP_FAST": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits the test process's environment
+    try:
+        client.execute()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
