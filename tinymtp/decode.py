@@ -127,7 +127,8 @@ def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 20
     generator = torch.Generator().manual_seed(int(seed))
     args = (prompt_ids, int(max_new_tokens), settings["temperature"], settings["top_k"], generator, vocab, trace)
     was_training = model.training
-    model.eval()
+    if was_training:
+        model.eval()
     started = time.perf_counter()
     try:
         with torch.inference_mode():
@@ -136,14 +137,16 @@ def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 20
             elif mode == "draft-model":
                 from .draft import draft_model_decode
 
-                draft_model.eval()
+                if draft_model.training:
+                    draft_model.eval()
                 tokens = draft_model_decode(model, draft_model, heads, *args, accept_rule=_accept_rule)
             else:
                 from .speculative import self_speculative_decode
 
                 tokens = self_speculative_decode(model, heads, *args, accept_rule=_accept_rule)
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     trace.seconds = time.perf_counter() - started
     return DecodeResult(tokens, "".join(vocab[t] for t in tokens) if vocab else "", trace)
 

@@ -1,0 +1,91 @@
+"""`python -m tinymtp generate`: one JSON object with --json, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import assert_one_line_error, run_cli
+
+from tinymtp.checkpoint import save_checkpoint
+from tinymtp.model import ModelConfig, MTPModel
+from tinymtp.tokenizer import CharTokenizer
+
+VOCAB = "\n abcdefghij(),:="
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """A random 4-head micro model, a draft model with its vocabulary, and one with another vocabulary."""
+    root = tmp_path_factory.mktemp("decode-cli")
+    tokenizer = CharTokenizer(VOCAB)
+    for name, heads, vocab in (("mtp", 4, VOCAB), ("draft", 1, VOCAB), ("other", 1, VOCAB + "xyz")):
+        model = MTPModel(ModelConfig.from_preset("micro", vocab_size=len(vocab), n_heads=heads))
+        save_checkpoint(str(root / name), model, CharTokenizer(vocab) if vocab != VOCAB else tokenizer,
+                        {"corpus": "python-stdlib"})
+    return root
+
+
+def test_generate_json_is_one_object_with_the_keys(checkpoints):
+    proc = run_cli("generate", "--checkpoint", checkpoints / "mtp", "--prompt", "def f(a):", "--mode",
+                   "speculative", "--max-new-tokens", "40", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == 1
+    data = json.loads(proc.stdout)
+    assert {"text", "tokens", "summary"} <= set(data) and "rounds" not in data
+    assert len(data["tokens"]) == 40 and len(data["text"]) == 40
+    assert {"forwards", "tokens_per_forward", "acceptance_per_head", "seconds"} <= set(data["summary"])
+    assert [a["head"] for a in data["summary"]["acceptance_per_head"]] == [2, 3, 4]
+
+
+def test_generate_json_trace_has_every_round(checkpoints):
+    proc = run_cli("generate", "--checkpoint", checkpoints / "mtp", "--prompt", "abc", "--mode", "draft-model",
+                   "--draft-checkpoint", checkpoints / "draft", "--heads", "2", "--temperature", "0.7",
+                   "--max-new-tokens", "20", "--json", "--trace")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert len(data["rounds"]) == data["summary"]["forwards"]
+    assert sum(len(r["committed"]) for r in data["rounds"]) == 20
+    assert {"checks", "fed", "accepted", "cache_before", "cache_after", "seconds"} <= set(data["rounds"][1])
+
+
+def test_generate_plain_prints_prompt_and_continuation(checkpoints):
+    proc = run_cli("generate", "--checkpoint", checkpoints / "mtp", "--prompt", "abc", "--max-new-tokens", "12",
+                   "--mode", "sample", "--seed", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("abc") and len(proc.stdout.rstrip("\n")) >= 3
+    assert "tokens/forward" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--prompt", ""], ["prompt is empty"]),
+    (["--prompt", "abcQ"], ["not in the model's vocabulary", "'Q'"]),
+    (["--prompt", "abc", "--heads", "0"], ["--heads"]),
+    (["--prompt", "abc", "--heads", "9", "--mode", "speculative"], ["--heads", "between 2 and 4"]),
+    (["--prompt", "abc", "--mode", "draft-model", "--draft-checkpoint", "/nonexistent/draft"], ["draft"]),
+    (["--prompt", "abc", "--mode", "draft-model", "--draft-checkpoint", "OTHER"], ["vocabulary"]),
+    (["--prompt", "abc", "--top-k", "999", "--mode", "sample"], ["top-k"]),
+])
+def test_generate_bad_input_is_one_line_error(checkpoints, args, words):
+    args = [str(checkpoints / "other") if a == "OTHER" else a for a in args]
+    proc = run_cli("generate", "--checkpoint", checkpoints / "mtp", *args)
+    assert_one_line_error(proc, *words)
+    assert proc.stdout == ""
+
+
+def test_generate_missing_checkpoint_is_one_line_error(tmp_path):
+    assert_one_line_error(run_cli("generate", "--checkpoint", tmp_path / "nope", "--prompt", "a"), "not found")
+
+
+def test_bench_decode_quick_json(checkpoints):
+    proc = run_cli("bench", "decode", "--checkpoint", checkpoints / "mtp", "--quick", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == 1
+    data = json.loads(proc.stdout)
+    assert {"modes", "speedup", "tokens_per_forward", "heads_sweep", "identical"} <= set(data)
+    assert {"greedy", "speculative"} <= set(data["modes"])
+    for mode in data["modes"].values():
+        assert {"tokens_per_second", "tokens_per_forward", "acceptance_per_head", "speedup"} <= set(mode)
+    assert data["identical"] is True
+    assert [e["heads"] for e in data["heads_sweep"]] == [2, 3, 4]
+    assert data["modes"]["greedy"]["tokens_per_forward"] == 1.0

@@ -1,0 +1,131 @@
+"""Speculative sampling must sample from exactly head 1's distribution: a chi-square test.
+
+A tiny random model (4 symbols, heads that disagree with head 1) generates its first three
+tokens with many seeds; the counts are compared with the exact distribution
+p(x1) p(x2 | x1) p(x3 | x1 x2) computed from full forward passes. The exact rule passes; a
+deliberately wrong rule (keep a draft iff p >= q) must fail with a tiny p-value, which shows
+the test can tell them apart. Seeds are fixed, so the outcome is deterministic.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import pytest
+import torch
+from scipy.stats import chisquare
+
+from tinymtp.decode import decode_ids
+from tinymtp.model import ModelConfig, MTPModel
+from tinymtp.sampling import probabilities
+
+V, PROMPT, RUNS = 4, [0, 1], 2000
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():  # thousands of tiny forwards: a second thread only adds wake-up latency
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def random_model(n_heads: int, seed: int) -> MTPModel:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(vocab_size=V, context_length=16, d_model=8, n_layers=1, attn_heads=1, n_heads=n_heads)
+    model = MTPModel(cfg).double().eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.normal_(0.0, 1.0 if "embedding" in name or "heads" in name else 0.3)
+    return model
+
+
+def exact_distribution(model, temperature, top_k, length=3) -> dict:
+    """P(first `length` tokens) under plain sampling from head 1, from full forwards."""
+    dist = {}
+    with torch.no_grad():
+        for seq in itertools.product(range(V), repeat=length):
+            prob, ids = 1.0, list(PROMPT)
+            for token in seq:
+                logits = model(torch.tensor([ids])).logits[0, -1, 0]  # head 1 at the last position
+                prob *= float(probabilities(logits, temperature, top_k)[token])
+                ids.append(token)
+            dist[seq] = prob
+    return dist
+
+
+def counts_of(model, mode, temperature, top_k, length=3, runs=RUNS, **kwargs) -> Counter:
+    out = Counter()
+    for seed in range(runs):
+        result = decode_ids(model, PROMPT, mode, max_new_tokens=4, temperature=temperature, top_k=top_k,
+                            seed=seed, **kwargs)
+        out[tuple(result.tokens[:length])] += 1
+    return out
+
+
+def p_value(counts: Counter, dist: dict) -> float:
+    """Chi-square goodness of fit, pooling the cells expected fewer than 5 times into one."""
+    total = sum(counts.values())
+    observed, expected, rest_o, rest_e = [], [], 0, 0.0
+    for cell, prob in dist.items():
+        if prob * total >= 5:
+            observed.append(counts[cell])
+            expected.append(prob * total)
+        else:
+            rest_o += counts[cell]
+            rest_e += prob * total
+    if rest_e > 0:
+        observed.append(rest_o)
+        expected.append(rest_e)
+    return float(chisquare(observed, expected).pvalue)
+
+
+def keep_if_p_at_least_q(p_x, q_x, u):  # wrong: ignores u, so drafts are over-kept where p >= q
+    return p_x >= q_x
+
+
+@pytest.fixture(scope="module")
+def mtp():
+    model = random_model(n_heads=3, seed=11)
+    with torch.no_grad():  # the heads really disagree with head 1 (otherwise every rule is right)
+        logits = model(torch.tensor([PROMPT])).logits[0, -1]  # (n, V)
+        assert (torch.softmax(logits[1], -1) - torch.softmax(logits[0], -1)).abs().max() > 0.1
+    return model
+
+
+@pytest.mark.parametrize("temperature,top_k", [(1.0, None), (0.8, 3)])
+def test_speculative_sampling_matches_plain_sampling_distribution(mtp, temperature, top_k):
+    dist = exact_distribution(mtp, temperature, top_k)
+    counts = counts_of(mtp, "speculative-sample", temperature, top_k)
+    assert p_value(counts, dist) > 0.01
+
+
+def test_plain_sampling_matches_the_same_exact_distribution(mtp):  # checks the reference itself
+    assert p_value(counts_of(mtp, "sample", 1.0, None), exact_distribution(mtp, 1.0, None)) > 0.01
+
+
+def test_a_wrong_acceptance_rule_is_caught(mtp):
+    counts = counts_of(mtp, "speculative-sample", 1.0, None, runs=800, _accept_rule=keep_if_p_at_least_q)
+    assert p_value(counts, exact_distribution(mtp, 1.0, None)) < 1e-6
+
+
+def test_draft_model_sampling_matches_plain_sampling_distribution(mtp):
+    draft = random_model(n_heads=1, seed=5)
+    dist = exact_distribution(mtp, 1.0, None)
+    counts = counts_of(mtp, "draft-model", 1.0, None, heads=2, draft_model=draft)
+    assert p_value(counts, dist) > 0.01
+    wrong = counts_of(mtp, "draft-model", 1.0, None, runs=800, heads=2, draft_model=draft,
+                      _accept_rule=keep_if_p_at_least_q)
+    assert p_value(wrong, dist) < 1e-6
+
+
+def test_speculative_sampling_is_reproducible_and_seeded(mtp):
+    a = decode_ids(mtp, PROMPT, "speculative-sample", 30, seed=1)
+    b = decode_ids(mtp, PROMPT, "speculative-sample", 30, seed=1)
+    c = decode_ids(mtp, PROMPT, "speculative-sample", 30, seed=2)
+    assert a.tokens == b.tokens and len(a.tokens) == 30
+    assert a.tokens != c.tokens
+    checked = [ch for r in a.trace.rounds for ch in r.checks if ch.checked]
+    assert checked and all(ch.uniform is not None and 0 <= ch.uniform < 1 for ch in checked)
+    assert any(not ch.accepted for ch in checked)  # rejections happen, so the residual path runs

@@ -1,0 +1,53 @@
+"""The decoding benchmark's library function: held-out prompts and `measure_decoding`."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tinymtp.corpora import load_corpus
+from tinymtp.model import ModelConfig, MTPModel
+from tinymtp.speedup import format_table, heldout_prompts, measure_decoding
+from tinymtp.tokenizer import CharTokenizer
+
+
+@pytest.fixture(scope="module")
+def stdlib():
+    return load_corpus("python-stdlib")
+
+
+def test_heldout_prompts_come_from_the_validation_text(stdlib):
+    prompts = heldout_prompts(stdlib.tokenizer, count=16, length=40)
+    assert len(prompts) == 16 and len(set(prompts)) == 16
+    assert all(len(p) == 40 and p in stdlib.val_text for p in prompts)
+    assert heldout_prompts(stdlib.tokenizer, count=16, length=40) == prompts  # deterministic
+
+
+def test_heldout_prompts_skip_characters_outside_the_vocabulary(stdlib):
+    small = CharTokenizer("".join(sorted(set(stdlib.tokenizer.vocab) - set("_()"))))
+    prompts = heldout_prompts(small, count=8, length=32)
+    assert prompts and all(not small.unknown_characters(p) for p in prompts)
+
+
+def test_measure_decoding_reports_every_mode(stdlib):
+    torch.manual_seed(0)
+    tok = stdlib.tokenizer
+    model = MTPModel(ModelConfig.from_preset("micro", vocab_size=tok.vocab_size, n_heads=3)).eval()
+    draft = MTPModel(ModelConfig.from_preset("micro", vocab_size=tok.vocab_size, n_heads=1)).eval()
+    calls = []
+    threads = torch.get_num_threads()
+    result = measure_decoding(model, tok, heldout_prompts(tok, count=2, length=24), max_new_tokens=40,
+                              repeats=2, draft_model=draft, draft_tokens=2,
+                              on_progress=lambda done, total: calls.append((done, total)))
+    assert torch.get_num_threads() == threads  # restored
+    assert calls[-1] == (2 * 2 * 4, 2 * 2 * 4)  # repeats x prompts x (greedy, K=2, K=3, draft)
+    assert set(result["modes"]) == {"greedy", "speculative", "draft-model"}
+    assert [e["heads"] for e in result["heads_sweep"]] == [2, 3]
+    assert result["identical"] is True
+    assert result["speedup"] == result["modes"]["speculative"]["speedup"] > 0
+    assert result["tokens_per_forward"] == result["modes"]["speculative"]["tokens_per_forward"]
+    greedy = result["modes"]["greedy"]
+    assert greedy["tokens_per_forward"] == 1.0 and greedy["speedup"] == 1.0 and greedy["forwards"] == 80
+    assert result["modes"]["draft-model"]["draft_forwards"] > 0
+    assert result["draft_speedup"] == result["modes"]["draft-model"]["speedup"]
+    assert "speculative K=3" in format_table(result)
