@@ -138,10 +138,20 @@ def collect_finished_job() -> bool:
     return True
 
 
+def choose_model(label: str) -> None:
+    """Make `label` the sidebar's choice from anywhere (a fragment too): set before the picker is
+    drawn, in a full rerun, so the browser's copy of the widget cannot overwrite it."""
+    st.session_state["pending_model_label"] = label
+    st.rerun()
+
+
 def sidebar_model_picker() -> None:
     """The sidebar's model picker; its choice (st.session_state["model_label"]) holds on every page."""
     collect_finished_job()
     labels = model_labels()
+    pending = st.session_state.pop("pending_model_label", None)
+    if pending in labels:
+        st.session_state["model_label"] = pending
     with st.sidebar:
         st.markdown("### Model")
         if not labels:

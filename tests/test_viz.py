@@ -159,7 +159,7 @@ def test_speedup_vs_heads():
     fig = viz.speedup_vs_heads(measurement())
     names = [t.name for t in fig.data]
     assert names == ["speed-up (wall clock)", "tokens per forward", "ceiling: k + 1 tokens per forward",
-                     "draft model"]
+                     "separate draft model: 1.20×"]
     assert list(fig.data[0].x) == [0, 1, 2, 3] and list(fig.data[0].y) == [1.0, 1.5, 1.9, 2.1]
     assert list(fig.data[2].y) == [1, 2, 3, 4]
     no_draft = {**measurement(), "draft_model": None}
@@ -168,7 +168,7 @@ def test_speedup_vs_heads():
 
 def test_decoding_comparison_and_model_comparison():
     fig = viz.decoding_comparison(measurement())
-    assert list(fig.data[0].x) == ["greedy", "self-speculative (3 drafting heads)", "separate draft model"]
+    assert list(fig.data[0].x) == ["greedy", "self-speculative<br>(3 drafting heads)", "separate draft model"]
     assert list(fig.data[1].y) == [1.0, 2.8, 2.0]
 
     meta = lambda loss, accs: {"next_token_val_loss": loss,

@@ -418,14 +418,15 @@ def speedup_vs_heads(measurement: dict, title: str = "Speed-up and tokens per fo
                              line=dict(color="#999999", dash="dot")), secondary_y=True)
     draft = measurement.get("draft_model")
     if draft:
-        fig.add_trace(go.Scatter(x=[ks[-1] + 0.6], y=[draft["speedup"]], mode="markers+text", name="draft model",
-                                 marker=dict(symbol="star", size=14, color="#D55E00"),
-                                 text=[f"draft model {draft['speedup']:.2f}×"], textposition="top center"),
-                      secondary_y=False)
+        fig.add_trace(go.Scatter(x=[ks[-1] + 0.6], y=[draft["speedup"]], mode="markers",
+                                 name=f"separate draft model: {draft['speedup']:.2f}×",
+                                 marker=dict(symbol="star", size=15, color="#D55E00"),
+                                 hovertemplate="draft model: %{y:.2f}×<extra></extra>"), secondary_y=False)
     top = max([e["speedup"] or 0 for e in entries] + [(draft or {}).get("speedup") or 0] + [1.0])
     fig.update_xaxes(title="drafting heads (0 = plain greedy)", tickvals=ks)
     fig.update_yaxes(title="speed-up over greedy (×)", range=[0, top * 1.3], secondary_y=False)
-    fig.update_yaxes(title="tokens per forward", range=[0, max(ks) + 1.5], secondary_y=True, showgrid=False)
+    fig.update_yaxes(title="tokens per forward", range=[0, max(ks) + 1.5], dtick=1, secondary_y=True,
+                     showgrid=False)
     return _layout(fig, title, height=360, legend=dict(orientation="h", y=-0.25))
 
 
@@ -437,8 +438,9 @@ def decoding_comparison(measurement: dict, title: str = "Self-speculative vs a s
         rows.append((f"self-speculative ({best['drafting_heads']} drafting heads)", best))
     if measurement.get("draft_model"):
         rows.append(("separate draft model", measurement["draft_model"]))
-    names = [r[0] for r in rows]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["speed-up over greedy (wall clock)", "tokens per forward"])
+    names = [r[0].replace(" (", "<br>(") for r in rows]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
+                        subplot_titles=["speed-up over greedy (×)", "tokens per forward"])
     colours = ["#888888", "#0072B2", "#D55E00"][: len(rows)]
     fig.add_trace(go.Bar(x=names, y=[r[1]["speedup"] for r in rows], marker=dict(color=colours), showlegend=False,
                          text=[f"{r[1]['speedup']:.2f}×" for r in rows], textposition="outside"), row=1, col=1)
@@ -454,14 +456,14 @@ def decoding_comparison(measurement: dict, title: str = "Self-speculative vs a s
 def model_comparison(models: dict, title: str = "Next-token only vs multi-token prediction") -> go.Figure:
     """models: {label: checkpoint metadata}; left: next-token validation loss, right: each head's
     validation accuracy (matches the real text) against how far ahead it looks."""
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.4, 0.6],
-                        subplot_titles=["next-token validation loss (head 1; lower is better)",
-                                        "validation accuracy per head (matches the real text)"])
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.38, 0.62], horizontal_spacing=0.14,
+                        subplot_titles=["next-token val loss (lower is better)", "val accuracy per head"])
     palette = ["#888888", "#0072B2", "#D55E00", "#009E73", "#CC79A7"]
     for i, (label, meta) in enumerate(models.items()):
         colour = palette[i % len(palette)]
         loss = meta.get("next_token_val_loss")
-        fig.add_trace(go.Bar(x=[label], y=[loss], marker=dict(color=colour), name=label, legendgroup=label,
+        fig.add_trace(go.Bar(x=[label.split(" (")[0]], y=[loss], marker=dict(color=colour), name=label,
+                             legendgroup=label,
                              text=["–" if loss is None else f"{loss:.3f}"], textposition="outside",
                              showlegend=False), row=1, col=1)
         heads = meta.get("heads") or []

@@ -94,11 +94,11 @@ if run:
     prompts = (common.corpus_examples(mtp, count=n_prompts, length=32) or common.examples_for(mtp.tokenizer))
     prompts = prompts[:n_prompts]
     if mtp.n_heads < 2:
-        st.error(f"'{mtp.label}' has one head: it cannot draft for itself. Pick a model with several heads.")
+        left.error(f"'{mtp.label}' has one head: it cannot draft for itself. Pick a model with several heads.")
     elif not prompts:
-        st.error("No prompt fits this model's vocabulary.")
+        left.error("No prompt fits this model's vocabulary.")
     else:
-        bar = st.progress(0.0, text="Decoding…")
+        bar = left.progress(0.0, text="Decoding…")
         try:
             result = measure_decoding(mtp.model, mtp.tokenizer, prompts, max_new_tokens=n_tokens,
                                       draft_model=draft.model if draft else None,
@@ -111,10 +111,8 @@ if run:
 stored = st.session_state.get("cmp_result")
 if stored and stored[0] == key:
     result = stored[1]
-    g1, g2 = st.columns(2)
-    with g1:
+    with left:
         common.plot(viz.speedup_vs_heads(result), key="cmp_speedup")
-    with g2:
         common.plot(viz.decoding_comparison(result), key="cmp_draft_fig")
     rows = [result["greedy"]] + result["speculative"] + ([result["draft_model"]] if result["draft_model"] else [])
     names = ["greedy"] + [f"speculative, {e['drafting_heads']} drafting head(s)" for e in result["speculative"]] + \
@@ -127,4 +125,4 @@ if stored and stored[0] == key:
                "speed-up is 1× by construction. The draft model's forward passes are not counted above, "
                "but its time is in the seconds.")
 else:
-    st.info("Press **Measure now** (a few seconds).", icon=":material/timer:")
+    left.info("Press **Measure now** (a few seconds).", icon=":material/timer:")

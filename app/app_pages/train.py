@@ -36,7 +36,8 @@ with left, st.form("train_form", border=True):
                              help="python-stdlib: Python's own standard library source. stories: simple "
                                   "English from a small grammar. Or your own UTF-8 text file.")
     upload = st.file_uploader(f"Your text file (UTF-8, at most {common.MAX_UPLOAD_BYTES // 2**20} MB; used when "
-                              f"'{UPLOAD}' is chosen)", type=None, key="train_upload")
+                              f"'{UPLOAD}' is chosen)", type=None, key="train_upload",
+                              max_upload_size=common.MAX_UPLOAD_BYTES // 2**20)
     c1, c2, c3 = st.columns(3)
     heads = c1.number_input("Heads n", 1, 8, 4, key="train_heads", help="1 = the next-token baseline")
     head_type = c2.selectbox("Head type", HEAD_TYPES, key="train_head_type",
@@ -93,10 +94,6 @@ def stop():
         st.session_state["train_job"].stop_requested = True
 
 
-def use_model(label):
-    st.session_state["model_label"] = label
-
-
 @st.fragment(run_every=1.0 if job is not None and job.running else None)
 def live_view():
     job = st.session_state.get("train_job")
@@ -128,7 +125,8 @@ def live_view():
                    f"{meta.get('seconds', 0):.0f} s, next-token val loss {meta.get('next_token_val_loss', 0):.3f}. "
                    "It is now in the sidebar's model picker on every page.", icon=":material/check_circle:")
         b1, b2, _ = st.columns([1, 1, 2])
-        b1.button("Use it on every page", on_click=use_model, args=(job.name,), key="train_use", type="primary")
+        if b1.button("Use it on every page", key="train_use", type="primary"):
+            common.choose_model(job.name)  # a full rerun, so the sidebar's picker shows the choice
         if b2.button("Save to runs/", key="train_save"):
             try:
                 path = common.save_trained(common.session_models()[job.name])

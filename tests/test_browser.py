@@ -1,0 +1,212 @@
+"""The app in a real browser: Debian's Chromium driven by Playwright, against a real server.
+
+Starts `streamlit run app/streamlit_app.py` on a free port (with tiny checkpoints made in
+seconds), opens every page, takes one speculative step, trains a short run, measures decoding,
+and checks the page content. Screenshots go to tests/artifacts/ (git-ignored). It also checks
+that the page never contacts another host (the app must work offline).
+
+Outside CI (env CI unset) the test skips when /usr/bin/chromium is missing; in CI it must run.
+Never `playwright install`: it downloads a browser. Install Debian's: apt-get install chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_app_fixtures import make_checkpoints
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def require_chromium():
+    if os.path.exists(CHROMIUM):
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing: CI must install Debian's chromium (apt-get install chromium)")
+    pytest.skip(f"{CHROMIUM} is missing (install it with: apt-get install chromium); runs in CI")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_chromium()
+    pytest.importorskip("playwright.sync_api")
+    checkpoints = make_checkpoints(tmp_path_factory.mktemp("browser-checkpoints"))
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w+")
+    env = {**os.environ, "TINYMTP_CHECKPOINTS": str(checkpoints),
+           "TINYMTP_RUNS": str(tmp_path_factory.mktemp("runs"))}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.port",
+                             str(port), "--server.headless", "true"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                log.seek(0)
+                pytest.fail(f"the streamlit server did not start:\n{log.read()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser_page(server):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})
+        page.set_default_timeout(60_000)
+        page.outside_requests = []
+        page.dialogs = []
+        page.on("request", lambda r: page.outside_requests.append(r.url)
+                if not r.url.startswith((server, "data:", "blob:", "about:")) else None)
+        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+        yield page
+        browser.close()
+
+
+def settle(page, pause_ms=600):
+    """Wait until Streamlit has no script run going (twice, as a run may start just after)."""
+    page.wait_for_selector(DONE)
+    page.wait_for_timeout(pause_ms)
+    page.wait_for_selector(DONE)
+
+
+def shot(page, name):
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def main_text(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def test_heads_page(server, browser_page):
+    page = browser_page
+    page.goto(server)
+    settle(page)
+    page.get_by_text("What does each head predict?").wait_for()
+    charts = page.locator('[data-testid="stPlotlyChart"] .main-svg')
+    charts.first.wait_for()
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 3
+    text = main_text(page)
+    assert "matches the real text" in text and "matches what head 1 would generate" in text
+    assert "head 1 → t+1" in text and "head 4 → t+4" in text
+    shot(page, "heads")
+
+
+def test_speculative_step_and_escaping(server, browser_page):
+    page = browser_page
+    page.goto(f"{server}/speculative")
+    settle(page)
+    page.get_by_text("Round 0 of").wait_for()
+    page.get_by_role("button", name=re.compile("Step")).click()
+    page.get_by_text("Round 1 of").wait_for()
+    settle(page)
+    text = main_text(page)
+    assert "accepted" in text or "rejected" in text
+    assert "Identical to plain greedy decoding" in text
+    shot(page, "speculative")
+    # user text is shown as text, never run
+    prompt = page.get_by_label("Prompt")
+    prompt.fill(XSS)
+    prompt.press("Control+Enter")
+    page.get_by_text("Round 0 of").wait_for()
+    settle(page)
+    committed = page.locator(".tinymtp-committed")
+    assert XSS in committed.inner_text()
+    assert committed.locator("img").count() == 0
+    assert page.dialogs == []
+
+
+def test_train_a_short_run_and_pick_it(server, browser_page):
+    page = browser_page
+    page.goto(f"{server}/train")
+    settle(page)
+    form = page.locator('[data-testid="stForm"]')
+    form.get_by_text("stories", exact=True).click()
+    form.locator('[data-testid="stSelectbox"]').filter(has_text="Size").click()
+    page.get_by_role("option", name=re.compile("^micro")).click()
+    form.get_by_text("steps", exact=True).click()
+    heads = form.get_by_role("spinbutton", name="Heads n")
+    heads.fill("2")
+    heads.press("Tab")
+    steps = form.get_by_role("spinbutton", name="Steps")
+    steps.fill("40")
+    steps.press("Tab")
+    name = form.get_by_label("Name for the trained model")
+    name.fill("browser-run")
+    name.press("Tab")
+    form.get_by_role("button", name="Train").click()
+    page.get_by_text("Training finished").wait_for(timeout=90_000)
+    settle(page)
+    text = main_text(page)
+    assert "browser-run" in text and "next-token val loss" in text
+    assert page.locator('[data-testid="stPlotlyChart"] .main-svg').count() >= 1
+    shot(page, "train")
+    # the trained model is in the sidebar's picker; using it carries over to the other pages
+    page.get_by_role("button", name="Use it on every page").click()
+    settle(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Heads").click()
+    page.get_by_text("What does each head predict?").wait_for()
+    settle(page)
+    sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "Trained in this session" in sidebar and "2 heads" in sidebar, sidebar
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
+    assert "model: browser-run" in page.locator('[data-testid="stMain"]').text_content()
+
+
+def test_compare_page_measures(server, browser_page):
+    page = browser_page
+    page.goto(f"{server}/compare")
+    settle(page)
+    page.get_by_text("What training produced").wait_for()
+    page.get_by_role("button", name=re.compile("Measure now")).click()
+    page.locator('[data-testid="stDataFrame"]').nth(1).wait_for(timeout=90_000)  # the measurements table
+    settle(page)
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 4
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(3).wait_for()
+    svg_text = page.locator('[data-testid="stMain"]').text_content()
+    assert "Speed-up and tokens per forward vs drafting heads" in svg_text
+    assert "Self-speculative vs a separate draft model" in svg_text
+    shot(page, "compare")
+
+
+def test_nothing_was_fetched_from_outside(browser_page):
+    assert browser_page.outside_requests == []
