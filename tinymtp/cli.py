@@ -72,6 +72,7 @@ def add_train_parser(sub):
     p.add_argument("--eval-every", type=positive_int, default=100)
     p.add_argument("--memory-saving", action="store_true", help="Meta's head-by-head backward pass")
     p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     p.add_argument("--resume", metavar="DIR", help="continue training from this checkpoint")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a progress bar")
@@ -91,7 +92,7 @@ def cmd_train(args) -> int:
     from .corpora import check_long_enough, load_corpus
     from .model import ModelConfig
     from .progress import TrainProgressBar
-    from .train import TrainConfig, train, training_metadata
+    from .train import TrainConfig, resolve_device, train, training_metadata
 
     resume = load_checkpoint(args.resume, with_optimizer=True) if args.resume else None
     corpus = load_corpus(args.corpus)
@@ -105,8 +106,9 @@ def cmd_train(args) -> int:
                                                loss_weights=parse_loss_weights(args.loss_weights))
     train_config = TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
                                learning_rate=args.lr, eval_every=args.eval_every, seed=args.seed,
-                               device=args.device, memory_saving=args.memory_saving)
+                               device=args.device, memory_saving=args.memory_saving, threads=args.threads)
     check_long_enough(corpus, model_config.context_length, model_config.n_heads)  # before the bar draws
+    resolve_device(args.device)
     bar = None if args.json else TrainProgressBar(train_config)
     try:
         result = train(model_config, train_config, corpus, on_step=bar, resume=resume)

@@ -44,6 +44,7 @@ class TrainConfig:
     seed: int = 1337
     device: str = "cpu"
     memory_saving: bool = False  # Meta's head-by-head backward (same gradients, less memory)
+    threads: int | None = None  # CPU threads for PyTorch (None: its default); part of reproducibility
 
     def __post_init__(self):
         if self.steps is None and self.minutes is None:
@@ -52,8 +53,8 @@ class TrainConfig:
             raise TinyMTPError(f"--steps must be a positive number, got {self.steps}")
         if self.minutes is not None and not self.minutes > 0:
             raise TinyMTPError(f"--minutes must be a positive number, got {self.minutes}")
-        for name in ("batch_size", "eval_every", "eval_batches"):
-            if getattr(self, name) <= 0:
+        for name in ("batch_size", "eval_every", "eval_batches", "threads"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise TinyMTPError(f"{name} must be a positive number, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise TinyMTPError(f"learning rate must be positive, got {self.learning_rate}")
@@ -114,6 +115,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
     cfg = train_config
     device = resolve_device(cfg.device)
     check_long_enough(corpus, model_config.context_length, model_config.n_heads)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model = MTPModel(model_config).to(device)
     optimizer = build_optimizer(model, cfg)
