@@ -123,7 +123,7 @@ def head_grid(pred, title: str | None = "Each head's top guess") -> go.Figure:
     fig = go.Figure(go.Heatmap(
         z=z, x=list(range(T)), y=list(range(1, n + 1)), text=text, texttemplate="%{text}",
         textfont=dict(family=MONO, size=16), customdata=hover, hovertemplate="%{customdata}<extra></extra>",
-        colorscale="Blues", zmin=0, zmax=1, xgap=2, ygap=2,
+        colorscale=[[0, "#FFFFFF"], [0.5, "#C6DBEF"], [1, "#5B9BD5"]], zmin=0, zmax=1, xgap=2, ygap=2,
         colorbar=dict(title=dict(text="probability", side="right"), thickness=12, len=0.9)))
     for label, symbol, colour, dx, dy, test in (
             ("matches the real text x[t+k]", "circle", ACCEPTED, 0.3, -0.28, lambda t, k: pred.matches_text(t, k)),
@@ -351,7 +351,7 @@ def wall_clock(seconds: dict, title: str = "Wall-clock time, same prompt") -> go
     """Horizontal bars of seconds per decoding mode, e.g. {"greedy": 0.41, "speculative": 0.22}."""
     names = list(seconds)
     values = [seconds[k] for k in names]
-    colours = ["#888888" if "greedy" in k and "spec" not in k else "#0072B2" for k in names]
+    colours = ["#888888"] + ["#0072B2"] * (len(names) - 1)  # the first entry is the baseline
     base = seconds.get(names[0]) or 0.0
     text = [f"{v:.3f} s" + (f" · speed-up {base / v:.2f}×" if i and v and base else "") for i, v in enumerate(values)]
     fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker=dict(color=colours), text=text,
@@ -362,16 +362,16 @@ def wall_clock(seconds: dict, title: str = "Wall-clock time, same prompt") -> go
 
 
 def lanes(greedy_trace, speculative_trace, tokenizer, forwards: int | None = None, min_width: int = 24,
-          title: str = "Lanes: one box per forward pass") -> go.Figure:
+          title: str = "Lanes: one box per forward pass", names=("greedy", "speculative")) -> go.Figure:
     """Plain greedy and speculative decoding side by side on a shared axis of forward passes.
 
     Each box is one forward pass, labelled with the characters it added; greedy adds one per
-    pass, speculative up to n. `forwards` shows only the first passes of both lanes; the axis
+    pass, speculative up to n (`names` labels the two lanes). `forwards` shows only the first passes of both lanes; the axis
     spans at least `min_width` passes (or the whole greedy run, if shorter) so the boxes keep
     their size while rounds are revealed.
     """
     fig = go.Figure()
-    lanes_ = (("greedy", greedy_trace, 1), ("speculative", speculative_trace, 0))
+    lanes_ = ((names[0], greedy_trace, 1), (names[1], speculative_trace, 0))
     longest = 0
     for name, tr, y in lanes_:
         rounds = tr.rounds if forwards is None else tr.rounds[:forwards]
@@ -382,7 +382,7 @@ def lanes(greedy_trace, speculative_trace, tokenizer, forwards: int | None = Non
             text = _chars(tokenizer, r.committed)
             if r.kind == "prefill":
                 fill = "#E8EEF6"
-            elif name == "greedy":
+            elif y == 1:  # the plain lane: one token per pass
                 fill = "#CFCFCF"
             else:
                 fill = ["#CFCFCF", "#9CC3E6", "#5AA0D8", "#2E7FC0", "#1B5E96"][min(n_tok, 4)] if n_tok else "#EEEEEE"
@@ -396,7 +396,7 @@ def lanes(greedy_trace, speculative_trace, tokenizer, forwards: int | None = Non
                                  hovertemplate="%{customdata}<extra></extra>"))
     width = max(longest, min(min_width, len(greedy_trace.rounds)), 1)
     fig.update_xaxes(range=[0, width], title="forward passes →", showgrid=False, zeroline=False)
-    fig.update_yaxes(tickvals=[0, 1], ticktext=["speculative", "greedy"], range=[-0.6, 1.6], showgrid=False,
+    fig.update_yaxes(tickvals=[0, 1], ticktext=[names[1], names[0]], range=[-0.6, 1.6], showgrid=False,
                      zeroline=False)
     return _layout(fig, title, height=200)
 
@@ -457,7 +457,7 @@ def model_comparison(models: dict, title: str = "Next-token only vs multi-token 
     """models: {label: checkpoint metadata}; left: next-token validation loss, right: each head's
     validation accuracy (matches the real text) against how far ahead it looks."""
     fig = make_subplots(rows=1, cols=2, column_widths=[0.38, 0.62], horizontal_spacing=0.14,
-                        subplot_titles=["next-token val loss (lower is better)", "val accuracy per head"])
+                        subplot_titles=["next-token val loss", "val accuracy per head"])
     palette = ["#888888", "#0072B2", "#D55E00", "#009E73", "#CC79A7"]
     for i, (label, meta) in enumerate(models.items()):
         colour = palette[i % len(palette)]
@@ -471,7 +471,7 @@ def model_comparison(models: dict, title: str = "Next-token only vs multi-token 
                                  mode="lines+markers", name=label, legendgroup=label,
                                  line=dict(color=colour, width=2), marker=dict(size=10)), row=1, col=2)
     losses = [m.get("next_token_val_loss") or 0 for m in models.values()]
-    fig.update_yaxes(range=[0, max(losses + [1]) * 1.25], row=1, col=1)
+    fig.update_yaxes(range=[0, max(losses + [1]) * 1.25], title="lower is better", row=1, col=1)
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%", row=1, col=2)
     fig.update_xaxes(title="head k (looks k tokens ahead)", dtick=1, row=1, col=2)
     return _layout(fig, title, height=380, legend=dict(orientation="h", y=-0.2), margin=dict(l=10, r=10, t=90, b=10))

@@ -191,7 +191,8 @@ def viewer():
     with g2:
         common.plot(viz.acceptance_per_head(so_far), key="spec_accept")
     common.plot(viz.lanes(base.trace, spec.trace, tokenizer, forwards=shown,
-                          title=f"Lanes: {base_mode} and {spec_mode} decoding, one box per forward pass"),
+                          title=f"Lanes: {base_mode} and {spec_mode} decoding, one box per forward pass",
+                          names=(base_mode, spec_mode)),
                 key="spec_lanes")
 
     st.markdown("##### The whole run")
