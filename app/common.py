@@ -71,6 +71,7 @@ class ModelEntry:
     metadata: dict = field(default_factory=dict)
     source: str = "shipped"  # "shipped" | "session"
     path: str | None = None
+    corpus: object = None  # the training Corpus, for models trained in this session
 
     @property
     def n_heads(self) -> int:
@@ -224,9 +225,12 @@ def corpus_examples(entry: ModelEntry, count: int = 4, length: int = 64) -> list
     from tinymtp.predictions import corpus_snippets
 
     name = entry.metadata.get("corpus")
-    if name not in BUILT_IN:
+    if entry.corpus is not None:
+        text = entry.corpus.val_text
+    elif name in BUILT_IN:
+        text = builtin_corpus(name).val_text
+    else:
         return []
-    text = builtin_corpus(name).val_text
     return [s for s in corpus_snippets(text, count, length) if not entry.tokenizer.unknown_characters(s)]
 
 
@@ -290,7 +294,8 @@ class TrainingJob:
             self.error = f"training failed unexpectedly ({type(exc).__name__}: {exc})"
 
     def entry(self) -> ModelEntry:
-        return ModelEntry(self.name, self.result.model, self.corpus.tokenizer, self.metadata, "session")
+        return ModelEntry(self.name, self.result.model, self.corpus.tokenizer, self.metadata, "session",
+                          corpus=self.corpus)
 
 
 def save_trained(entry: ModelEntry) -> str:

@@ -143,6 +143,11 @@ def test_speculative_step_and_escaping(server, browser_page):
     assert "accepted" in text or "rejected" in text
     assert "Identical to plain greedy decoding" in text
     shot(page, "speculative")
+    # Play reveals rounds on a timer (a fragment rerun), Pause stops it
+    page.get_by_role("button", name=re.compile("Play")).click()
+    page.get_by_text("Round 3 of").wait_for()
+    page.get_by_role("button", name=re.compile("Pause")).click()
+    page.get_by_text("paused").wait_for()
     # user text is shown as text, never run
     prompt = page.get_by_label("Prompt")
     prompt.fill(XSS)
