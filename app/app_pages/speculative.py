@@ -165,9 +165,11 @@ def viewer():
     st.markdown("##### This round")
     if rnd.kind == "prefill":
         first = tokenizer.decode(rnd.committed)
-        st.info(f"**Round 0, prefill.** The model reads the whole {len(rnd.fed)}-character prompt in one forward "
+        st.info(f"**Round 0, prefill.** The model reads the {len(rnd.fed)}-character prompt in one forward "
                 f"pass (KV cache {rnd.cache_before} → {rnd.cache_after}). Head 1's choice is the first new "
-                f"character, {viz.show_char(first)!r}; the other heads' guesses become the first drafts. "
+                f"character, {viz.show_char(first)!r}; "
+                + ("the draft model then drafts the next ones. " if spec_mode == "draft-model" else
+                   "the other heads' guesses become the first drafts. ") +
                 "Press **Step** to verify them.", icon=":material/input:")
     elif not rnd.checks:
         st.info(f"Round {rnd.index}: no drafts this time (for example at the end of the context window); "
