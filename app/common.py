@@ -262,6 +262,7 @@ class TrainingJob:
         self.error = None
         self.started = time.time()
         self.collected = False  # the page has moved the result into the session's models
+        self.announced = False  # the page has noticed the end of the run (and stopped its timer)
         self.thread = threading.Thread(target=self._run, name=f"tinymtp-train-{name}", daemon=True)
 
     def start(self):

@@ -101,6 +101,9 @@ def live_view():
         st.caption("Press **Train** to start. The chart below will follow every head's loss as it trains.")
         return
     info = job.last
+    if not job.running and not job.announced:  # it just ended: a full rerun stops this timer, redraws the sidebar
+        job.announced = True
+        st.rerun()
     if job.running:
         st.button("Stop", on_click=stop, key="train_stop", type="secondary", icon=":material/stop_circle:",
                   help="Stops after the current step; the model trained so far is kept.")
@@ -117,8 +120,7 @@ def live_view():
     elif job.error:
         common.show_error(TinyMTPError(job.error))
     else:
-        if common.collect_finished_job():  # hand the model to the session, then redraw the sidebar
-            st.rerun()
+        common.collect_finished_job()
         meta = job.metadata or {}
         stopped = " (stopped early)" if meta.get("interrupted") else ""
         st.success(f"Training finished{stopped}: '{job.name}', {meta.get('steps')} steps in "
@@ -133,7 +135,8 @@ def live_view():
                 st.success(f"Saved as a checkpoint: {path}")
             except (TinyMTPError, OSError) as exc:
                 common.show_error(exc)
-    common.plot(viz.loss_curves(job.history, title=f"Loss per head: {job.name}"), key="train_loss")
+    history = {"train": list(job.history["train"]), "eval": list(job.history["eval"])}  # a snapshot: it grows
+    common.plot(viz.loss_curves(history, title=f"Loss per head: {job.name}"), key="train_loss")
     if job.metadata and job.metadata.get("heads"):
         st.dataframe([{"head": h["head"], "val loss": h["val_loss"], "val accuracy": f"{h['val_accuracy']:.1%}"}
                       for h in job.metadata["heads"]], hide_index=True)
