@@ -22,6 +22,14 @@ from tinymtp.model import ModelConfig, MTPModel
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():  # many tiny forwards: a second thread only adds wake-up latency
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def random_model(vocab_size=6, n_heads=3, head_type="linear", context_length=16, seed=0, std=0.3):
     """A tiny float64 model with random weights everywhere (so the heads disagree with head 1).
 

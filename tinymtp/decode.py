@@ -126,9 +126,9 @@ def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 20
     trace = Trace(mode=mode, settings=settings)
     generator = torch.Generator().manual_seed(int(seed))
     args = (prompt_ids, int(max_new_tokens), settings["temperature"], settings["top_k"], generator, vocab, trace)
-    was_training = model.training
-    if was_training:
-        model.eval()
+    training = [m for m in (model, draft_model) if m is not None and m.training]
+    for m in training:  # dropout off while decoding; put back afterwards
+        m.eval()
     started = time.perf_counter()
     try:
         with torch.inference_mode():
@@ -137,16 +137,14 @@ def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 20
             elif mode == "draft-model":
                 from .draft import draft_model_decode
 
-                if draft_model.training:
-                    draft_model.eval()
                 tokens = draft_model_decode(model, draft_model, heads, *args, accept_rule=_accept_rule)
             else:
                 from .speculative import self_speculative_decode
 
                 tokens = self_speculative_decode(model, heads, *args, accept_rule=_accept_rule)
     finally:
-        if was_training:
-            model.train()
+        for m in training:
+            m.train()
     trace.seconds = time.perf_counter() - started
     return DecodeResult(tokens, "".join(vocab[t] for t in tokens) if vocab else "", trace)
 
