@@ -376,7 +376,7 @@ def lanes(greedy_trace, speculative_trace, tokenizer, forwards: int | None = Non
     for name, tr, y in lanes_:
         rounds = tr.rounds if forwards is None else tr.rounds[:forwards]
         longest = max(longest, len(rounds))
-        xs, labels, hovers = [], [], []
+        xs, labels, hovers, ink = [], [], [], []
         for i, r in enumerate(rounds):
             n_tok = len(r.committed)
             text = _chars(tokenizer, r.committed)
@@ -389,10 +389,11 @@ def lanes(greedy_trace, speculative_trace, tokenizer, forwards: int | None = Non
             fig.add_shape(type="rect", x0=i + 0.04, x1=i + 0.96, y0=y - 0.38, y1=y + 0.38, fillcolor=fill,
                           line=dict(color="white", width=1), layer="below")
             xs.append(i + 0.5)
+            ink.append("white" if fill in ("#2E7FC0", "#1B5E96") else "#10253F")  # readable on dark boxes
             labels.append(plot_text(text))
             hovers.append(f"{name} pass {i + 1} ({r.kind}): +{n_tok} token(s) {plot_text(repr(text))}")
         fig.add_trace(go.Scatter(x=xs, y=[y] * len(xs), mode="text", text=labels, name=name, showlegend=False,
-                                 textfont=dict(family=MONO, size=12, color="#10253F"), customdata=hovers,
+                                 textfont=dict(family=MONO, size=12, color=ink), customdata=hovers,
                                  hovertemplate="%{customdata}<extra></extra>"))
     width = max(longest, min(min_width, len(greedy_trace.rounds)), 1)
     fig.update_xaxes(range=[0, width], title="forward passes →", showgrid=False, zeroline=False)
