@@ -50,4 +50,7 @@ def test_measure_decoding_reports_every_mode(stdlib):
     assert greedy["tokens_per_forward"] == 1.0 and greedy["speedup"] == 1.0 and greedy["forwards"] == 80
     assert result["modes"]["draft-model"]["draft_forwards"] > 0
     assert result["draft_speedup"] == result["modes"]["draft-model"]["speedup"]
+    costs = result["forward_costs"]
+    assert costs["verify_forward_ms"] > 0 and costs["greedy_forward_ms"] > 0
+    assert costs["explained_speedup"] == pytest.approx(result["tokens_per_forward"] / costs["loop_cost_ratio"], rel=1e-2)
     assert "speculative K=3" in format_table(result)

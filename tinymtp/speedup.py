@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import time
 from pathlib import Path
 
 import torch
@@ -83,6 +84,7 @@ def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256,
     try:
         for kwargs in configs.values():  # warm-up: the first calls pay for allocations and caches
             decode_ids(model, ids[0], max_new_tokens=min(16, max_new_tokens), **kwargs)
+        costs = forward_costs(model, max(sweep), calls=max(10, 20 * repeats))
         for r in range(repeats):
             for prompt in ids:
                 for name, kwargs in configs.items():
@@ -96,10 +98,41 @@ def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256,
     finally:
         torch.set_num_threads(old_threads)
     result = _report(configs, runs, outputs, n, max_new_tokens, repeats, len(ids), threads or old_threads)
+    full = result["modes"]["speculative"]
+    costs["loop_cost_ratio"] = full["forward_cost_ratio"]  # forwards inside the decoding loops
+    costs["explained_speedup"] = round(full["tokens_per_forward"] / full["forward_cost_ratio"], 3)
+    result["forward_costs"] = costs
     cfg = model.config
     result["model"] = {"n_heads": n, "head_type": cfg.head_type, "context_length": cfg.context_length,
                        "parameters": model.num_parameters()}
     return result
+
+
+def forward_costs(model, heads: int, filled: int | None = None, calls: int = 100, repeats: int = 5) -> dict:
+    """Milliseconds of the model's forward alone: one token with head 1 (a greedy step) against
+    `heads` tokens with heads 1..heads (a full verifying step), on a cache holding `filled` tokens.
+
+    Their ratio is the part of `forward_cost_ratio` the decoding loop cannot remove.
+    """
+    cfg = model.config
+    filled = min(filled if filled is not None else cfg.context_length // 2, cfg.context_length - heads)
+    device = next(model.parameters()).device
+    cache = model.new_cache()
+    samples = {"greedy": [], "verify": []}
+    with torch.inference_mode():
+        model(torch.zeros(1, filled, dtype=torch.long, device=device), cache=cache)
+        steps = {"greedy": (torch.zeros(1, 1, dtype=torch.long, device=device), 1),
+                 "verify": (torch.zeros(1, heads, dtype=torch.long, device=device), heads)}
+        for _ in range(repeats):  # interleaved, like the decoding runs
+            for name, (ids, h) in steps.items():
+                started = time.perf_counter()
+                for _ in range(calls):
+                    model(ids, cache=cache, heads=h)
+                    cache.truncate(filled)
+                samples[name].append((time.perf_counter() - started) / calls * 1000)
+    greedy, verify = statistics.median(samples["greedy"]), statistics.median(samples["verify"])
+    return {"greedy_forward_ms": round(greedy, 4), "verify_forward_ms": round(verify, 4),
+            "model_cost_ratio": round(verify / greedy, 3), "cache_length": filled}
 
 
 def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threads) -> dict:
@@ -198,6 +231,12 @@ def format_table(result: dict) -> str:
     lines.append(f"speculative (all heads) over greedy: {result['speedup']:.2f}x wall clock, "
                  f"{result['tokens_per_forward']:.2f} tokens per forward; identical output: "
                  f"{str(result['identical']).lower()}")
+    c = result["forward_costs"]
+    lines.append(f"why not {result['tokens_per_forward']:.2f}x: a verifying forward costs {c['loop_cost_ratio']:.2f}x "
+                 f"a greedy one in the loop ({c['model_cost_ratio']:.2f}x for the model alone: "
+                 f"{c['verify_forward_ms']:.3f} vs {c['greedy_forward_ms']:.3f} ms; the rest is Python per round "
+                 f"and the context re-reads), and {result['tokens_per_forward']:.2f} / "
+                 f"{c['loop_cost_ratio']:.2f} = {c['explained_speedup']:.2f}")
     if result.get("note"):
         lines.append(result["note"])
     return "\n".join(lines)
