@@ -62,7 +62,8 @@ def cmd_generate(args) -> int:
 
 
 def summary_line(s: dict) -> str:
-    acceptance = ", ".join(f"head {a['head']} {a['rate']:.0%}" for a in s["acceptance_per_head"] if a["rate"] is not None)
+    who = "draft token" if s["mode"] == "draft-model" else "head"
+    acceptance = ", ".join(f"{who} {a['head']} {a['rate']:.0%}" for a in s["acceptance_per_head"] if a["rate"] is not None)
     return (f"[{s['mode']}: {s['tokens']} tokens in {s['forwards']} forwards = {s['tokens_per_forward']:.2f} "
             f"tokens/forward, {s['seconds']:.3f} s" + (f"; accepted: {acceptance}" if acceptance else "") + "]")
 
