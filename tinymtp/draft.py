@@ -89,7 +89,9 @@ def draft_model_decode(model, draft_model, K, prompt_ids, max_new_tokens, temper
         tokens.extend(committed)
         main.truncate(m + accepted + 1)  # both caches forget the rejected drafts
         draft.truncate(min(draft.end, m + accepted + 1))
-        trace.rounds.append(Round(len(trace.rounds), "verify", fed, checks, accepted, token, kind, prob, committed,
-                                  before, main.cache.length, time.perf_counter() - t0, main.note(reread),
-                                  main.start, reread, draft_forwards=j))
+        trace.rounds.append(Round(
+            index=len(trace.rounds), kind="verify", fed=fed, checks=checks, accepted=accepted, next_token=token,
+            next_kind=kind, next_prob=prob, committed=committed, cache_before=before,
+            cache_after=main.cache.length, seconds=time.perf_counter() - t0, note=main.note(reread),
+            window_start=main.start, reread=reread, draft_forwards=j))
     return tokens[P:]

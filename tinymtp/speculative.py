@@ -145,9 +145,11 @@ def self_speculative_decode(model, K, prompt_ids, max_new_tokens, temperature, t
         fed = [tokens[m]] + drafts
         tokens.extend(committed)
         window.truncate(m + accepted + 1)  # rejected drafts leave the cache
-        trace.rounds.append(Round(len(trace.rounds), "verify", fed, checks, accepted, token, kind, prob, committed,
-                                  before, window.cache.length, time.perf_counter() - t0,
-                                  window.note(reread), window.start, reread))
+        trace.rounds.append(Round(
+            index=len(trace.rounds), kind="verify", fed=fed, checks=checks, accepted=accepted, next_token=token,
+            next_kind=kind, next_prob=prob, committed=committed, cache_before=before,
+            cache_after=window.cache.length, seconds=time.perf_counter() - t0, note=window.note(reread),
+            window_start=window.start, reread=reread))
     return tokens[P:]
 
 
