@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from .model import ModelConfig
 
 
+def causal_mask(T: int, S: int, device=None) -> torch.Tensor:
+    """(T, S) booleans: new query i sits at position S - T + i and may see keys 0 .. S - T + i."""
+    return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
+
+
 class CausalSelfAttention(nn.Module):
     """Each position looks back at itself and earlier positions, never ahead."""
 
@@ -45,13 +50,16 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             k, v = cache.append(layer, k, v)  # (B, H, S, hs), S = past + T
         S = k.size(2)
-        # query i sits at position S - T + i and may see keys 0 .. S - T + i
-        allowed = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=S - T)  # (T, S)
         if self.fast:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if T == 1 else allowed)  # (B, H, T, hs)
+            if T == 1:  # one new query may see every cached key: no mask needed
+                y = F.scaled_dot_product_attention(q, k, v)  # (B, H, 1, hs)
+            elif T == S:  # no cache: the plain causal triangle
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(T, S, x.device))  # (B, H, T, hs)
         else:
             scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # affinities: (B, H, T, S)
-            scores = scores.masked_fill(~allowed, float("-inf"))  # no looking ahead
+            scores = scores.masked_fill(~causal_mask(T, S, x.device), float("-inf"))  # no looking ahead
             weights = F.softmax(scores, dim=-1)  # each row sums to 1: (B, H, T, S)
             self.weights = weights.detach()
             y = weights @ v  # weighted sum of values: (B, H, T, hs)

@@ -116,6 +116,9 @@ class MTPModel(nn.Module):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
         for head in self.heads:
             head.reset_parameters()  # head types choose their own start (e.g. zero, identity)
+        # where each head's own attention layer (block heads) sits in a KV cache, after the trunk's
+        attention_heads = [h.has_attention for h in self.heads]
+        self.head_cache_layers = [cfg.n_layers + sum(attention_heads[:k]) for k in range(cfg.n_heads)]
 
     @staticmethod
     def _init_weights(module):
@@ -140,8 +143,7 @@ class MTPModel(nn.Module):
 
     def head_logits(self, hidden, head: int, cache: KVCache | None = None):
         """Head `head` (1-based) applied to the trunk's hidden states: (B, T, C) -> (B, T, V)."""
-        layer = self.config.n_layers + sum(h.has_attention for h in self.heads[: head - 1])
-        z = self.heads[head - 1](hidden, cache, layer)  # (B, T, C)
+        z = self.heads[head - 1](hidden, cache, self.head_cache_layers[head - 1])  # (B, T, C)
         return self.unembedding(self.final_norm(z))  # (B, T, V)
 
     def forward(self, idx, targets=None, cache: KVCache | None = None, heads: int | None = None):
@@ -156,7 +158,8 @@ class MTPModel(nn.Module):
                                f"{self.config.context_length}")
         hidden = self.trunk(idx, cache)  # (B, T, C)
         n = heads or self.config.n_heads
-        logits = torch.stack([self.head_logits(hidden, k, cache) for k in range(1, n + 1)], dim=2)  # (B, T, n, V)
+        z = torch.stack([self.heads[k](hidden, cache, self.head_cache_layers[k]) for k in range(n)], dim=2)  # (B, T, n, C)
+        logits = self.unembedding(self.final_norm(z))  # the shared norm and unembedding, once: (B, T, n, V)
         if cache is not None:
             cache.advance(T)
         if targets is None:
