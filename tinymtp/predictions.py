@@ -22,7 +22,6 @@ page. Left out: beam search, tree drafts. Explained in notebooks/05_what_the_hea
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 
 import torch
@@ -192,77 +191,31 @@ def trace_upto(trace: Trace, rounds: int) -> Trace:
                  settings=dict(getattr(trace, "settings", {}) or {}))
 
 
-def _median_seconds(run, repeats: int):
-    results = [run() for _ in range(repeats)]
-    return results[-1], statistics.median(r.trace.seconds for r in results)
-
-
 def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 48, drafting_heads=None,
                      draft_model=None, draft_tokens: int | None = None, repeats: int = 1,
                      on_progress=None) -> dict:
-    """Greedy against self-speculative decoding (and a draft model) on the same prompts.
+    """Greedy against self-speculative decoding (and a draft model) on the same prompts, in the
+    shape the app's and notebooks' figures read; the measuring itself is `speedup.measure_decoding`.
 
-    drafting_heads: the numbers of drafting heads to try (default 1..n-1; 0 drafts is greedy);
-    k drafting heads are heads 2..k+1. draft_tokens: tokens the draft model proposes per round
-    (default: n - 1, as many as the heads draft).
-    Returns {"greedy": {...}, "speculative": [{"drafting_heads", ...}], "draft_model": {...} or None}
-    where each entry has tokens, forwards, tokens_per_forward, seconds (median of `repeats` runs,
-    summed over prompts), speedup (greedy seconds / these seconds), acceptance_per_head and
-    identical (greedy modes: the output equals plain greedy decoding's, prompt by prompt).
+    drafting_heads: the numbers of drafting heads to try (default 1..n-1); k drafting heads are
+    heads 2..k+1. draft_tokens: tokens the draft model proposes per round (default n - 1).
+    Returns {"greedy": {...}, "speculative": [{"drafting_heads", ...}], "draft_model": {...} or None};
+    each entry has tokens, forwards, tokens_per_forward, seconds, speedup, acceptance_per_head and
+    identical (the output equals plain greedy decoding's, prompt by prompt).
     """
-    from .decode import generate
+    from .speedup import measure_decoding as measure
 
     n = model.config.n_heads
-    if drafting_heads is None:
-        drafting_heads = list(range(1, n))
     if not prompts:
         raise TinyMTPError("no prompts to measure")
     for prompt in prompts:
         encode_prompt(tokenizer, prompt)
-    total_jobs = len(prompts) * (1 + len(drafting_heads) + (draft_model is not None))
-    done = 0
-
-    def run_all(**kwargs):
-        nonlocal done
-        texts, tokens, forwards, seconds, traces = [], 0, 0, 0.0, []
-        for prompt in prompts:
-            result, secs = _median_seconds(
-                lambda p=prompt: generate(model, tokenizer, p, max_new_tokens=max_new_tokens, **kwargs), repeats)
-            texts.append(result.text)
-            summary = result.trace.summary()
-            tokens += summary["tokens"]
-            forwards += summary["forwards"]
-            seconds += secs
-            traces.append(result.trace)
-            done += 1
-            if on_progress is not None:
-                on_progress(done / total_jobs)
-        pooled = Trace(mode=traces[0].mode, drafters=list(traces[0].drafters),
-                       rounds=[r for tr in traces for r in tr.rounds])
-        return {"texts": texts, "tokens": tokens, "forwards": forwards,
-                "tokens_per_forward": round(tokens / forwards, 4) if forwards else 0.0,
-                "seconds": round(seconds, 4), "acceptance_per_head": pooled.acceptance_per_head()}
-
-    for warm in ("greedy", "speculative")[: 2 if n > 1 else 1]:  # keep first-call costs out of the timings
-        generate(model, tokenizer, prompts[0], mode=warm, max_new_tokens=2)
-    greedy = run_all(mode="greedy")
-    greedy.update(drafting_heads=0, speedup=1.0, identical=True)
-
-    def compare(entry):
-        entry["speedup"] = round(greedy["seconds"] / entry["seconds"], 4) if entry["seconds"] else None
-        entry["identical"] = entry["texts"] == greedy["texts"]
-        return entry
-
-    speculative = []
-    for k in drafting_heads:
-        entry = run_all(mode="speculative", heads=k + 1)  # heads 2..k+1 draft
-        entry["drafting_heads"] = k
-        speculative.append(compare(entry))
-    draft = None
-    if draft_model is not None:
-        tokens_per_round = draft_tokens or max(1, n - 1)
-        draft = compare(run_all(mode="draft-model", draft_model=draft_model, heads=tokens_per_round,
-                                temperature=0.0))  # temperature 0: greedy, comparable with the rest
-        draft["draft_tokens"] = tokens_per_round
+    ks = list(drafting_heads) if drafting_heads is not None else list(range(1, n))
+    result = measure(model, tokenizer, prompts, max_new_tokens=max_new_tokens, repeats=repeats,
+                     heads_sweep=[k + 1 for k in ks], draft_model=draft_model,
+                     draft_tokens=draft_tokens or max(1, n - 1),
+                     on_progress=None if on_progress is None else lambda done, total: on_progress(done / total))
+    greedy = dict(result["modes"]["greedy"], drafting_heads=0)
     return {"prompts": list(prompts), "max_new_tokens": max_new_tokens, "repeats": repeats,
-            "greedy": greedy, "speculative": speculative, "draft_model": draft}
+            "greedy": greedy, "speculative": result["heads_sweep"],
+            "draft_model": result["modes"].get("draft-model")}
