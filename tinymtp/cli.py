@@ -15,34 +15,24 @@ import sys
 from .errors import TinyMTPError
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {value}")
-    return value
+def number_parser(convert, is_ok, requirement: str):
+    """An argparse `type=` that converts a flag's text and checks its range, with a one-line message."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {'whole ' if convert is int else ''}number, got '{text}'") from None
+        if not is_ok(value):
+            raise argparse.ArgumentTypeError(f"{requirement}, got {text}")
+        return value
+
+    return parse
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
-    return value
+positive_int = number_parser(int, lambda v: v > 0, "must be a positive number")
+positive_float = number_parser(float, lambda v: v > 0, "must be a positive number")
+non_negative_float = number_parser(float, lambda v: v >= 0, "must not be negative")
 
 
 class OneLineParser(argparse.ArgumentParser):
