@@ -57,6 +57,7 @@ def cmd_generate(args) -> int:
     if args.trace:
         for r in result.trace.rounds:
             print(format_round(r, ckpt.tokenizer.vocab))
+    sys.stdout.flush()  # the text first, then the summary line on stderr
     print(summary_line(trace["summary"]), file=sys.stderr)
     return 0
 
