@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tinymtp.model import ModelConfig, MTPModel
+
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "checkpoints"
 
@@ -55,6 +57,21 @@ def trained_checkpoint(tmp_path_factory, small_text_file) -> Path:
     save_checkpoint(str(path), result.model, corpus.tokenizer, training_metadata(result, corpus, train_config),
                     result.optimizer_tensors)
     return path
+
+
+def random_model(vocab_size=6, n_heads=3, head_type="linear", context_length=16, seed=0, std=0.3):
+    """A tiny float64 model with random weights everywhere (so the heads disagree with head 1).
+
+    Large embeddings keep the text varied; smaller other weights keep the softmaxes from saturating.
+    """
+    torch.manual_seed(seed)
+    cfg = ModelConfig(vocab_size=vocab_size, context_length=context_length, d_model=16, n_layers=1,
+                      attn_heads=2, n_heads=n_heads, head_type=head_type)
+    model = MTPModel(cfg).double().eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.normal_(0.0, 1.0 if "embedding" in name else std)
+    return model
 
 
 @pytest.fixture(autouse=True)

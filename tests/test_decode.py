@@ -6,10 +6,10 @@ import json
 
 import pytest
 import torch
+from conftest import random_model as shared_random_model
 
 from tinymtp.decode import DecodeResult, decode_ids, generate
 from tinymtp.errors import TinyMTPError, UnknownCharactersError
-from tinymtp.model import ModelConfig, MTPModel
 from tinymtp.tokenizer import CharTokenizer
 from tinymtp.window import window_start
 
@@ -26,14 +26,7 @@ def one_thread():
 
 
 def random_model(n_heads=4, head_type="linear", context_length=12, seed=0, vocab_size=V):
-    torch.manual_seed(seed)
-    cfg = ModelConfig(vocab_size=vocab_size, context_length=context_length, d_model=16, n_layers=1,
-                      attn_heads=2, n_heads=n_heads, head_type=head_type)
-    model = MTPModel(cfg).double().eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.normal_(0.0, 1.0 if "embedding" in name else 0.3)
-    return model
+    return shared_random_model(vocab_size, n_heads, head_type, context_length, seed)
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import random_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tinymtp.decode import decode_ids
 from tinymtp.errors import TinyMTPError
 from tinymtp.kvcache import KVCache
-from tinymtp.model import ModelConfig, MTPModel
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -28,21 +28,6 @@ def one_thread():  # many tiny forwards: a second thread only adds wake-up laten
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
-
-
-def random_model(vocab_size=6, n_heads=3, head_type="linear", context_length=16, seed=0, std=0.3):
-    """A tiny float64 model with random weights everywhere (so the heads disagree with head 1).
-
-    Large embeddings keep the text varied; smaller other weights keep the softmaxes from saturating.
-    """
-    torch.manual_seed(seed)
-    cfg = ModelConfig(vocab_size=vocab_size, context_length=context_length, d_model=16, n_layers=1,
-                      attn_heads=2, n_heads=n_heads, head_type=head_type)
-    model = MTPModel(cfg).double().eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.normal_(0.0, 1.0 if "embedding" in name else std)
-    return model
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
