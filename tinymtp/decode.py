@@ -37,6 +37,7 @@ import torch
 
 from .errors import TinyMTPError
 from .sampling import accept_exact, check_sampling_args, choose
+from .tokenizer import encode_prompt
 from .trace import Round, Trace
 from .window import SlidingWindow
 
@@ -60,9 +61,7 @@ def generate(model, tokenizer, prompt: str, mode: str = "greedy", max_new_tokens
     heads: speculative modes: the drafting heads are 2..heads (2 <= heads <= n, default n);
     draft-model: how many tokens the draft model proposes per round (default 3).
     """
-    if not prompt:
-        raise TinyMTPError("the prompt is empty: give at least one character to continue")
-    ids = tokenizer.encode(prompt)  # names any unknown characters
+    ids = encode_prompt(tokenizer, prompt)  # empty prompts and unknown characters get one-line errors
     result = decode_ids(model, ids, mode, max_new_tokens, temperature, top_k, heads, draft_model, seed,
                         vocab=tokenizer.vocab)
     result.text = tokenizer.decode(result.tokens)

@@ -23,7 +23,7 @@ import time
 import torch
 
 from .sampling import accept_exact, choose, probabilities, sample
-from .speculative import top_choices, verify_greedy, verify_sampled
+from .speculative import prefill_round, top_choices, verify_greedy, verify_sampled
 from .trace import Round
 from .window import SlidingWindow
 
@@ -63,9 +63,7 @@ def draft_model_decode(model, draft_model, K, prompt_ids, max_new_tokens, temper
     t0 = time.perf_counter()
     logits, _ = main.feed(tokens, P)  # the main model's prefill: (T, 1, V)
     token, prob = choose(logits[-1, 0], temperature, top_k, generator)
-    trace.rounds.append(Round(0, "prefill", tokens[P - logits.size(0) :], next_token=token, next_prob=prob,
-                              committed=[token], cache_after=main.cache.length, window_start=main.start,
-                              seconds=time.perf_counter() - t0, note=main.note(0, prefill=True)))
+    trace.rounds.append(prefill_round(main, tokens, logits.size(0), token, prob, t0))
     tokens.append(token)
 
     while len(tokens) - P < max_new_tokens:

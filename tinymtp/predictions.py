@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .errors import TinyMTPError
+from .tokenizer import encode_prompt
 from .trace import Trace
 
 
@@ -97,16 +98,6 @@ def accuracy_rows(predictions: list) -> list:
 def max_prompt_length(model) -> int:
     """The longest prompt the Heads view accepts: head 1's continuation of it must fit the context."""
     return model.config.context_length - model.config.n_heads + 1
-
-
-def encode_prompt(tokenizer, text: str, max_length: int | None = None) -> list:
-    """The prompt's token ids; an empty, too long or unknown-character prompt is a TinyMTPError."""
-    if not text:
-        raise TinyMTPError("the prompt is empty: type a few characters")
-    tokens = tokenizer.encode(text)  # UnknownCharactersError names the characters
-    if max_length is not None and len(tokens) > max_length:
-        raise TinyMTPError(f"the prompt has {len(tokens)} characters; this model reads at most {max_length} here")
-    return tokens
 
 
 @torch.no_grad()

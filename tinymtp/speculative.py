@@ -113,9 +113,7 @@ def self_speculative_decode(model, K, prompt_ids, max_new_tokens, temperature, t
         token, prob, kept = top_t[0][0], top_p[0][0], 0  # row `kept` of top_t/top_p holds the drafts
     else:
         token, prob = choose(row[0], temperature, top_k, generator)  # the first sure token
-    trace.rounds.append(Round(0, "prefill", tokens[P - logits.size(0) :], next_token=token, next_prob=prob,
-                              committed=[token], cache_after=window.cache.length, window_start=window.start,
-                              seconds=time.perf_counter() - t0, note=window.note(0, prefill=True)))
+    trace.rounds.append(prefill_round(window, tokens, logits.size(0), token, prob, t0))
     tokens.append(token)
 
     while len(tokens) - P < max_new_tokens:
@@ -151,6 +149,13 @@ def self_speculative_decode(model, K, prompt_ids, max_new_tokens, temperature, t
             cache_after=window.cache.length, seconds=time.perf_counter() - t0, note=window.note(reread),
             window_start=window.start, reread=reread))
     return tokens[P:]
+
+
+def prefill_round(window: SlidingWindow, tokens: list, fed: int, token: int, prob: float, started: float) -> Round:
+    """Round 0 of a speculative run: the prompt's forward (its last `fed` tokens), which commits `token`."""
+    return Round(0, "prefill", tokens[len(tokens) - fed :], next_token=token, next_prob=prob, committed=[token],
+                 cache_after=window.cache.length, window_start=window.start,
+                 seconds=time.perf_counter() - started, note=window.note(0, prefill=True))
 
 
 def _char(vocab, token: int) -> str:

@@ -55,3 +55,13 @@ class CharTokenizer:
 
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
+
+
+def encode_prompt(tokenizer: CharTokenizer, text: str, max_length: int | None = None) -> list[int]:
+    """A prompt's token ids; an empty, too long or unknown-character prompt is a TinyMTPError."""
+    if not text:
+        raise TinyMTPError("the prompt is empty: give at least one character to continue")
+    tokens = tokenizer.encode(text)  # UnknownCharactersError names the characters
+    if max_length is not None and len(tokens) > max_length:
+        raise TinyMTPError(f"the prompt has {len(tokens)} characters; this model reads at most {max_length} here")
+    return tokens
