@@ -39,7 +39,7 @@ class LinearHead(nn.Module):
         with torch.no_grad():
             self.linear.weight.copy_(torch.eye(self.linear.weight.size(0)))  # start as the identity
 
-    def forward(self, hidden, cache=None, layer=0):
+    def forward(self, hidden, cache=None, layer=0, mask=None):
         return self.linear(hidden)  # (B, T, C)
 
 
@@ -56,7 +56,7 @@ class MLPHead(nn.Module):
         nn.init.zeros_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
 
-    def forward(self, hidden, cache=None, layer=0):
+    def forward(self, hidden, cache=None, layer=0, mask=None):
         return hidden + F.silu(self.linear(hidden))  # (B, T, C)
 
 
@@ -72,8 +72,8 @@ class BlockHead(nn.Module):
     def reset_parameters(self):
         pass  # the model's GPT-style initialisation already suits a transformer layer
 
-    def forward(self, hidden, cache=None, layer=0):
-        return self.block(hidden, cache, layer)  # (B, T, C)
+    def forward(self, hidden, cache=None, layer=0, mask=None):
+        return self.block(hidden, cache, layer, mask)  # (B, T, C)
 
 
 def make_head(cfg) -> nn.Module:

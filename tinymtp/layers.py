@@ -29,6 +29,17 @@ def causal_mask(T: int, S: int, device=None) -> torch.Tensor:
     return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
 
 
+def block_mask(new_mask: torch.Tensor, S: int) -> torch.Tensor:
+    """(T, T) rules among the T new tokens -> (T, S): every new token also sees the S - T cached ones.
+
+    Tree decoding (tree.py) feeds many candidate continuations at once; `new_mask[i, j]` says
+    whether new token i may see new token j (its ancestors and itself).
+    """
+    T = new_mask.size(0)
+    seen = torch.ones(T, S - T, dtype=torch.bool, device=new_mask.device)  # the cached prefix: (T, S-T)
+    return torch.cat([seen, new_mask], dim=1)  # (T, S)
+
+
 class CausalSelfAttention(nn.Module):
     """Each position looks back at itself and earlier positions, never ahead."""
 
@@ -40,7 +51,8 @@ class CausalSelfAttention(nn.Module):
         self.fast = True  # False: the written-out path below, which also keeps `weights`
         self.weights = None  # (B, H, T, S) attention weights of the last slow forward
 
-    def forward(self, x, cache: KVCache | None = None, layer: int = 0):
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0, mask: torch.Tensor | None = None):
+        """x (B, T, C) -> (B, T, C). `mask` (T, T) replaces the causal rule among the new tokens."""
         B, T, C = x.shape
         H, hs = self.attn_heads, C // self.attn_heads
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
@@ -51,15 +63,18 @@ class CausalSelfAttention(nn.Module):
             k, v = cache.append(layer, k, v)  # (B, H, S, hs), S = past + T
         S = k.size(2)
         if self.fast:
-            if T == 1:  # one new query may see every cached key: no mask needed
+            if mask is not None:  # tree decoding: the given rule among the new tokens
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=block_mask(mask, S))  # (B, H, T, hs)
+            elif T == 1:  # one new query may see every cached key: no mask needed
                 y = F.scaled_dot_product_attention(q, k, v)  # (B, H, 1, hs)
             elif T == S:  # no cache: the plain causal triangle
                 y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
             else:
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(T, S, x.device))  # (B, H, T, hs)
         else:
+            allowed = causal_mask(T, S, x.device) if mask is None else block_mask(mask, S)  # (T, S)
             scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # affinities: (B, H, T, S)
-            scores = scores.masked_fill(~causal_mask(T, S, x.device), float("-inf"))  # no looking ahead
+            scores = scores.masked_fill(~allowed, float("-inf"))  # no looking ahead
             weights = F.softmax(scores, dim=-1)  # each row sums to 1: (B, H, T, S)
             self.weights = weights.detach()
             y = weights @ v  # weighted sum of values: (B, H, T, hs)
@@ -88,6 +103,6 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, cache: KVCache | None = None, layer: int = 0):
-        x = x + self.drop(self.attn(self.norm1(x), cache, layer))  # (B, T, C)
+    def forward(self, x, cache: KVCache | None = None, layer: int = 0, mask: torch.Tensor | None = None):
+        x = x + self.drop(self.attn(self.norm1(x), cache, layer, mask))  # (B, T, C)
         return x + self.drop(self.mlp(self.norm2(x)))  # (B, T, C)

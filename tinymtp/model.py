@@ -79,14 +79,17 @@ class Trunk(nn.Module):
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, idx, cache: KVCache | None = None):
+    def forward(self, idx, cache: KVCache | None = None, positions=None, mask=None):
+        """idx (B, T) -> hidden (B, T, C). Tree decoding passes each token's `positions` (T,) and
+        the `mask` (T, T) of which new tokens may see which; by default a plain causal sequence."""
         B, T = idx.shape
-        start = cache.length if cache is not None else 0
-        positions = torch.arange(start, start + T, device=idx.device)  # (T,)
+        if positions is None:
+            start = cache.length if cache is not None else 0
+            positions = torch.arange(start, start + T, device=idx.device)  # (T,)
         x = self.token_embedding(idx) + self.position_embedding(positions)  # (B, T, C)
         x = self.drop(x)
         for layer, block in enumerate(self.blocks):
-            x = block(x, cache, layer)  # (B, T, C)
+            x = block(x, cache, layer, mask)  # (B, T, C)
         return x
 
 
@@ -95,6 +98,7 @@ class MTPOutput:
     logits: torch.Tensor  # (B, T, n, V): logits[:, t, k-1] is head k's guess for x[t+k]
     loss: torch.Tensor | None = None  # the weighted combination of the heads' losses
     head_losses: list | None = None  # one scalar tensor per head, head 1 first
+    hidden: torch.Tensor | None = None  # (B, T, n, C): each head's hidden state before the shared norm
 
     @property
     def next_token_loss(self):
@@ -146,26 +150,30 @@ class MTPModel(nn.Module):
         z = self.heads[head - 1](hidden, cache, self.head_cache_layers[head - 1])  # (B, T, C)
         return self.unembedding(self.final_norm(z))  # (B, T, V)
 
-    def forward(self, idx, targets=None, cache: KVCache | None = None, heads: int | None = None):
+    def forward(self, idx, targets=None, cache: KVCache | None = None, heads: int | None = None,
+                positions=None, mask=None):
         """idx (B, T) -> MTPOutput with logits (B, T, n, V); with targets (B, T, n), the losses.
 
-        `heads` computes only heads 1..heads (e.g. 1 for plain next-token decoding).
+        `heads` computes only heads 1..heads (e.g. 1 for plain next-token decoding). Tree
+        decoding passes `positions` (T,) and `mask` (T, T) (see Trunk.forward).
         """
         T = idx.size(1)
         start = cache.length if cache is not None else 0
-        if start + T > self.config.context_length:
-            raise TinyMTPError(f"sequence of {start + T} tokens exceeds the context length "
+        last = start + T if positions is None else int(positions.max()) + 1
+        if last > self.config.context_length:
+            raise TinyMTPError(f"sequence of {last} tokens exceeds the context length "
                                f"{self.config.context_length}")
-        hidden = self.trunk(idx, cache)  # (B, T, C)
+        hidden = self.trunk(idx, cache, positions, mask)  # (B, T, C)
         n = heads or self.config.n_heads
-        z = torch.stack([self.heads[k](hidden, cache, self.head_cache_layers[k]) for k in range(n)], dim=2)  # (B, T, n, C)
+        z = torch.stack([self.heads[k](hidden, cache, self.head_cache_layers[k], mask) for k in range(n)],
+                        dim=2)  # (B, T, n, C)
         logits = self.unembedding(self.final_norm(z))  # the shared norm and unembedding, once: (B, T, n, V)
         if cache is not None:
             cache.advance(T)
         if targets is None:
-            return MTPOutput(logits)
+            return MTPOutput(logits, hidden=z)
         losses = head_losses(logits, targets[..., :n])
-        return MTPOutput(logits, combine_head_losses(losses, self.config.loss_weights), losses)
+        return MTPOutput(logits, combine_head_losses(losses, self.config.loss_weights), losses, z)
 
     def set_fast_attention(self, fast: bool) -> None:
         for module in self.modules():
