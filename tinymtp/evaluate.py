@@ -43,7 +43,7 @@ def evaluate(model, val_data: torch.Tensor, n_windows: int = 256, batch_size: in
     total = 0
     for i in range(0, len(x_all), batch_size):
         x, y = x_all[i : i + batch_size], y_all[i : i + batch_size]  # (b, T), (b, T, n)
-        logits = model(x).logits  # (b, T, n, V)
+        logits = model(x, ahead=y).logits  # (b, T, n, V); causal heads read the real tokens ahead
         count = y[..., 0].numel()
         loss_sums += torch.tensor([float(v) for v in head_losses(logits, y)], dtype=torch.float64) * count
         correct += (logits.argmax(-1) == y).double().sum(dim=(0, 1)).cpu()  # (n,)

@@ -9,10 +9,19 @@ heads differ only in the small piece between the trunk and the unembedding:
 | linear | one d x d linear map, started as the identity          | the simplest baseline         |
 | mlp    | x + SiLU(W x + b), W and b zero, so it starts as x     | Medusa (Cai et al. 2024)      |
 | block  | one full transformer layer per head (own attention)    | Gloeckle et al. 2024 (Meta)   |
+| causal | head k mixes head k-1's hidden state with the EMBEDDING of | DeepSeek-V3 (2024)            |
+|        | token t+k-1, then runs one transformer layer: a chain      |                               |
 
-All n heads, head 1 included, have the same type, so an n = 1 model is exactly "trunk + head 1"
-and dropping heads 2..n of an MTP model leaves a model of the same shape as the baseline.
-Left out: the DeepSeek-V3 `causal` chain (its drafts depend on earlier drafts).
+For linear, mlp and block all n heads, head 1 included, have the same type, so an n = 1 model
+is exactly "trunk + head 1" and dropping heads 2..n leaves a model of the baseline's shape.
+
+The causal chain is different: head k (k >= 2) at position t also reads token x[t+k-1], the
+token just before the one it predicts. In training that token comes from the text (the
+targets already hold it); in decoding it is the previous head's draft, so the drafts are made
+one after the other (causal_drafts.py) instead of all at once. Head 1 of a causal model is a
+linear head (the main model's own output, as in DeepSeek-V3, where the chain starts from the
+main model's last hidden state). Both the token embedding and the unembedding are the main
+model's, shared.
 
 Explained in notebooks/03_heads_and_loss.ipynb.
 """
@@ -25,7 +34,7 @@ import torch.nn.functional as F
 
 from .layers import Block
 
-HEAD_TYPES = ("linear", "mlp", "block")
+HEAD_TYPES = ("linear", "mlp", "block", "causal")
 
 
 class LinearHead(nn.Module):
@@ -76,5 +85,47 @@ class BlockHead(nn.Module):
         return self.block(hidden, cache, layer, mask)  # (B, T, C)
 
 
-def make_head(cfg) -> nn.Module:
-    return {"linear": LinearHead, "mlp": MLPHead, "block": BlockHead}[cfg.head_type](cfg)
+class RMSNorm(nn.Module):
+    """x / sqrt(mean(x^2)) times a learned scale: LayerNorm without the mean subtraction."""
+
+    def __init__(self, d: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight  # (..., d)
+
+
+class CausalHead(nn.Module):
+    """DeepSeek-V3's MTP module: [norm(previous head's hidden), norm(embedding of x[t+k-1])] ->
+    project 2d -> d -> one transformer layer (own attention) -> this head's hidden state."""
+
+    has_attention = True
+    reads_token_ahead = True  # needs the embedding of the token before the one it predicts
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.hidden_norm = RMSNorm(cfg.d_model)
+        self.embedding_norm = RMSNorm(cfg.d_model)
+        self.mix = nn.Linear(2 * cfg.d_model, cfg.d_model, bias=False)
+        self.block = Block(cfg)
+
+    def reset_parameters(self):
+        with torch.no_grad():  # start by passing the previous head's hidden state through
+            d = self.mix.weight.size(0)
+            self.mix.weight.zero_()
+            self.mix.weight[:, :d].copy_(torch.eye(d))
+            self.mix.weight[:, d:].normal_(0.0, 0.02)
+
+    def forward(self, previous, embedded, cache=None, layer=0, mask=None):
+        """previous: head k-1's hidden (B, T, C); embedded: embedding of x[t+k-1] (B, T, C)."""
+        both = torch.cat([self.hidden_norm(previous), self.embedding_norm(embedded)], dim=-1)  # (B, T, 2C)
+        return self.block(self.mix(both), cache, layer, mask)  # (B, T, C)
+
+
+def make_head(cfg, k: int = 1) -> nn.Module:
+    """Head k (1-based) of a model of `cfg.head_type`; a causal chain starts with a linear head 1."""
+    if cfg.head_type == "causal" and k == 1:
+        return LinearHead(cfg)
+    return {"linear": LinearHead, "mlp": MLPHead, "block": BlockHead, "causal": CausalHead}[cfg.head_type](cfg)

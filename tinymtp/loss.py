@@ -56,6 +56,9 @@ def memory_saving_backward(model, idx, targets):
     idx (B, T), targets (B, T, n). Gradients land in model's .grad exactly as loss.backward()
     of the plain forward would put them.
     """
+    if model.chained:
+        raise TinyMTPError("the memory-saving backward works with linear, mlp and block heads; causal heads "
+                           "feed each other, so train them without --memory-saving")
     weights = head_weights(model.config.loss_weights, model.n_heads)
     total = sum(weights)
     hidden = model.trunk(idx)  # (B, T, C)

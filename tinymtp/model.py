@@ -10,8 +10,9 @@ by step (`fast=False`, used to show attention weights); the default fast path ca
 scaled_dot_product_attention, and a test checks the two agree.
 
 Names: "heads" always means prediction heads (`n_heads`); the attention's heads are
-`attn_heads`. Left out on purpose: dropout schedules, rotary embeddings, weight tying, the
-`causal` (DeepSeek-V3) head type. Explained in notebooks/02_trunk.ipynb and
+`attn_heads`. The `causal` head type (DeepSeek-V3) chains the heads: head k also reads the
+embedding of token x[t+k-1] (`ahead`; in training the targets provide it). Left out on purpose:
+dropout schedules, rotary embeddings, weight tying. Explained in notebooks/02_trunk.ipynb and
 notebooks/03_heads_and_loss.ipynb.
 """
 
@@ -46,7 +47,7 @@ class ModelConfig:
     n_layers: int = 4
     attn_heads: int = 4  # attention heads per layer
     n_heads: int = 4  # prediction heads: head k predicts the token k steps ahead
-    head_type: str = "linear"  # linear | mlp | block
+    head_type: str = "linear"  # linear | mlp | block | causal
     loss_weights: str | list = field(default="equal")  # "equal", "decay", or one weight per head
     dropout: float = 0.0
 
@@ -111,7 +112,7 @@ class MTPModel(nn.Module):
         self.config = cfg
         self.trunk = Trunk(cfg)
         # a comprehension, not [make_head(cfg)] * n, which would share ONE head n times
-        self.heads = nn.ModuleList([make_head(cfg) for _ in range(cfg.n_heads)])
+        self.heads = nn.ModuleList([make_head(cfg, k) for k in range(1, cfg.n_heads + 1)])
         self.final_norm = nn.LayerNorm(cfg.d_model)  # shared by every head
         self.unembedding = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)  # shared by every head
         self.apply(self._init_weights)
@@ -145,17 +146,41 @@ class MTPModel(nn.Module):
         return KVCache(self.attention_layers(), cfg.attn_heads, cfg.d_model // cfg.attn_heads,
                        cfg.context_length, batch_size, p.dtype, p.device)
 
+    @property
+    def chained(self) -> bool:
+        """True for the causal head type: heads 2..n need the tokens ahead, so they draft in turn."""
+        return any(getattr(h, "reads_token_ahead", False) for h in self.heads)
+
     def head_logits(self, hidden, head: int, cache: KVCache | None = None):
         """Head `head` (1-based) applied to the trunk's hidden states: (B, T, C) -> (B, T, V)."""
         z = self.heads[head - 1](hidden, cache, self.head_cache_layers[head - 1])  # (B, T, C)
         return self.unembedding(self.final_norm(z))  # (B, T, V)
 
+    def chain_step(self, head: int, previous, token_ids, cache: KVCache | None = None):
+        """Causal head `head` (>= 2): previous head's hidden (B, T, C) + tokens x[t+head-1] (B, T)
+        -> (this head's hidden (B, T, C), its logits (B, T, V)). The cache (if any) is the head's own."""
+        embedded = self.trunk.token_embedding(token_ids.clamp(min=0))  # (B, T, C); ignored targets -> 0
+        z = self.heads[head - 1](previous, embedded, cache, 0)  # (B, T, C)
+        return z, self.unembedding(self.final_norm(z))  # (B, T, C), (B, T, V)
+
+    def _head_hidden(self, k: int, hidden, zs: list, ahead, cache, mask):
+        """Head k+1's hidden state (B, T, C): from the trunk, or (causal) from head k's and a token."""
+        head = self.heads[k]
+        if not getattr(head, "reads_token_ahead", False):
+            return head(hidden, cache, self.head_cache_layers[k], mask)
+        if ahead is None:
+            raise TinyMTPError(f"head {k + 1} is a causal head: it needs the token before the one it predicts "
+                               "(pass `ahead`, or decode with causal_drafts)")
+        embedded = self.trunk.token_embedding(ahead[..., k - 1].clamp(min=0))  # x[t+k]: (B, T, C)
+        return head(zs[-1], embedded, cache, self.head_cache_layers[k], mask)
+
     def forward(self, idx, targets=None, cache: KVCache | None = None, heads: int | None = None,
-                positions=None, mask=None):
+                positions=None, mask=None, ahead=None):
         """idx (B, T) -> MTPOutput with logits (B, T, n, V); with targets (B, T, n), the losses.
 
         `heads` computes only heads 1..heads (e.g. 1 for plain next-token decoding). Tree
-        decoding passes `positions` (T,) and `mask` (T, T) (see Trunk.forward).
+        decoding passes `positions` (T,) and `mask` (T, T) (see Trunk.forward). Causal heads
+        read `ahead` (B, T, >= n-1): ahead[..., j] = x[t+j+1], the targets by default.
         """
         T = idx.size(1)
         start = cache.length if cache is not None else 0
@@ -165,8 +190,11 @@ class MTPModel(nn.Module):
                                f"{self.config.context_length}")
         hidden = self.trunk(idx, cache, positions, mask)  # (B, T, C)
         n = heads or self.config.n_heads
-        z = torch.stack([self.heads[k](hidden, cache, self.head_cache_layers[k], mask) for k in range(n)],
-                        dim=2)  # (B, T, n, C)
+        ahead = targets if ahead is None else ahead
+        zs = []
+        for k in range(n):
+            zs.append(self._head_hidden(k, hidden, zs, ahead, cache, mask))  # (B, T, C)
+        z = torch.stack(zs, dim=2)  # (B, T, n, C)
         logits = self.unembedding(self.final_norm(z))  # the shared norm and unembedding, once: (B, T, n, V)
         if cache is not None:
             cache.advance(T)

@@ -129,6 +129,18 @@ def greedy_continuations(model, tokens: list, steps: int) -> torch.Tensor:
     return out
 
 
+def tokens_ahead(tokens: list, greedy: torch.Tensor) -> torch.Tensor:
+    """What causal heads read at each position: ahead[t, j] = x[t+j+1] from the text where it
+    goes on, else head 1's greedy continuation from x[..t] (greedy (T, n)) -> (T, n-1)."""
+    T, n = greedy.shape
+    ahead = greedy[:, : max(n - 1, 0)].clone()  # (T, n-1): greedy[t, j] = the (j+1)-th token after t
+    for t in range(T):
+        for j in range(n - 1):
+            if t + j + 1 < T:
+                ahead[t, j] = tokens[t + j + 1]
+    return ahead
+
+
 @torch.no_grad()
 def head_predictions(model, tokenizer, text: str, top_k: int = 5) -> HeadPredictions:
     """Every head's top_k guesses at every position of `text`, with the real and greedy targets."""
@@ -137,10 +149,11 @@ def head_predictions(model, tokenizer, text: str, top_k: int = 5) -> HeadPredict
     T = len(tokens)
     device = next(model.parameters()).device
     x = torch.tensor([tokens], dtype=torch.long, device=device)  # (1, T)
-    probs = torch.softmax(model(x).logits[0].float(), dim=-1)  # (T, n, V)
+    greedy = greedy_continuations(model, tokens, n)  # (T, n): column k-1 = k steps on
+    ahead = tokens_ahead(tokens, greedy)[None].to(device) if model.chained else None  # (1, T, n-1)
+    probs = torch.softmax(model(x, ahead=ahead).logits[0].float(), dim=-1)  # (T, n, V)
     k = min(top_k, probs.size(-1))
     top_p, top_i = probs.topk(k, dim=-1)  # (T, n, k) each
-    greedy = greedy_continuations(model, tokens, n)  # (T, n): column k-1 = k steps on
     top_tokens, top_probs = top_i.tolist(), [[[round(p, 5) for p in ps] for ps in row] for row in top_p.tolist()]
     real = [[tokens[t + kk] if t + kk < T else None for kk in range(1, n + 1)] for t in range(T)]
     greedy_ids = greedy.tolist()

@@ -51,6 +51,7 @@ class SlidingWindow:
         self.cache: KVCache = model.new_cache()
         self.start = 0  # absolute position of the cache's slot 0
         self.device = next(model.parameters()).device
+        self.hidden, self.hidden_from = None, 0  # the last forward's head hidden states (causal drafts read them)
 
     @property
     def end(self) -> int:
@@ -83,7 +84,9 @@ class SlidingWindow:
             self.start = start
         first = self.end  # == start after a restart
         ids = torch.tensor([tokens[first:upto]], dtype=torch.long, device=self.device)  # (1, T)
-        logits = self.model(ids, cache=self.cache, heads=self.heads).logits[0]  # (T, n, V)
+        out = self.model(ids, cache=self.cache, heads=self.heads)
+        logits = out.logits[0]  # (T, n, V)
+        self.hidden, self.hidden_from = out.hidden[0], first - self.start  # (T, n, C), its first cache slot
         reread = max(0, wanted - first)
         return (logits[reread:] if reread else logits), reread  # (upto - max(wanted, first), n, V)
 
