@@ -31,7 +31,7 @@ def one_thread():  # many tiny forwards: a second thread only adds wake-up laten
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(head_type=st.sampled_from(["linear", "mlp", "block"]), n_heads=st.integers(1, 4),
+@given(head_type=st.sampled_from(["linear", "mlp", "block", "causal"]), n_heads=st.integers(1, 4),
        vocab_size=st.integers(2, 7), context_length=st.integers(2, 16), seed=st.integers(0, 10_000),
        prompt=st.lists(st.integers(0, 6), min_size=1, max_size=24), max_new_tokens=st.integers(1, 48),
        data=st.data())
@@ -54,7 +54,7 @@ def test_speculative_equals_greedy_property(head_type, n_heads, vocab_size, cont
         == greedy.tokens
 
 
-@pytest.mark.parametrize("head_type", ["linear", "mlp", "block"])
+@pytest.mark.parametrize("head_type", ["linear", "mlp", "block", "causal"])
 def test_speculative_equals_greedy_across_many_window_restarts(head_type):
     model = random_model(vocab_size=3, n_heads=4, head_type=head_type, context_length=9, seed=7)
     greedy = decode_ids(model, [0, 1, 2, 1], "greedy", 120)

@@ -31,9 +31,10 @@ def one_thread():  # thousands of tiny forwards: a second thread only adds wake-
     torch.set_num_threads(old)
 
 
-def random_model(n_heads: int, seed: int) -> MTPModel:
+def random_model(n_heads: int, seed: int, head_type: str = "linear") -> MTPModel:
     torch.manual_seed(seed)
-    cfg = ModelConfig(vocab_size=V, context_length=16, d_model=8, n_layers=1, attn_heads=1, n_heads=n_heads)
+    cfg = ModelConfig(vocab_size=V, context_length=16, d_model=8, n_layers=1, attn_heads=1, n_heads=n_heads,
+                      head_type=head_type)
     model = MTPModel(cfg).double().eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -48,7 +49,7 @@ def exact_distribution(model, temperature, top_k, length=3) -> dict:
         for seq in itertools.product(range(V), repeat=length):
             prob, ids = 1.0, list(PROMPT)
             for token in seq:
-                logits = model(torch.tensor([ids])).logits[0, -1, 0]  # head 1 at the last position
+                logits = model(torch.tensor([ids]), heads=1).logits[0, -1, 0]  # head 1 at the last position
                 prob *= float(probabilities(logits, temperature, top_k)[token])
                 ids.append(token)
             dist[seq] = prob
@@ -129,3 +130,13 @@ def test_speculative_sampling_is_reproducible_and_seeded(mtp):
     checked = [ch for r in a.trace.rounds for ch in r.checks if ch.checked]
     assert checked and all(ch.uniform is not None and 0 <= ch.uniform < 1 for ch in checked)
     assert any(not ch.accepted for ch in checked)  # rejections happen, so the residual path runs
+
+
+def test_causal_heads_sampling_matches_plain_sampling_distribution():
+    """Causal heads draw each draft given the previous draft (q depends on it): still exact."""
+    model = random_model(n_heads=3, seed=11, head_type="causal")
+    dist = exact_distribution(model, 1.0, None)
+    counts = counts_of(model, "speculative-sample", 1.0, None)
+    assert p_value(counts, dist) > 0.01
+    wrong = counts_of(model, "speculative-sample", 1.0, None, runs=800, _accept_rule=keep_if_p_at_least_q)
+    assert p_value(wrong, dist) < 1e-6

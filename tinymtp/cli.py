@@ -80,6 +80,7 @@ def parse_loss_weights(text: str):
 def cmd_train(args) -> int:
     from .checkpoint import load_checkpoint, save_checkpoint
     from .corpora import check_long_enough, load_corpus
+    from .loss import check_memory_saving
     from .model import ModelConfig
     from .progress import TrainProgressBar
     from .train import TrainConfig, resolve_device, train, training_metadata
@@ -98,6 +99,8 @@ def cmd_train(args) -> int:
                                learning_rate=args.lr, eval_every=args.eval_every, seed=args.seed,
                                device=args.device, memory_saving=args.memory_saving, threads=args.threads)
     check_long_enough(corpus, model_config.context_length, model_config.n_heads)  # before the bar draws
+    if args.memory_saving:
+        check_memory_saving(model_config)
     resolve_device(args.device)
     bar = None if args.json else TrainProgressBar(train_config)
     try:

@@ -50,15 +50,20 @@ def combine_head_losses(losses, scheme="equal"):
     return sum(w * loss for w, loss in zip(weights, losses)) / sum(weights)
 
 
+def check_memory_saving(model_config) -> None:
+    """The head-by-head backward needs heads that read only the trunk: not causal heads."""
+    if model_config.head_type == "causal":
+        raise TinyMTPError("the memory-saving backward works with linear, mlp and block heads; causal heads "
+                           "feed each other, so train them without --memory-saving")
+
+
 def memory_saving_backward(model, idx, targets):
     """Backward pass in Meta's order; returns (combined loss, per-head losses) as floats' tensors.
 
     idx (B, T), targets (B, T, n). Gradients land in model's .grad exactly as loss.backward()
     of the plain forward would put them.
     """
-    if model.chained:
-        raise TinyMTPError("the memory-saving backward works with linear, mlp and block heads; causal heads "
-                           "feed each other, so train them without --memory-saving")
+    check_memory_saving(model.config)
     weights = head_weights(model.config.loss_weights, model.n_heads)
     total = sum(weights)
     hidden = model.trunk(idx)  # (B, T, C)

@@ -18,6 +18,9 @@ then has exactly the distribution of plain sampling (see sampling.py). Head k's 
 depends only on the context up to the kept position, not on the round's earlier drafts: it is
 still a valid proposal because each draft is drawn from exactly the q used in its test.
 
+Causal heads (DeepSeek-V3) cannot draft from one forward: each reads the previous head's draft,
+so their drafts come from `causal_drafts.ChainDrafter`, and the verifying forward runs head 1 only.
+
 The verifying functions are shared with the draft-model mode (draft.py). Blocks are shortened
 so they never cross the context window's end (window.py) nor give more tokens than asked for.
 Explained in notebooks/06_self_speculative_decoding.ipynb and 07_speculative_sampling.ipynb.
@@ -29,6 +32,7 @@ import time
 
 import torch
 
+from .causal_drafts import ChainDrafter
 from .sampling import accept_exact, choose, probabilities, residual, sample, uniform
 from .trace import DraftCheck, Round
 from .window import SlidingWindow
@@ -102,11 +106,14 @@ def self_speculative_decode(model, K, prompt_ids, max_new_tokens, temperature, t
                             trace, accept_rule=accept_exact) -> list:
     """Heads 2..K draft, head 1 verifies; greedy when temperature == 0, else exact sampling."""
     trace.drafters = list(range(2, K + 1))
-    window = SlidingWindow(model, heads=K)  # heads 1..K in every forward, so block heads' caches stay whole
+    chain = ChainDrafter(model, K) if model.chained else None  # causal heads draft one after the other
+    window = SlidingWindow(model, heads=1 if chain else K)  # heads 1..K in every forward, so block heads' caches stay whole
     tokens, P = list(prompt_ids), len(prompt_ids)
 
     t0 = time.perf_counter()
     logits, _ = window.feed(tokens, P)  # the prefill: (T, K, V)
+    if chain:
+        chain.record(window)
     row = logits[-1]  # (K, V): every head at the last accepted position
     if temperature == 0:
         probs, top_t, top_p = top_choices(logits[-1:])
@@ -122,13 +129,18 @@ def self_speculative_decode(model, K, prompt_ids, max_new_tokens, temperature, t
         left = max_new_tokens - (len(tokens) - P)  # a round commits at most (drafts + 1) tokens
         j = min(K - 1, left - 1, window.last_position(m) - m)  # drafts this round
         drafters = trace.drafters[:j]
-        if temperature == 0:  # heads 2..j+1's greedy guesses, already picked at the kept position
+        if chain:  # causal heads: each draft is fed to the next head (causal_drafts.py)
+            drafts, q_values = chain.draft(tokens, m - 1, j, temperature, top_k, generator)
+            q_probs = q_values
+        elif temperature == 0:  # heads 2..j+1's greedy guesses, already picked at the kept position
             drafts, q_values = top_t[kept][1 : j + 1], top_p[kept][1 : j + 1]
         else:
             q_probs = probabilities(row[1 : j + 1], temperature, top_k)  # (j, V)
             drafts = torch.multinomial(q_probs, 1, generator=generator)[:, 0].tolist() if j else []
         before = window.cache.length
         logits, reread = window.feed(tokens + drafts, m + 1 + j)  # ONE forward: (j+1, K, V)
+        if chain:
+            chain.record(window)
         if temperature == 0:
             probs, top_t, top_p = top_choices(logits)
             accepted, token, prob, kind, checks = verify_greedy(probs, top_t, top_p, drafts, q_values, drafters,

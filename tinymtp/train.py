@@ -25,7 +25,7 @@ import torch
 from .corpora import Corpus, check_long_enough, make_batch
 from .errors import TinyMTPError
 from .evaluate import evaluate
-from .loss import memory_saving_backward
+from .loss import check_memory_saving, memory_saving_backward
 from .model import ModelConfig, MTPModel
 
 
@@ -115,6 +115,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
     cfg = train_config
     device = resolve_device(cfg.device)
     check_long_enough(corpus, model_config.context_length, model_config.n_heads)
+    if cfg.memory_saving:
+        check_memory_saving(model_config)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
