@@ -5,7 +5,9 @@ one, every attention layer keeps the keys and values it has already computed, an
 pass only computes the new positions. Speculative decoding adds one twist: a verifying forward
 writes keys and values for drafted tokens that may then be rejected, so the cache must be
 truncated back to the accepted length (`truncate`) before the next round. Rejected positions
-left in the cache would silently change every later prediction.
+left in the cache would silently change every later prediction. Tree decoding (tree.py) feeds
+several candidate branches side by side, so it moves the accepted branch's entries into place
+(`keep`) instead.
 
 The buffers are allocated once, for the model's full context length, and never grow; the
 cache only moves its `length` mark. Every attention layer that runs (the trunk's and, for the
@@ -53,6 +55,29 @@ class KVCache:
         if not 0 <= length <= self.length:
             raise ValueError(f"cannot truncate a cache of length {self.length} to {length}")
         self.length = length
+
+    def keep(self, start: int, offsets: list) -> None:
+        """Keep the entries at slots start + offsets[i] as slots start + i, in order; forget the rest.
+
+        Tree decoding (tree.py) feeds many candidate nodes at once; afterwards the accepted path's
+        nodes move to sit right after the prefix, as if only they had been fed.
+        """
+        if not offsets or min(offsets) < 0 or start + max(offsets) >= self.length:
+            raise ValueError(f"cannot keep offsets {offsets} after slot {start} of a cache of length {self.length}")
+        if list(offsets) != list(range(len(offsets))):  # already in place otherwise
+            slots = torch.tensor(offsets, device=self.keys.device) + start  # (P,)
+            end = start + len(offsets)
+            self.keys[:, :, :, start:end] = self.keys.index_select(3, slots)  # a copy, then written: (L, B, H, P, hs)
+            self.values[:, :, :, start:end] = self.values.index_select(3, slots)  # (L, B, H, P, hs)
+        self.length = start + len(offsets)
+
+    def add_room(self, extra: int) -> None:
+        """Make `extra` more slots beyond the context length (tree decoding holds every candidate node
+        of one forward for a moment, though position ids stay inside the context)."""
+        pad = self.keys.new_zeros(*self.keys.shape[:3], extra, self.keys.size(4))  # (L, B, H, extra, hs)
+        self.keys = torch.cat([self.keys, pad], dim=3)  # (L, B, H, S + extra, hs)
+        self.values = torch.cat([self.values, pad], dim=3)  # (L, B, H, S + extra, hs)
+        self.max_length += extra
 
     def reset(self) -> None:
         """Forget everything (between two generate calls)."""

@@ -16,7 +16,9 @@ Because the rule depends on positions only, every decoding mode sees exactly the
 at every position: greedy decoding, which feeds one token per forward, and speculative
 decoding, which feeds a block of drafts per forward, pick the same tokens. A speculative block
 must therefore never cross a window's end: `last_position(i)` says how far a block that starts
-at position i may go, and the decoders shorten their blocks to fit.
+at position i may go, and the decoders shorten their blocks to fit. Tree decoding (tree.py)
+cuts its tree's depth the same way, and its cache has room for one whole tree beyond the
+context length, since every candidate node is cached until the accepted path is kept.
 
 The window is the simplest exact scheme; its cost is one longer forward every `stride` tokens.
 Left out on purpose: rotary or relative positions, which would let the cache shift instead.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import torch
 
 from .kvcache import KVCache
+from .tree import feed_mask, tree_positions
 
 
 def window_start(position: int, context_length: int) -> int:
@@ -44,11 +47,13 @@ class SlidingWindow:
     so a `block` head's own attention cache is either always filled or never used.
     """
 
-    def __init__(self, model, heads: int | None = None):
+    def __init__(self, model, heads: int | None = None, extra: int = 0):
         self.model = model
         self.heads = heads
         self.context_length = model.config.context_length
         self.cache: KVCache = model.new_cache()
+        if extra:  # tree decoding: room for a whole tree of candidates after a full window
+            self.cache.add_room(extra)
         self.start = 0  # absolute position of the cache's slot 0
         self.device = next(model.parameters()).device
         self.hidden, self.hidden_from = None, 0  # the last forward's head hidden states (causal drafts read them)
@@ -89,6 +94,39 @@ class SlidingWindow:
         self.hidden, self.hidden_from = out.hidden[0], first - self.start  # (T, n, C), its first cache slot
         reread = max(0, wanted - first)
         return (logits[reread:] if reread else logits), reread  # (upto - max(wanted, first), n, V)
+
+    def feed_tree(self, tokens: list, nodes: list, shape) -> tuple[torch.Tensor, int]:
+        """Feed a candidate tree (tree.py) rooted at the last of `tokens` in one forward.
+
+        nodes: the tree's tokens, root first (the root is the last committed token, not fed yet).
+        Returns (logits (N, n, V) at the N nodes, reread) like `feed`; the deepest node must stay
+        inside the root's window (`last_position`). The cache then holds every node; `keep_path`
+        keeps the accepted ones.
+        """
+        root = len(tokens) - 1
+        start = window_start(root, self.context_length)
+        if start != self.start:  # the window moved on: restart the cache there
+            self.cache.reset()
+            self.start = start
+        first = self.end  # == start after a restart
+        reread = root - first  # committed tokens fed again before the root
+        ids = torch.tensor([tokens[first:root] + nodes], dtype=torch.long, device=self.device)  # (1, R + N)
+        positions = tree_positions(shape, root - start)  # (N,)
+        if reread:
+            positions = torch.cat([torch.arange(first - start, root - start), positions])  # (R + N,)
+        positions = positions.to(self.device)
+        mask = feed_mask(shape, reread).to(self.device)  # (R + N, R + N)
+        out = self.model(ids, cache=self.cache, heads=self.heads, positions=positions, mask=mask)
+        self.hidden, self.hidden_from = out.hidden[0], first - start  # (R + N, n, C), in feeding order
+        self.tree_from = reread  # the root's row of self.hidden
+        return out.logits[0, reread:], reread  # (N, n, V)
+
+    def keep_path(self, root: int, path: list) -> None:
+        """After `feed_tree`: keep the accepted path's nodes (root first) right after the prefix;
+        `hidden` then lists the kept rows in the cache's order too."""
+        self.cache.keep(root - self.start, path)
+        rows = torch.tensor(path, device=self.device) + self.tree_from  # (P,)
+        self.hidden = torch.cat([self.hidden[: self.tree_from], self.hidden.index_select(0, rows)])  # (R + P, n, C)
 
     def note(self, reread: int, prefill: bool = False) -> str | None:
         """The trace's note for a forward that restarted the window (None when it did not)."""
