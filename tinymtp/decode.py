@@ -11,8 +11,10 @@
 | speculative-sample | the same with exact speculative sampling (Leviathan et al. 2023)  | same distribution as sample |
 | draft-model        | a separate small next-token model drafts K tokens, the main model | = greedy (temperature 0) or |
 |                    | verifies them in one forward, see draft.py                        | same distribution as sample |
+| tree               | feeds the sure token + a tree of the heads' top guesses, keeps    | = greedy,   |
+|                    | the longest path head 1 agrees with (Medusa), see tree.py         | token for token |
 
-Temperature 0 makes `sample` greedy and the speculative modes greedy-exact. Every mode starts
+Temperature 0 makes `sample` greedy and the speculative modes greedy-exact; `tree` is greedy only. Every mode starts
 with one prefill forward over the prompt, which commits the first new token; the trace counts
 every forward (prefill, re-reads of the context window, the last partial round), so greedy makes
 exactly 1 token per forward and the speculative modes 1 .. K.
@@ -24,7 +26,7 @@ modes use the same rule and a speculative block never crosses a window's end (it
 instead), so speculative decoding equals greedy decoding at any length. A prompt longer than
 the context is read from the start of its last window.
 
-Left out on purpose: batching several prompts, tree (Medusa) verification, stop sequences.
+Left out on purpose: batching several prompts, tree verification with sampling, stop sequences.
 Explained in notebooks/06_self_speculative_decoding.ipynb and 07_speculative_sampling.ipynb.
 """
 
@@ -41,7 +43,7 @@ from .tokenizer import encode_prompt
 from .trace import Round, Trace
 from .window import SlidingWindow
 
-MODES = ("greedy", "sample", "speculative", "speculative-sample", "draft-model")
+MODES = ("greedy", "sample", "speculative", "speculative-sample", "draft-model", "tree")
 DEFAULT_DRAFT_TOKENS = 3  # draft-model mode: tokens the draft model proposes per round
 MAX_DRAFT_TOKENS = 16
 
@@ -55,15 +57,17 @@ class DecodeResult:
 
 def generate(model, tokenizer, prompt: str, mode: str = "greedy", max_new_tokens: int = 200,
              temperature: float = 1.0, top_k: int | None = None, heads: int | None = None,
-             draft_model=None, seed: int = 0) -> DecodeResult:
+             draft_model=None, seed: int = 0, tree=None) -> DecodeResult:
     """Continue `prompt` with `mode`; see the table above. User errors raise TinyMTPError.
 
-    heads: speculative modes: the drafting heads are 2..heads (2 <= heads <= n, default n);
+    heads: speculative modes and tree: the drafting heads are 2..heads (2 <= heads <= n, default n);
     draft-model: how many tokens the draft model proposes per round (default 3).
+    tree: tree mode's shape (tree.parse_tree: a preset, widths like "3,2,1", or paths); default
+    the shape chosen by measurement (tree.DEFAULT_PATHS), cut to the drafting heads.
     """
     ids = encode_prompt(tokenizer, prompt)  # empty prompts and unknown characters get one-line errors
     result = decode_ids(model, ids, mode, max_new_tokens, temperature, top_k, heads, draft_model, seed,
-                        vocab=tokenizer.vocab)
+                        vocab=tokenizer.vocab, tree=tree)
     result.text = tokenizer.decode(result.tokens)
     return result
 
@@ -78,9 +82,10 @@ def resolve_heads(model, mode: str, heads: int | None) -> int | None:
         if not 1 <= heads <= MAX_DRAFT_TOKENS:
             raise TinyMTPError(f"draft-model mode drafts 1 to {MAX_DRAFT_TOKENS} tokens per round, got --heads {heads}")
         return heads
-    if mode in ("speculative", "speculative-sample"):
+    if mode in ("speculative", "speculative-sample", "tree"):
         if n < 2:
-            raise TinyMTPError(f"self-speculative decoding needs a model with at least 2 heads; this one has "
+            what = "tree decoding" if mode == "tree" else "self-speculative decoding"
+            raise TinyMTPError(f"{what} needs a model with at least 2 heads; this one has "
                                f"{n} (use --mode greedy, or --mode draft-model with a separate draft model)")
         heads = n if heads is None else int(heads)
         if not 2 <= heads <= n:
@@ -94,7 +99,7 @@ def resolve_heads(model, mode: str, heads: int | None) -> int | None:
 
 def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 200, temperature: float = 1.0,
                top_k: int | None = None, heads: int | None = None, draft_model=None, seed: int = 0,
-               vocab: str | None = None, _accept_rule=accept_exact) -> DecodeResult:
+               vocab: str | None = None, tree=None, _accept_rule=accept_exact) -> DecodeResult:
     """`generate` on token ids (no tokenizer needed); `vocab` only fills the trace's characters.
 
     `_accept_rule(p_x, q_x, u) -> bool` replaces the exact acceptance test (tests use it to show
@@ -118,10 +123,17 @@ def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 20
         if draft_model.config.vocab_size != V:
             raise TinyMTPError(f"the draft model's vocabulary ({draft_model.config.vocab_size} tokens) differs "
                                f"from the main model's ({V}): they must share one tokenizer")
-    greedy = temperature == 0 or mode in ("greedy", "speculative")
+    shape = None
+    if mode == "tree":
+        from .tree_decode import resolve_tree
+
+        shape = resolve_tree(model, tree, heads)
+    greedy = temperature == 0 or mode in ("greedy", "speculative", "tree")
     settings = {"temperature": 0.0 if greedy else float(temperature), "top_k": None if greedy else top_k,
                 "heads": heads, "seed": seed, "max_new_tokens": int(max_new_tokens),
                 "prompt_tokens": len(prompt_ids), "context_length": model.config.context_length}
+    if shape is not None:
+        settings["tree"] = shape.text()
     trace = Trace(mode=mode, settings=settings)
     generator = torch.Generator().manual_seed(int(seed))
     args = (prompt_ids, int(max_new_tokens), settings["temperature"], settings["top_k"], generator, vocab, trace)
@@ -133,6 +145,10 @@ def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 20
         with torch.inference_mode():
             if mode in ("greedy", "sample"):
                 tokens = plain_decode(model, *args)
+            elif mode == "tree":
+                from .tree_decode import tree_speculative_decode
+
+                tokens = tree_speculative_decode(model, heads, shape, *args)
             elif mode == "draft-model":
                 from .draft import draft_model_decode
 

@@ -20,6 +20,11 @@ the prompt and commits the first token; each later round feeds the token committ
 "sure" token) plus any drafts, so a forward commits 1 .. (drafts + 1) tokens and plain greedy
 decoding makes exactly one token per forward.
 
+Tree decoding (tree.py) fills `tree` too: every candidate node (token, depth, parent, head,
+rank, q), head 1's greedy choice after each node, the tree mask, and the accepted path; its
+`checks` hold one DraftCheck per node, and its acceptance is counted per depth ("accepted depth
+d": the share of rounds whose accepted path reached depth d).
+
 A draft is only checked while every earlier draft of its round was kept; the drafts after the
 first rejection stay in `checks` with `checked=False` (not accepted), so a head's acceptance
 rate is "the share of its drafts that were kept", and 1 + the sum of the rates is the tokens
@@ -73,6 +78,7 @@ class Round:
     window_start: int = 0  # absolute position of the KV cache's first slot (see tinymtp/window.py)
     reread: int = 0  # earlier tokens fed again by this forward because the window restarted
     draft_forwards: int = 0  # forwards of the separate draft model in this round (draft-model mode)
+    tree: dict | None = None  # tree mode: the candidate tree, its mask and the accepted path (tree_decode.py)
 
 
 @dataclass
@@ -94,12 +100,27 @@ class Trace:
 
     def acceptance_per_head(self) -> list:
         """Per drafter: how many drafts it made, how many were accepted, and the rate."""
+        if self.mode == "tree":
+            return self.acceptance_per_depth()
         rows = []
         for drafter in self.drafters:
             checks = [c for r in self.rounds for c in r.checks if c.drafter == drafter]
             accepted = sum(c.accepted for c in checks)
             rows.append({"head": drafter, "drafted": len(checks), "accepted": accepted,
                          "rate": round(accepted / len(checks), 4) if checks else None})
+        return rows
+
+    def acceptance_per_depth(self) -> list:
+        """Tree mode, per depth d (head d+1's guesses): the share of the rounds whose tree reached
+        depth d in which the accepted path reached it too. 1 + the sum is the tokens per full round."""
+        rows = []
+        trees = [r for r in self.rounds if r.tree is not None]
+        for head in self.drafters:
+            offered = [r for r in trees if r.tree["depth"] >= head - 1]
+            reached = sum(r.accepted >= head - 1 for r in offered)
+            rows.append({"head": head, "depth": head - 1, "label": f"accepted depth {head - 1}",
+                         "drafted": len(offered), "accepted": reached,
+                         "rate": round(reached / len(offered), 4) if offered else None})
         return rows
 
     def summary(self) -> dict:

@@ -1,0 +1,306 @@
+"""Tree decoding (tree.py, tree_decode.py): the shape, its mask, the KV move, and exactness against greedy.
+
+Exactness is (a) property-based in float64 on random tiny models of every head type with random
+tree shapes and contexts short enough that the window restarts, and (b) the shipped 4-head
+checkpoint in float32. Mutation checks show the tests can fail: skipping the KV move breaks
+the output, and NaN in every forgotten cache slot does not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import random_model
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tinymtp.decode import decode_ids
+from tinymtp.errors import TinyMTPError
+from tinymtp.kvcache import KVCache
+from tinymtp.tree import (
+    DEFAULT_PATHS,
+    accepted_path,
+    feed_mask,
+    make_tree,
+    node_tokens,
+    only_first_choice_ancestors,
+    parse_tree,
+    product_tree,
+    tree_mask,
+    tree_positions,
+)
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+SMALL = [(0,), (1,), (0, 0), (0, 1), (1, 0), (0, 0, 0)]  # nodes 1..6 in this order
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+# ---- the shape -----------------------------------------------------------------------------------
+
+def test_tree_mask_equals_a_hand_built_mask():
+    shape = make_tree(reversed(SMALL))  # any order in, parents first out
+    assert shape.paths == tuple(SMALL)
+    hand = [[1, 0, 0, 0, 0, 0, 0],  # root
+            [1, 1, 0, 0, 0, 0, 0],  # (0,)
+            [1, 0, 1, 0, 0, 0, 0],  # (1,)
+            [1, 1, 0, 1, 0, 0, 0],  # (0, 0)
+            [1, 1, 0, 0, 1, 0, 0],  # (0, 1)
+            [1, 0, 1, 0, 0, 1, 0],  # (1, 0)
+            [1, 1, 0, 1, 0, 0, 1]]  # (0, 0, 0)
+    assert torch.equal(tree_mask(shape), torch.tensor(hand, dtype=torch.bool))
+    assert shape.parents == [-1, 0, 0, 1, 1, 2, 3] and shape.depths == [0, 1, 1, 2, 2, 2, 3]
+    assert shape.ranks == [0, 0, 1, 0, 1, 0, 0] and shape.widths == [1, 2, 2, 1]
+    assert tree_positions(shape, 10).tolist() == [10, 11, 11, 12, 12, 12, 13]
+
+
+def test_feed_mask_puts_the_tree_below_re_read_tokens():
+    shape = make_tree(SMALL)
+    mask = feed_mask(shape, reread=2)  # (9, 9)
+    assert mask[:2, :2].tolist() == [[True, False], [True, True]] and not mask[:2, 2:].any()
+    assert mask[2:, :2].all() and torch.equal(mask[2:, 2:], tree_mask(shape))
+    assert feed_mask(shape) is shape.mask
+
+
+@pytest.mark.parametrize("text,size", [("3,2,1", 16), ("2", 3), ("chain", 4), ("default", len(DEFAULT_PATHS) + 1),
+                                       ("[[0],[1],[0,0]]", 4), ("((0,), (0, 0))", 3)])
+def test_parse_tree_reads_every_form(text, size):
+    shape = parse_tree(text)
+    assert shape.size == size and parse_tree(shape.text()) == shape
+
+
+def test_product_tree_holds_every_combination():
+    shape = product_tree([2, 2])
+    assert shape.paths == ((0,), (1,), (0, 0), (0, 1), (1, 0), (1, 1))
+
+
+@pytest.mark.parametrize("text,words", [
+    ("abc", "cannot read the tree shape"), ("", "cannot read"), ("3,0", ">= 1"), ("[[1,0]]", "no parent [1]"),
+    ("[[0],[0]]", "appears twice"), ("[[0],[0,-1]]", ">= 0"), ("[[]]", "non-empty"), ("[0]", "non-empty"),
+    ("9,9,9", "at most"), ("[[0], [0.5]]", "whole numbers"),
+])
+def test_bad_shapes_are_one_line_errors(text, words):
+    with pytest.raises(TinyMTPError, match=re.escape(words)) as info:
+        parse_tree(text)
+    assert "\n" not in str(info.value)
+
+
+def test_tokens_and_the_accepted_path():
+    shape = make_tree(SMALL)
+    candidates = [[9], [5, 6], [7, 8], [4]]  # root, then each depth's guesses best first
+    tokens = node_tokens(shape, candidates)
+    assert tokens == [9, 5, 6, 7, 8, 7, 4]
+    # head 1 after root -> 6 (rank 1 at depth 1), after node 2 -> 7 (node 5), after node 5 -> 0: stop there
+    choices = [6, 0, 7, 0, 0, 0, 0]
+    assert accepted_path(shape, tokens, choices) == [0, 2, 5]
+    assert accepted_path(shape, tokens, [1] * 7) == [0]
+    assert accepted_path(shape, tokens, [5, 7, 0, 4, 0, 0, 3]) == [0, 1, 3, 6]  # the whole chain
+
+
+def test_only_first_choice_ancestors():
+    shape = product_tree([3, 2, 2])
+    kept = only_first_choice_ancestors(shape)
+    assert kept.paths == ((0,), (1,), (2,), (0, 0), (0, 1), (0, 0, 0), (0, 0, 1))
+
+
+# ---- the KV cache move -------------------------------------------------------------------------
+
+def test_kv_cache_keep_moves_the_kept_slots_next_to_the_prefix():
+    cache = KVCache(n_layers=2, attn_heads=1, head_size=1, max_length=8)
+    cache.add_room(4)
+    assert cache.max_length == 12 and cache.keys.size(3) == 12
+    k = torch.arange(10.0).view(1, 1, 10, 1)  # slot i holds i: (B, H, T, hs)
+    for layer in range(2):
+        cache.append(layer, k + layer, -k)
+    cache.advance(10)
+    cache.keep(3, [0, 2, 5])  # slots 3, 5, 8 -> 3, 4, 5
+    assert cache.length == 6
+    assert cache.keys[0, 0, 0, :6, 0].tolist() == [0, 1, 2, 3, 5, 8]
+    assert cache.keys[1, 0, 0, :6, 0].tolist() == [1, 2, 3, 4, 6, 9]
+    assert cache.values[1, 0, 0, :6, 0].tolist() == [0, -1, -2, -3, -5, -8]
+    cache.keep(2, [0, 1])  # already in place
+    assert cache.length == 4 and cache.keys[0, 0, 0, :4, 0].tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError):
+        cache.keep(2, [0, 5])  # past the end
+
+
+def test_keep_path_leaves_the_cache_and_hidden_states_of_the_path_alone():
+    from tinymtp.window import SlidingWindow
+
+    model = random_model(vocab_size=6, n_heads=3, head_type="block", context_length=16, seed=4)
+    shape = make_tree([(0,), (1,), (1, 0), (1, 1)])
+    window = SlidingWindow(model, heads=3, extra=shape.size - 1)
+    prompt = [1, 2, 3, 4]
+    with torch.no_grad():
+        window.feed(prompt, 4)
+        nodes = [5, 0, 1, 2, 3]  # root 5, then the nodes' tokens
+        window.feed_tree(prompt + [5], nodes, shape)
+        window.keep_path(4, [0, 2, 4])  # root, (1,), (1, 1): the text goes on 5 1 3
+        assert window.cache.length == 7
+        kept = window.hidden.clone()  # (3, n, C): the path's rows, in the text's order
+        window.feed(prompt + [5, 1, 3, 0], 8)  # one more token on top of the moved entries
+        alone = model(torch.tensor([prompt + [5, 1, 3, 0]]))  # the same text without a tree
+    assert torch.allclose(kept, alone.hidden[0, 4:7], atol=1e-10)
+    assert torch.allclose(window.hidden[0], alone.hidden[0, 7], atol=1e-10)
+
+
+def test_causal_heads_are_not_supported_yet():
+    model = random_model(vocab_size=5, n_heads=3, head_type="causal", context_length=12)
+    with pytest.raises(TinyMTPError, match="causal heads"):
+        decode_ids(model, [0, 1], "tree", 5)
+
+
+# ---- exactness ---------------------------------------------------------------------------------
+
+@st.composite
+def tree_shapes(draw, max_depth: int, max_rank: int):
+    """Random valid shapes: each new node hangs below the root or an existing node."""
+    paths = set()
+    for _ in range(draw(st.integers(1, 9))):
+        parents = [()] + sorted(p for p in paths if len(p) < max_depth)
+        parent = draw(st.sampled_from(parents))
+        paths.add(parent + (draw(st.integers(0, max_rank - 1)),))
+    return make_tree(paths)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(head_type=st.sampled_from(["linear", "mlp", "block"]), n_heads=st.integers(1, 4),
+       vocab_size=st.integers(2, 7), context_length=st.integers(2, 16), seed=st.integers(0, 10_000),
+       prompt=st.lists(st.integers(0, 6), min_size=1, max_size=24), max_new_tokens=st.integers(1, 48),
+       data=st.data())
+def test_tree_equals_greedy_property(head_type, n_heads, vocab_size, context_length, seed, prompt,
+                                     max_new_tokens, data):
+    model = random_model(vocab_size, n_heads, head_type, context_length, seed)
+    prompt = [t % vocab_size for t in prompt]
+    greedy = decode_ids(model, prompt, "greedy", max_new_tokens)
+    if n_heads == 1:
+        with pytest.raises(TinyMTPError, match="at least 2 heads"):
+            decode_ids(model, prompt, "tree", max_new_tokens)
+        return
+    heads = data.draw(st.integers(2, n_heads), label="heads")
+    shape = data.draw(tree_shapes(heads - 1, min(vocab_size, 3)), label="tree")
+    tree = decode_ids(model, prompt, "tree", max_new_tokens, heads=heads, tree=shape)
+    assert tree.tokens == greedy.tokens
+    assert tree.trace.forwards <= max_new_tokens
+
+
+@pytest.mark.parametrize("head_type", ["linear", "mlp", "block"])
+def test_tree_equals_greedy_across_many_window_restarts(head_type):
+    model = random_model(vocab_size=4, n_heads=4, head_type=head_type, context_length=9, seed=7)
+    greedy = decode_ids(model, [0, 1, 2, 1], "greedy", 120)
+    tree = decode_ids(model, [0, 1, 2, 1], "tree", 120, tree="3,2,2")
+    assert tree.tokens == greedy.tokens
+    rounds = [r for r in tree.trace.rounds if r.tree]
+    assert any(r.reread for r in rounds)
+    assert any(r.tree["depth"] < 3 for r in rounds)  # cut at a window's end
+    moved = [r for r in rounds if r.tree["path"] != list(range(len(r.tree["path"])))]
+    assert moved  # paths through later branches were kept: the KV move mattered
+
+
+def skip_the_move(self, start, offsets):  # a broken `keep`: the right length, the wrong entries
+    self.length = start + len(offsets)
+
+
+def test_skipping_the_kv_move_breaks_exactness(monkeypatch):
+    cases = [("linear", 2, 0.3), ("linear", 1, 1.0), ("block", 0, 1.0)]
+    models = [random_model(7, 4, head_type, 24, seed, std) for head_type, seed, std in cases]
+    greedy = [decode_ids(m, [1, 2, 3], "greedy", 60).tokens for m in models]
+    assert [decode_ids(m, [1, 2, 3], "tree", 60, tree="3,2,1").tokens for m in models] == greedy
+    monkeypatch.setattr(KVCache, "keep", skip_the_move)
+    broken = [decode_ids(m, [1, 2, 3], "tree", 60, tree="3,2,1").tokens for m in models]
+    assert any(b != g for b, g in zip(broken, greedy))
+
+
+class PoisonedCache(KVCache):
+    """Every slot a `keep` or `truncate` forgets becomes NaN: reading a rejected node would show."""
+
+    def keep(self, start, offsets):
+        super().keep(start, offsets)
+        self.keys[:, :, :, self.length :] = float("nan")
+        self.values[:, :, :, self.length :] = float("nan")
+
+    def truncate(self, length):
+        super().truncate(length)
+        self.keys[:, :, :, length:] = float("nan")
+        self.values[:, :, :, length:] = float("nan")
+
+
+@pytest.mark.parametrize("head_type", ["linear", "block"])
+def test_rejected_nodes_are_never_read(head_type, monkeypatch):
+    model = random_model(vocab_size=5, n_heads=4, head_type=head_type, context_length=12, seed=1)
+    greedy = decode_ids(model, [1, 2, 3], "greedy", 50)
+    original = model.new_cache
+
+    def poisoned_cache(batch_size=1):
+        c = original(batch_size)
+        return PoisonedCache(c.keys.size(0), c.keys.size(2), c.keys.size(4), c.max_length, batch_size,
+                             c.keys.dtype, c.keys.device)
+
+    monkeypatch.setattr(model, "new_cache", poisoned_cache)
+    tree = decode_ids(model, [1, 2, 3], "tree", 50, tree="3,2,1")
+    assert tree.tokens == greedy.tokens
+    assert any(len(r.tree["path"]) < r.tree["depth"] + 1 for r in tree.trace.rounds if r.tree)  # rejections
+
+
+@pytest.mark.parametrize("max_new_tokens", [1, 2, 3])
+def test_max_new_tokens_smaller_than_the_tree(max_new_tokens):
+    model = random_model(vocab_size=5, n_heads=4, context_length=12, seed=0)
+    tree = decode_ids(model, [0, 1], "tree", max_new_tokens, tree="2,2,2")
+    assert tree.tokens == decode_ids(model, [0, 1], "greedy", max_new_tokens).tokens
+    assert tree.trace.summary()["tokens"] == max_new_tokens and tree.trace.forwards <= max_new_tokens
+
+
+def test_tree_equals_greedy_on_the_shipped_checkpoint():
+    path = CHECKPOINTS / "mtp-4head"
+    if not (path / "config.json").exists():
+        pytest.skip(f"no shipped checkpoint at {path}")
+    from tinymtp.checkpoint import load_checkpoint
+    from tinymtp.speedup import heldout_prompts
+
+    ckpt = load_checkpoint(str(path))
+    for i, prompt in enumerate(heldout_prompts(ckpt.tokenizer, count=6, length=40)):  # float32, as shipped
+        ids = ckpt.tokenizer.encode(prompt)
+        greedy = decode_ids(ckpt.model, ids, "greedy", 96)  # 40 + 96 tokens cross the 128-token context
+        tree = decode_ids(ckpt.model, ids, "tree", 96, tree=("default", "3,2,1")[i % 2])
+        assert tree.tokens == greedy.tokens, prompt
+
+
+# ---- the trace -----------------------------------------------------------------------------------
+
+def test_tree_trace_is_json_safe_and_adds_up():
+    model = random_model(vocab_size=5, n_heads=4, context_length=12, seed=3)
+    result = decode_ids(model, [0, 1, 2], "tree", 45, tree="2,2,1", vocab="abcde")
+    trace = result.trace
+    data = trace.to_dict()
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
+    s = trace.summary()
+    assert s["tokens"] == 45 == sum(len(r.committed) for r in trace.rounds)
+    rounds = [r for r in trace.rounds if r.kind == "verify"]
+    for r in rounds:
+        nodes, path = r.tree["nodes"], r.tree["path"]
+        assert [n["token"] for n in nodes] == r.fed and len(r.tree["mask"]) == len(nodes)
+        assert r.committed == [r.fed[i] for i in path[1:]] + [r.next_token] and r.accepted == len(path) - 1
+        for parent, child in zip(path, path[1:]):  # each kept node is head 1's choice after its parent
+            assert nodes[child]["parent"] == parent and nodes[child]["token"] == nodes[parent]["greedy_next"]
+        assert [n["accepted"] for n in nodes] == [i in path for i in range(len(nodes))]
+        assert all(n["head"] == n["depth"] + 1 and n["char"] == "abcde"[n["token"]] for n in nodes)
+        assert len(r.checks) == len(nodes) - 1 and sum(c.accepted for c in r.checks) == r.accepted
+        base = r.reread if r.reread else r.cache_before
+        assert r.cache_after == base + len(path)  # the kept path, nothing more
+    rows = s["acceptance_per_head"]
+    assert [(a["head"], a["depth"], a["label"]) for a in rows] == [(2, 1, "accepted depth 1"),
+                                                                   (3, 2, "accepted depth 2"),
+                                                                   (4, 3, "accepted depth 3")]
+    full = [r for r in rounds if r.tree["depth"] == 3]
+    assert rows[0]["drafted"] == len([r for r in rounds if r.tree["depth"] >= 1])
+    assert rows[2]["accepted"] == sum(r.accepted == 3 for r in full)
