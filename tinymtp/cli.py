@@ -150,7 +150,8 @@ def cmd_eval(args) -> int:
     return 0
 
 
-MODES = ("greedy", "sample", "speculative", "speculative-sample", "draft-model")
+MODES = ("greedy", "sample", "speculative", "speculative-sample", "draft-model", "tree")
+TREE_HELP = "tree shape for --mode tree: default, chain, widths per depth like 3,2,1, or paths like [[0],[1],[0,0]]"
 
 
 def add_generate_parser(sub):
@@ -163,6 +164,7 @@ def add_generate_parser(sub):
     p.add_argument("--top-k", type=positive_int, default=None)
     p.add_argument("--heads", type=positive_int, default=None, help="how many heads draft (speculative modes)")
     p.add_argument("--draft-checkpoint", default=None, help="draft model for --mode draft-model")
+    p.add_argument("--tree", default=None, metavar="SHAPE", help=TREE_HELP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.add_argument("--trace", action="store_true", help="with --json: include every round")
@@ -176,13 +178,18 @@ def cmd_generate(args) -> int:
 
 def add_bench_parser(sub):
     p = sub.add_parser("bench", help="benchmarks: training throughput or decoding speed-up")
-    p.add_argument("what", choices=["train", "decode"])
+    p.add_argument("what", choices=["train", "decode", "tree"], help="tree: choose a tree shape by measurement")
     p.add_argument("--checkpoint", default=None, help="bench decode: the MTP checkpoint (default: shipped 4-head)")
+    p.add_argument("--tree", default=None, metavar="SHAPE", help="bench decode: the tree shape to time")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke test")
 
 
 def cmd_bench(args) -> int:
+    if args.what == "tree":
+        from .tree_calibrate import bench_tree
+
+        return bench_tree(args)
     from . import bench
 
     return bench.cmd_bench(args)

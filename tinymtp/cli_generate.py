@@ -39,12 +39,18 @@ def cmd_generate(args) -> int:
     from .decode import generate, resolve_heads
 
     ckpt = load_checkpoint(args.checkpoint)
-    resolve_heads(ckpt.model, args.mode, args.heads)  # a bad --heads fails before any work
+    heads = resolve_heads(ckpt.model, args.mode, args.heads)  # a bad --heads fails before any work
+    if args.tree is not None:
+        if args.mode != "tree":
+            raise TinyMTPError(f"--tree applies only to --mode tree (this is --mode {args.mode})")
+        from .tree_decode import resolve_tree
+
+        resolve_tree(ckpt.model, args.tree, heads)  # a bad --tree too
     draft = load_draft(args.draft_checkpoint, ckpt.tokenizer) if args.mode == "draft-model" else None
     torch.set_num_threads(1)  # a tiny model decodes faster on one thread (see speedup.py)
     result = generate(ckpt.model, ckpt.tokenizer, args.prompt, mode=args.mode, max_new_tokens=args.max_new_tokens,
                       temperature=args.temperature, top_k=args.top_k, heads=args.heads, draft_model=draft,
-                      seed=args.seed)
+                      seed=args.seed, tree=args.tree)
     trace = result.trace.to_dict()
     if args.json:
         out = {"mode": args.mode, "prompt": args.prompt, "text": result.text, "tokens": result.tokens,
@@ -64,7 +70,8 @@ def cmd_generate(args) -> int:
 
 def summary_line(s: dict) -> str:
     who = "draft token" if s["mode"] == "draft-model" else "head"
-    acceptance = ", ".join(f"{who} {a['head']} {a['rate']:.0%}" for a in s["acceptance_per_head"] if a["rate"] is not None)
+    acceptance = ", ".join(f"{a['label'] if 'label' in a else who + ' ' + str(a['head'])} {a['rate']:.0%}"
+                           for a in s["acceptance_per_head"] if a["rate"] is not None)
     return (f"[{s['mode']}: {s['tokens']} tokens in {s['forwards']} forwards = {s['tokens_per_forward']:.2f} "
             f"tokens/forward, {s['seconds']:.3f} s" + (f"; accepted: {acceptance}" if acceptance else "") + "]")
 
@@ -73,7 +80,11 @@ def format_round(r, vocab: str) -> str:
     """One round as a line: what was fed, which drafts were kept, what was committed."""
     show = lambda ids: repr("".join(vocab[t] for t in ids))
     line = f"round {r.index:>3} {r.kind:<7} fed {show(r.fed)}"
-    if r.checks:
+    if r.tree:  # tree mode: which nodes formed the accepted path
+        kept = r.tree["path"][1:]
+        line += (f" tree of {len(r.fed)} nodes, kept {r.accepted} {show([r.fed[i] for i in kept])} (nodes {kept}),"
+                 f" {r.next_kind} {show([r.next_token])}")
+    elif r.checks:
         verdicts = " ".join(f"{c.drafter}:{'ok' if c.accepted else ('x' if c.checked else '-')}" for c in r.checks)
         line += f" drafts [{verdicts}] kept {r.accepted}, {r.next_kind} {show([r.next_token])}"
     line += f" -> {show(r.committed)} cache {r.cache_before}->{r.cache_after}"

@@ -8,8 +8,10 @@ in turn) and repeated, and each repeat gives its own ratios, so a slow spell of 
 noisy machines hits every mode alike; the report takes medians. It also checks that every
 greedy-exact mode produced exactly the greedy text (`identical`).
 
-Reported per mode: tokens/s, tokens per forward, seconds per forward, acceptance per head, and
-`speedup` (its tokens/s over greedy's). The wall-clock speed-up is roughly tokens per forward
+With `trees`, it also times tree decoding (tree.py) with each given tree shape, and
+`forward_costs` times one forward over each tree's nodes. Reported per mode: tokens/s, tokens
+per forward, seconds per forward, acceptance per head (per depth for trees), and `speedup` (its
+tokens/s over greedy's). The wall-clock speed-up is roughly tokens per forward
 divided by `forward_cost_ratio` (how much longer a verifying forward over K tokens with K heads
 takes than a one-token, one-head forward), which is where the gap between the two comes from.
 
@@ -30,6 +32,8 @@ import torch
 
 from .decode import DEFAULT_DRAFT_TOKENS, decode_ids
 from .errors import TinyMTPError
+from .tree import tree_positions
+from .tree_decode import resolve_tree
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -55,12 +59,14 @@ def heldout_prompts(tokenizer, count: int = 12, length: int = 48, corpus: str = 
 
 def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256, repeats: int = 3,
                      heads_sweep=None, draft_model=None, draft_tokens: int = DEFAULT_DRAFT_TOKENS,
-                     threads: int | None = 1, on_progress=None) -> dict:
-    """Greedy vs speculative (K = 2..n) vs draft-model decoding, interleaved; see the module doc.
+                     threads: int | None = 1, on_progress=None, trees=()) -> dict:
+    """Greedy vs speculative (K = 2..n) vs draft-model vs tree decoding, interleaved; see the module doc.
 
-    heads_sweep: the K values to try (default 2..n); on_progress(done, total) after every run.
-    Returns {"modes": {"greedy": ..., "speculative": ..., "draft-model": ...}, "heads_sweep":
-    [one entry per K], "speedup", "tokens_per_forward", "draft_speedup", "identical", ...}.
+    heads_sweep: the K values to try (default 2..n); on_progress(done, total) after every run;
+    trees: tree shapes (tree.parse_tree's forms) to time in tree mode with all n heads.
+    Returns {"modes": {"greedy": ..., "speculative": ..., "draft-model": ..., "tree": ...},
+    "heads_sweep": [one entry per K], "tree_sweep": [one entry per tree], "speedup",
+    "tokens_per_forward", "draft_speedup", "tree_speedup", "tree_tokens_per_forward", "identical", ...}.
     """
     n = model.config.n_heads
     if n < 2:
@@ -74,6 +80,10 @@ def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256,
     if draft_model is not None:
         configs["draft-model"] = dict(mode="draft-model", heads=draft_tokens, draft_model=draft_model,
                                       temperature=0)
+    shapes = [resolve_tree(model, t, n) for t in trees]
+    for i, shape in enumerate(shapes):
+        name = f"tree N={shape.size}"
+        configs[name if name not in configs else f"{name} #{i + 1}"] = dict(mode="tree", heads=n, tree=shape)
     ids = [tokenizer.encode(p) for p in prompts]
     old_threads = torch.get_num_threads()
     if threads:
@@ -84,7 +94,7 @@ def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256,
     try:
         for kwargs in configs.values():  # warm-up: the first calls pay for allocations and caches
             decode_ids(model, ids[0], max_new_tokens=min(16, max_new_tokens), **kwargs)
-        costs = forward_costs(model, max(sweep), calls=max(10, 20 * repeats))
+        costs = forward_costs(model, max(sweep), calls=max(10, 20 * repeats), trees=shapes)
         for r in range(repeats):
             for prompt in ids:
                 for name, kwargs in configs.items():
@@ -108,9 +118,11 @@ def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256,
     return result
 
 
-def forward_costs(model, heads: int, filled: int | None = None, calls: int = 100, repeats: int = 5) -> dict:
+def forward_costs(model, heads: int, filled: int | None = None, calls: int = 100, repeats: int = 5,
+                  trees=()) -> dict:
     """Milliseconds of the model's forward alone: one token with head 1 (a greedy step) against
-    `heads` tokens with heads 1..heads (a full verifying step), on a cache holding `filled` tokens.
+    `heads` tokens with heads 1..heads (a full verifying step), on a cache holding `filled` tokens;
+    and, per tree shape in `trees`, one forward over its nodes with the tree mask (a tree step).
 
     Their ratio is the part of `forward_cost_ratio` the decoding loop cannot remove.
     """
@@ -118,21 +130,28 @@ def forward_costs(model, heads: int, filled: int | None = None, calls: int = 100
     filled = min(filled if filled is not None else cfg.context_length // 2, cfg.context_length - heads)
     device = next(model.parameters()).device
     cache = model.new_cache()
-    samples = {"greedy": [], "verify": []}
+    cache.add_room(max((t.size for t in trees), default=1))
+    zeros = lambda T: torch.zeros(1, T, dtype=torch.long, device=device)  # (1, T)
+    steps = {"greedy": (zeros(1), 1, {}), "verify": (zeros(heads), heads, {})}
+    for t in trees:
+        steps[f"tree {t.text()}"] = (zeros(t.size), t.depth + 1,
+                                     dict(positions=tree_positions(t, filled).to(device), mask=t.mask.to(device)))
+    samples = {name: [] for name in steps}
     with torch.inference_mode():
-        model(torch.zeros(1, filled, dtype=torch.long, device=device), cache=cache)
-        steps = {"greedy": (torch.zeros(1, 1, dtype=torch.long, device=device), 1),
-                 "verify": (torch.zeros(1, heads, dtype=torch.long, device=device), heads)}
+        model(zeros(filled), cache=cache)
         for _ in range(repeats):  # interleaved, like the decoding runs
-            for name, (ids, h) in steps.items():
+            for name, (ids, h, tree_args) in steps.items():
                 started = time.perf_counter()
                 for _ in range(calls):
-                    model(ids, cache=cache, heads=h)
+                    model(ids, cache=cache, heads=h, **tree_args)
                     cache.truncate(filled)
                 samples[name].append((time.perf_counter() - started) / calls * 1000)
-    greedy, verify = statistics.median(samples["greedy"]), statistics.median(samples["verify"])
+    ms = {name: statistics.median(times) for name, times in samples.items()}
+    greedy, verify = ms["greedy"], ms["verify"]
     return {"greedy_forward_ms": round(greedy, 4), "verify_forward_ms": round(verify, 4),
-            "model_cost_ratio": round(verify / greedy, 3), "cache_length": filled}
+            "model_cost_ratio": round(verify / greedy, 3), "cache_length": filled,
+            "trees": [{"nodes": t.size, "forward_ms": round(ms[f"tree {t.text()}"], 4),
+                       "model_cost_ratio": round(ms[f"tree {t.text()}"] / greedy, 3)} for t in trees]}
 
 
 def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threads) -> dict:
@@ -158,6 +177,8 @@ def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threa
         }
         if kwargs["mode"] == "speculative":
             entry["drafting_heads"] = entry["heads"] - 1
+        if kwargs["mode"] == "tree":
+            entry.update(tree=kwargs["tree"].text(), nodes=kwargs["tree"].size)
         if kwargs["mode"] == "draft-model":
             entry["draft_tokens"] = kwargs["heads"]
             entry["draft_forwards"] = sum(r.draft_forwards for t in traces for r in t.rounds)
@@ -170,11 +191,16 @@ def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threa
     modes = {"greedy": greedy, "speculative": full}
     if "draft-model" in entries:
         modes["draft-model"] = entries["draft-model"]
+    trees = [e for e in entries.values() if e["mode"] == "tree"]
+    if trees:
+        modes["tree"] = trees[0]
     return {
         "prompts": n_prompts, "max_new_tokens": max_new_tokens, "repeats": repeats, "threads": threads,
-        "modes": modes, "heads_sweep": sweep,
+        "modes": modes, "heads_sweep": sweep, "tree_sweep": trees,
         "speedup": full["speedup"], "tokens_per_forward": full["tokens_per_forward"],
         "draft_speedup": modes["draft-model"]["speedup"] if "draft-model" in modes else None,
+        "tree_speedup": trees[0]["speedup"] if trees else None,
+        "tree_tokens_per_forward": trees[0]["tokens_per_forward"] if trees else None,
         "identical": all(e["identical"] for e in entries.values()),
     }
 
@@ -203,7 +229,7 @@ def bench_decode(args) -> int:
     count, new_tokens, repeats = (4, 64, 1) if args.quick else (12, 256, 3)
     prompts = heldout_prompts(ckpt.tokenizer, count=count, length=48, corpus=corpus)
     result = measure_decoding(ckpt.model, ckpt.tokenizer, prompts, max_new_tokens=new_tokens, repeats=repeats,
-                              draft_model=draft)
+                              draft_model=draft, trees=[getattr(args, "tree", None)])
     result.update(checkpoint=path, corpus=corpus, draft_checkpoint=str(draft_path) if draft else None,
                   note=draft_note)
     if args.json:
@@ -221,11 +247,13 @@ def format_table(result: dict) -> str:
     rows = [result["modes"]["greedy"], *result["heads_sweep"]]
     if "draft-model" in result["modes"]:
         rows.append(result["modes"]["draft-model"])
+    rows += result.get("tree_sweep", [])
     for e in rows:
         name = e["mode"] if e["mode"] != "speculative" else f"speculative K={e['heads']}"
-        if e["mode"] == "draft-model":
-            name = f"draft-model K={e['heads']}"
-        acc = " ".join(f"{a['head']}:{a['rate']:.2f}" for a in e["acceptance_per_head"] if a["rate"] is not None)
+        if e["mode"] in ("draft-model", "tree"):
+            name = f"draft-model K={e['heads']}" if e["mode"] == "draft-model" else f"tree, {e['nodes']} nodes"
+        acc = " ".join(f"{'d' + str(a['depth']) if 'depth' in a else a['head']}:{a['rate']:.2f}"
+                       for a in e["acceptance_per_head"] if a["rate"] is not None)
         lines.append(f"{name:<18} {e['tokens_per_second']:>9.1f} {e['tokens_per_forward']:>8.2f} "
                      f"{e['ms_per_forward']:>7.3f} {e['speedup']:>8.2f}x  {str(e['identical']).lower():<9}  {acc}")
     lines.append(f"speculative (all heads) over greedy: {result['speedup']:.2f}x wall clock, "
@@ -237,6 +265,10 @@ def format_table(result: dict) -> str:
                  f"{c['verify_forward_ms']:.3f} vs {c['greedy_forward_ms']:.3f} ms; the rest is Python per round "
                  f"and the context re-reads), and {result['tokens_per_forward']:.2f} / "
                  f"{c['loop_cost_ratio']:.2f} = {c['explained_speedup']:.2f}")
+    for e, cost in zip(result.get("tree_sweep", []), c.get("trees", [])):
+        lines.append(f"tree, {e['nodes']} nodes: {e['speedup']:.2f}x, {e['tokens_per_forward']:.2f} tokens per "
+                     f"forward; its forward costs {e['forward_cost_ratio']:.2f}x a greedy one in the loop "
+                     f"({cost['model_cost_ratio']:.2f}x for the model alone)")
     if result.get("note"):
         lines.append(result["note"])
     return "\n".join(lines)

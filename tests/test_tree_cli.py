@@ -1,0 +1,118 @@
+"""Tree decoding from the outside: `generate --mode tree`, one-line errors, the benchmark and the calibration."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+import torch
+from conftest import random_model
+
+from tinymtp.checkpoint import save_checkpoint
+from tinymtp.cli import main
+from tinymtp.model import ModelConfig, MTPModel
+from tinymtp.tokenizer import CharTokenizer
+from tinymtp.tree import DEFAULT_PATHS, make_tree
+from tinymtp.tree_calibrate import count_paths, expected_tokens_per_forward, greedy_ranks, grow_tree
+
+VOCAB = "\n abcdefghij(),:="
+
+
+@pytest.fixture(autouse=True)
+def one_thread():  # `generate` sets one thread; put the old number back
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tree-cli")
+    torch.manual_seed(0)
+    for name, heads in (("mtp", 4), ("ntp", 1)):
+        model = MTPModel(ModelConfig.from_preset("micro", vocab_size=len(VOCAB), n_heads=heads))
+        save_checkpoint(str(root / name), model, CharTokenizer(VOCAB), {"corpus": "python-stdlib"})
+    return root
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_generate_tree_json(checkpoints, capsys):
+    code, out, err = run(capsys, "generate", "--checkpoint", checkpoints / "mtp", "--prompt", "def f(a):",
+                         "--mode", "tree", "--tree", "2,2,1", "--max-new-tokens", "30", "--json", "--trace")
+    assert code == 0, err
+    data = json.loads(out)
+    assert len(data["tokens"]) == 30 and data["settings"]["tree"] == "[[0],[1],[0,0],[0,1],[1,0],[1,1],[0,0,0]," \
+        "[0,1,0],[1,0,0],[1,1,0]]"
+    assert [a["label"] for a in data["summary"]["acceptance_per_head"]] == [f"accepted depth {d}" for d in (1, 2, 3)]
+    assert all(len(r["tree"]["nodes"]) == len(r["tree"]["mask"]) for r in data["rounds"] if r["tree"])
+    code, out, err = run(capsys, "generate", "--checkpoint", checkpoints / "mtp", "--prompt", "def f(a):",
+                         "--mode", "greedy", "--max-new-tokens", "30", "--json")
+    assert json.loads(out)["tokens"] == data["tokens"]
+
+
+def test_generate_tree_plain_trace(checkpoints, capsys):
+    code, out, err = run(capsys, "generate", "--checkpoint", checkpoints / "mtp", "--prompt", "abc", "--mode", "tree",
+                         "--max-new-tokens", "12", "--trace")
+    assert code == 0 and "tree of" in out and "accepted depth 1" in err
+
+
+@pytest.mark.parametrize("ckpt,args,words", [
+    ("mtp", ["--mode", "tree", "--tree", "[[1,0]]"], "no parent"),
+    ("mtp", ["--mode", "tree", "--tree", "bushy"], "cannot read the tree shape"),
+    ("mtp", ["--mode", "tree", "--tree", "2,2", "--heads", "2"], "2 deep"),
+    ("mtp", ["--mode", "greedy", "--tree", "2,2"], "--tree applies only to --mode tree"),
+    ("ntp", ["--mode", "tree"], "at least 2 heads"),
+])
+def test_generate_tree_errors_are_one_line(checkpoints, capsys, ckpt, args, words):
+    code, out, err = run(capsys, "generate", "--checkpoint", checkpoints / ckpt, "--prompt", "abc", *args)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err
+
+
+def test_measure_decoding_with_trees():
+    from tinymtp.corpora import load_corpus
+    from tinymtp.speedup import format_table, heldout_prompts, measure_decoding
+
+    tok = load_corpus("python-stdlib").tokenizer
+    torch.manual_seed(0)
+    model = MTPModel(ModelConfig.from_preset("micro", vocab_size=tok.vocab_size, n_heads=3)).eval()
+    result = measure_decoding(model, tok, heldout_prompts(tok, count=2, length=24), max_new_tokens=30, repeats=1,
+                              heads_sweep=[3], trees=[None, "3,1"])
+    default = make_tree(DEFAULT_PATHS).cut(2).size  # the default tree, cut to heads 2..3
+    assert [e["nodes"] for e in result["tree_sweep"]] == [default, 7]
+    assert result["modes"]["tree"] is result["tree_sweep"][0] and result["identical"] is True
+    assert result["tree_speedup"] == result["modes"]["tree"]["speedup"]
+    assert [t["nodes"] for t in result["forward_costs"]["trees"]] == [default, 7]
+    assert "tree, 7 nodes" in format_table(result)
+
+
+def test_calibration_counts_and_grows_the_best_tree():
+    rows = [(0, 0, 0), (0, 0, 1), (1, 0, 0), (0, 2, 9), (0, 0, 0)]
+    counts = count_paths(rows, max_rank=8)
+    assert counts[(0,)] == 4 and counts[(0, 0)] == 3 and counts[(0, 0, 0)] == 2 and counts[(1,)] == 1
+    assert (0, 2, 9) not in counts and counts[(0, 2)] == 1
+    tree = grow_tree(counts, size=4)
+    assert tree.paths == ((0,), (0, 0), (0, 0, 0))
+    assert expected_tokens_per_forward(tree, counts, len(rows)) == pytest.approx(1 + 9 / 5)
+    assert grow_tree(Counter({(0,): 2, (1,): 2, (0, 1): 2}), 3).paths == ((0,), (1,))  # ties: shallower first
+
+
+def test_greedy_ranks_match_the_heads_guesses():
+    model = random_model(vocab_size=6, n_heads=3, context_length=10, seed=2)
+    prompt = [1, 2, 3]
+    rows = greedy_ranks(model, [prompt], max_new_tokens=20)
+    from tinymtp.decode import decode_ids
+
+    text = prompt + decode_ids(model, prompt, "greedy", 20).tokens
+    assert len(rows) == len(text) - 1 - 2 - (len(prompt) - 1) and all(len(r) == 2 for r in rows)
+    with torch.no_grad():
+        logits = model(torch.tensor([text[:5]])).logits[0, 2]  # position 2 (the prompt's last): (n, V)
+    for d in (1, 2):  # rank of greedy's token at depth d among head d+1's guesses
+        assert rows[0][d - 1] == int((logits[d] > logits[d, text[3 + d]]).sum())
