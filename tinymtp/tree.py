@@ -66,7 +66,7 @@ class TreeShape:
         """Nodes in the tree, the root included: the tokens one verifying forward feeds."""
         return len(self.paths) + 1
 
-    @property
+    @cached_property
     def depth(self) -> int:
         return max((len(p) for p in self.paths), default=0)
 

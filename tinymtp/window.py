@@ -125,6 +125,9 @@ class SlidingWindow:
         """After `feed_tree`: keep the accepted path's nodes (root first) right after the prefix;
         `hidden` then lists the kept rows in the cache's order too."""
         self.cache.keep(root - self.start, path)
+        if path == list(range(len(path))):  # the first branch: already in place
+            self.hidden = self.hidden[: self.tree_from + len(path)]  # (R + P, n, C)
+            return
         rows = torch.tensor(path, device=self.device) + self.tree_from  # (P,)
         self.hidden = torch.cat([self.hidden[: self.tree_from], self.hidden.index_select(0, rows)])  # (R + P, n, C)
 
