@@ -116,3 +116,19 @@ def test_greedy_ranks_match_the_heads_guesses():
         logits = model(torch.tensor([text[:5]])).logits[0, 2]  # position 2 (the prompt's last): (n, V)
     for d in (1, 2):  # rank of greedy's token at depth d among head d+1's guesses
         assert rows[0][d - 1] == int((logits[d] > logits[d, text[3 + d]]).sum())
+
+
+def test_bench_tree_quick_json(capsys):
+    from tinymtp.speedup import CHECKPOINTS
+
+    if not (CHECKPOINTS / "mtp-4head" / "config.json").exists():
+        pytest.skip("no shipped checkpoint")
+    code, out, err = run(capsys, "bench", "tree", "--quick", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    calibration = data["calibration"]
+    assert [t["nodes"] for t in calibration["trees"]] == [e["nodes"] for e in data["tree_sweep"]] == \
+        [4, 6, 8, 12, 16, 32, 64]
+    forecasts = [t["forecast"] for t in calibration["trees"]]
+    assert forecasts == sorted(forecasts) and calibration["chain_forecast"] == forecasts[0]  # 4 nodes: the chain
+    assert data["identical"] is True and data["fastest_tree"]["nodes"] > 4

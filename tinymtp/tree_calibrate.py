@@ -18,7 +18,8 @@ of per-head accuracies.
 More nodes always raise tokens per forward, but each forward then feeds more tokens, which a
 CPU pays for (see speedup.forward_costs); `bench tree` therefore measures the wall clock of a
 few tree sizes against greedy and the chain, on prompts kept apart from the calibration ones.
-The default shape (tree.DEFAULT_PATHS) is the fastest one it found on checkpoints/mtp-4head.
+The default shape (tree.DEFAULT_PATHS) is the fastest tree that branches which it found on
+checkpoints/mtp-4head (the 4-node tree is the chain itself: `--mode speculative`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch
 
 from .decode import decode_ids
 from .speedup import heldout_prompts, measure_decoding
-from .tree import TreeShape, make_tree
+from .tree import TreeShape, make_tree, parse_tree
 from .window import window_start
 
 
@@ -96,7 +97,7 @@ def expected_tokens_per_forward(shape: TreeShape, counts: Counter, positions: in
     return 1 + sum(counts[p] for p in shape.paths) / positions
 
 
-def calibrate(model, tokenizer, prompts: list, max_new_tokens: int = 256, sizes=(4, 8, 16, 32, 64)) -> dict:
+def calibrate(model, tokenizer, prompts: list, max_new_tokens: int = 256, sizes=(4, 6, 8, 12, 16, 32, 64)) -> dict:
     """Trees of each size grown from the prompts' greedy continuations, with their forecasts."""
     rows = greedy_ranks(model, [tokenizer.encode(p) for p in prompts], max_new_tokens)
     counts = count_paths(rows)
@@ -124,7 +125,8 @@ def bench_tree(args) -> int:
     result = measure_decoding(ckpt.model, ckpt.tokenizer, timed, max_new_tokens=new_tokens, repeats=repeats,
                               heads_sweep=[ckpt.model.config.n_heads], trees=calibration.pop("shapes"))
     result["calibration"] = calibration
-    fastest = max(result["tree_sweep"], key=lambda e: e["speedup"])
+    branching = [e for e in result["tree_sweep"] if max(parse_tree(e["tree"]).widths) > 1]
+    fastest = max(branching or result["tree_sweep"], key=lambda e: e["speedup"])
     result["fastest_tree"] = {"nodes": fastest["nodes"], "paths": fastest["tree"], "speedup": fastest["speedup"]}
     if args.json:
         print(json.dumps(result))
@@ -133,5 +135,5 @@ def bench_tree(args) -> int:
           f"forecast tokens per forward: chain {calibration['chain_forecast']:.2f}, "
           + ", ".join(f"{t['nodes']} nodes {t['forecast']:.2f}" for t in calibration["trees"]))
     print(format_table(result))
-    print(f"fastest tree: {fastest['nodes']} nodes, {fastest['speedup']:.2f}x: {fastest['tree']}")
+    print(f"fastest tree that branches: {fastest['nodes']} nodes, {fastest['speedup']:.2f}x: {fastest['tree']}")
     return 0
