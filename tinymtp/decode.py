@@ -14,10 +14,10 @@
 | tree               | feeds the sure token + a tree of the heads' top guesses, keeps    | = greedy,   |
 |                    | the longest path head 1 agrees with (Medusa), see tree.py         | token for token |
 
-Temperature 0 makes `sample` greedy and the speculative modes greedy-exact; `tree` is greedy only. Every mode starts
-with one prefill forward over the prompt, which commits the first new token; the trace counts
-every forward (prefill, re-reads of the context window, the last partial round), so greedy makes
-exactly 1 token per forward and the speculative modes 1 .. K.
+Temperature 0 makes `sample` greedy and the speculative modes greedy-exact; `tree` is greedy
+only. Every mode starts with one prefill forward over the prompt, which commits the first new
+token; the trace counts every forward (prefill, re-reads of the context window, the last partial
+round), so greedy makes exactly 1 token per forward and the speculative modes 1 .. K.
 
 Longer than the context: the KV cache holds a window of the text that restarts at positions
 fixed by a rule of positions only (C = context length: the window restarts at position C with
