@@ -27,7 +27,8 @@ widths per depth such as `3,2,1` (every combination of head 2's top 3, head 3's 
 4's top 1: 3 + 6 + 6 = 15 nodes), or explicit paths as Medusa writes them: `[[0],[1],[0,0]]`.
 
 This file holds the shape and its rules; tree_decode.py the decoding loop; tree_calibrate.py
-how the default shape was chosen by measurement. Explained in notebooks/06_self_speculative_decoding.ipynb.
+how the default shape was chosen by measurement.
+Explained in notebooks/09_trees_and_causal_heads.ipynb.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ guess from the same position, so every node at depth d picks from one ranked lis
 whose guess at depth d depends on the token chosen at depth d - 1 can plug in here with a shape
 cut by `tree.only_first_choice_ancestors`. The tree never crosses the context window's end nor
 goes past max_new_tokens: its depth is cut instead. Temperature is ignored (greedy only).
-Explained in notebooks/06_self_speculative_decoding.ipynb.
+Explained in notebooks/09_trees_and_causal_heads.ipynb.
 """
 
 from __future__ import annotations
