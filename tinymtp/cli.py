@@ -1,4 +1,4 @@
-"""The command line: python -m tinymtp train | eval | generate | bench.
+"""The command line: python -m tinymtp train | eval | generate | bench | experiment.
 
 Thin glue: parse flags, call the library, print. Every user error arrives as a TinyMTPError and
 leaves as one line on stderr with exit status 2 (never a traceback); `--json` prints exactly
@@ -195,6 +195,28 @@ def cmd_bench(args) -> int:
     return bench.cmd_bench(args)
 
 
+def add_experiment_parser(sub):
+    p = sub.add_parser("experiment", help="experiments: where multi-token prediction helps and where it does not")
+    p.add_argument("name", metavar="NAME", help="ntp-vs-mtp, induction, addition, head-types, how-many-heads, or all")
+    p.add_argument("--seeds", type=number_parser(int, lambda v: 1 <= v <= 20, "must be between 1 and 20"),
+                   default=3, help="runs per configuration (default 3)")
+    p.add_argument("--minutes", type=number_parser(float, lambda v: 0 < v <= 60, "must be above 0 and at most 60"),
+                   help="ntp-vs-mtp, head-types, how-many-heads: wall-clock budget per run")
+    p.add_argument("--steps", type=number_parser(int, lambda v: 1 <= v <= 1_000_000, "must be 1 to 1000000"),
+                   help="induction, addition: training steps of every run")
+    p.add_argument("--threads", type=number_parser(int, lambda v: 1 <= v <= 256, "must be 1 to 256"), default=1,
+                   help="CPU threads per run (default 1)")
+    p.add_argument("--out", default="results", help="folder for NAME.json and NAME.html (default results)")
+    p.add_argument("--smoke", action="store_true", help="seconds-long settings (tiny models), for tests")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def cmd_experiment(args) -> int:
+    from .experiments.command import cmd_experiment as run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m tinymtp", description="tinymtp: train and decode a tiny MTP model")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -202,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_generate_parser(sub)
     add_bench_parser(sub)
+    add_experiment_parser(sub)
     return parser
 
 
@@ -218,4 +241,5 @@ def main(argv=None) -> int:
         return 130
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "generate": cmd_generate, "bench": cmd_bench}
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "generate": cmd_generate, "bench": cmd_bench,
+            "experiment": cmd_experiment}

@@ -512,3 +512,6 @@ def distributions(named: dict, labels: list, title: str | None = "Distributions"
     fig.update_yaxes(title="probability", range=[0, min(1.0, top * 1.25) + 0.05])
     fig.update_xaxes(title="outcome", tickfont=dict(family=MONO))
     return _layout(fig, title, height=320, barmode="group", legend=dict(orientation="h", y=-0.3))
+
+
+from .viz_results import experiment_figure  # noqa: E402,F401  (the experiments figures, see viz_results.py)

@@ -1,0 +1,55 @@
+"""Experiments: where multi-token prediction helps a tiny model, and where it does not.
+
+    python -m tinymtp experiment NAME [--seeds K] [--minutes M | --steps S] [--json] [--out DIR]
+
+| NAME             | question                                                         | file          |
+|------------------|------------------------------------------------------------------|---------------|
+| `ntp-vs-mtp`     | n = 1 vs 2 vs 4 heads at equal compute: is head 1 better?         | ntp_vs_mtp.py |
+| `induction`      | does MTP help small models learn in-context copying?              | induction.py  |
+| `addition`       | does MTP help with 123+989=1112, where digit 1 depends on later ones? | addition.py |
+| `how-many-heads` | speed-up and tokens per forward against the drafting heads K      | head_types.py |
+| `head-types`     | linear vs mlp vs block (vs causal) at equal compute               | head_types.py |
+
+Each one returns a JSON-safe result (runner.py says what is in it) that `save_result` writes to
+`results/NAME.json` with its figure `results/NAME.html` (tinymtp/viz_results.py). Equal compute
+is defined in budget.py (equal-time experiments) and curves.py (learning curves). The results
+are whatever was measured: every finding is a sentence computed from the numbers.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..errors import TinyMTPError
+from . import addition, head_types, induction, ntp_vs_mtp
+from .runner import ExperimentSettings, Progress, save_result
+
+EXPERIMENTS = {
+    "ntp-vs-mtp": ntp_vs_mtp.run,
+    "induction": induction.run,
+    "addition": addition.run,
+    "head-types": head_types.run_head_types,  # before how-many-heads: `all` trains their models once
+    "how-many-heads": head_types.run_how_many_heads,
+}
+EQUAL_TIME = ("ntp-vs-mtp", "head-types", "how-many-heads")  # --minutes; the others take --steps
+
+
+def run_experiment(name: str, settings: ExperimentSettings | None = None, on_progress=None,
+                   shared: dict | None = None) -> dict:
+    """Run one experiment; on_progress(done_steps, total_steps, what) as it goes."""
+    if name not in EXPERIMENTS:
+        raise TinyMTPError(f"unknown experiment '{name}' (choose from {', '.join(EXPERIMENTS)}, or all)")
+    settings = settings or ExperimentSettings()
+    if name in EQUAL_TIME and settings.steps is not None:
+        raise TinyMTPError(f"{name} gives every run the same wall-clock budget: use --minutes, not --steps")
+    progress = Progress(on_progress)
+    started = time.perf_counter()
+    if name in ("head-types", "how-many-heads"):
+        result = EXPERIMENTS[name](settings, progress, shared)
+    else:
+        result = EXPERIMENTS[name](settings, progress)
+    result["wall_seconds"] = round(time.perf_counter() - started, 1)  # the whole experiment, end to end
+    return result
+
+
+__all__ = ["EXPERIMENTS", "ExperimentSettings", "run_experiment", "save_result"]

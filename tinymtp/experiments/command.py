@@ -1,0 +1,67 @@
+"""`python -m tinymtp experiment NAME|all ...`: run, save, and print (a tqdm bar while it runs)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from tqdm.auto import tqdm
+
+from ..errors import TinyMTPError
+from . import EQUAL_TIME, EXPERIMENTS, ExperimentSettings, run_experiment, save_result
+
+
+class ExperimentBar:
+    """A tqdm bar over all training steps of one experiment, showing what runs now."""
+
+    def __init__(self, name: str):
+        self.bar = tqdm(total=0, unit="step", desc=name, dynamic_ncols=True)
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        if total != self.bar.total:
+            self.bar.total = total
+            self.bar.refresh()
+        self.bar.set_postfix_str(what, refresh=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self):
+        self.bar.close()
+
+
+def settings_for(name: str, settings: ExperimentSettings, everything: bool) -> ExperimentSettings:
+    """With `all`, --minutes goes to the equal-time experiments and --steps to the learning curves."""
+    if not everything:
+        return settings
+    if name in EQUAL_TIME:
+        return replace(settings, steps=None)
+    return replace(settings, minutes=None)
+
+
+def cmd_experiment(args) -> int:
+    everything = args.name == "all"
+    if not everything and args.name not in EXPERIMENTS:
+        raise TinyMTPError(f"unknown experiment '{args.name}' (choose from {', '.join(EXPERIMENTS)}, or all)")
+    names = list(EXPERIMENTS) if everything else [args.name]
+    settings = ExperimentSettings(seeds=args.seeds, minutes=args.minutes, steps=args.steps, threads=args.threads,
+                                  smoke=args.smoke)
+    if not everything and args.name in EQUAL_TIME and args.steps is not None:
+        raise TinyMTPError(f"{args.name} gives every run the same wall-clock budget: use --minutes, not --steps")
+    if not everything and args.name not in EQUAL_TIME and args.minutes is not None:
+        raise TinyMTPError(f"{args.name} trains every run for the same number of steps: use --steps, not --minutes")
+    shared, results = {}, {}
+    for name in names:
+        bar = None if args.json else ExperimentBar(name)
+        try:
+            result = run_experiment(name, settings_for(name, settings, everything), on_progress=bar, shared=shared)
+        finally:
+            if bar is not None:
+                bar.close()
+        result["files"] = save_result(result, args.out)
+        results[name] = result
+        if not args.json:
+            print(f"{result['title']}: wrote {result['files']['json']} and {result['files']['figure']}")
+            for finding in result["findings"]:
+                print(f"  - {finding}")
+    if args.json:
+        print(json.dumps(results[names[0]] if not everything else {"experiments": results}))
+    return 0
