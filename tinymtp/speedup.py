@@ -121,7 +121,8 @@ def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256,
 def forward_costs(model, heads: int, filled: int | None = None, calls: int = 100, repeats: int = 5,
                   trees=()) -> dict:
     """Milliseconds of the model's forward alone: one token with head 1 (a greedy step) against
-    `heads` tokens with heads 1..heads (a full verifying step), on a cache holding `filled` tokens;
+    `heads` tokens with heads 1..heads (a full verifying step; head 1 only for causal heads, whose
+    drafts cost their own small forwards), on a cache holding `filled` tokens;
     and, per tree shape in `trees`, one forward over its nodes with the tree mask (a tree step).
 
     Their ratio is the part of `forward_cost_ratio` the decoding loop cannot remove.
@@ -132,13 +133,14 @@ def forward_costs(model, heads: int, filled: int | None = None, calls: int = 100
     cache = model.new_cache()
     cache.add_room(max((t.size for t in trees), default=1))
     zeros = lambda T: torch.zeros(1, T, dtype=torch.long, device=device)  # (1, T)
-    steps = {"greedy": (zeros(1), 1, {}), "verify": (zeros(heads), heads, {})}
+    checked_by = (lambda h: 1) if model.chained else (lambda h: h)  # causal heads: the verifier runs head 1 only
+    steps = {"greedy": (zeros(1), 1, {}), "verify": (zeros(heads), checked_by(heads), {})}
     for t in trees:
-        steps[f"tree {t.text()}"] = (zeros(t.size), t.depth + 1,
+        steps[f"tree {t.text()}"] = (zeros(t.size), checked_by(t.depth + 1),
                                      dict(positions=tree_positions(t, filled).to(device), mask=t.mask.to(device)))
     samples = {name: [] for name in steps}
     with torch.inference_mode():
-        model(zeros(filled), cache=cache)
+        model(zeros(filled), cache=cache, heads=checked_by(cfg.n_heads))
         for _ in range(repeats):  # interleaved, like the decoding runs
             for name, (ids, h, tree_args) in steps.items():
                 started = time.perf_counter()

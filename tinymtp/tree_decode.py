@@ -29,18 +29,24 @@ from __future__ import annotations
 
 import time
 
+from .causal_drafts import ChainDrafter
 from .errors import TinyMTPError
 from .speculative import prefill_round, top_choices
 from .trace import DraftCheck, Round
-from .tree import DEFAULT_PATHS, TreeShape, accepted_path, make_tree, node_tokens, parse_tree
+from .tree import (
+    DEFAULT_PATHS,
+    TreeShape,
+    accepted_path,
+    make_tree,
+    node_tokens,
+    only_first_choice_ancestors,
+    parse_tree,
+)
 from .window import SlidingWindow
 
 
 def resolve_tree(model, tree, heads: int) -> TreeShape:
     """The shape tree mode uses with drafting heads 2..heads; the default is cut to their depth."""
-    if getattr(model, "chained", False):
-        raise TinyMTPError("tree mode does not support causal heads yet (each head's guesses depend on the "
-                           "token chosen before): use --mode speculative")
     vocab_size = model.config.vocab_size
     shape = make_tree(DEFAULT_PATHS).cut(heads - 1) if tree is None else parse_tree(tree)
     if shape.size == 1:
@@ -48,6 +54,8 @@ def resolve_tree(model, tree, heads: int) -> TreeShape:
     if shape.depth > heads - 1:
         raise TinyMTPError(f"the tree is {shape.depth} deep, but heads 2..{heads} guess only {heads - 1} "
                            f"token(s) ahead: use a shallower tree or more --heads")
+    if model.chained:  # causal heads rank guesses only below their own first choices
+        shape = only_first_choice_ancestors(shape)
     if max(shape.ranks) >= vocab_size:
         raise TinyMTPError(f"the tree asks for rank {max(shape.ranks)}, but the vocabulary has only "
                            f"{vocab_size} tokens (ranks start at 0)")
@@ -70,14 +78,15 @@ def tree_speculative_decode(model, K, shape: TreeShape, prompt_ids, max_new_toke
                             vocab, trace, propose=head_candidates) -> list:
     """Heads 2..D+1 fill a candidate tree, head 1 checks every node in one forward; greedy only."""
     trace.drafters = list(range(2, shape.depth + 2))
-    window = SlidingWindow(model, heads=shape.depth + 1, extra=shape.size - 1)  # room for a whole tree
+    chain = ChainDrafter(model, shape.depth + 1) if model.chained else None  # causal heads guess in turn
+    window = SlidingWindow(model, heads=1 if chain else shape.depth + 1, extra=shape.size - 1)  # room for a tree
     tokens, P = list(prompt_ids), len(prompt_ids)
 
     t0 = time.perf_counter()
     logits, _ = window.feed(tokens, P)  # the prefill: (T, D+1, V)
     probs, top_t, top_p = top_choices(logits[-1:])
     token, prob = top_t[0][0], top_p[0][0]
-    guesses, q = propose(probs[0], shape)
+    guesses, q = (None, None) if chain else propose(probs[0], shape)
     trace.rounds.append(prefill_round(window, tokens, logits.size(0), token, prob, t0))
     tokens.append(token)
     cut = {shape.depth: shape}  # the tree cut to a smaller depth, near the end of the text or a window
@@ -90,6 +99,9 @@ def tree_speculative_decode(model, K, shape: TreeShape, prompt_ids, max_new_toke
         if depth not in cut:
             cut[depth] = shape.cut(depth)
         tree = cut[depth]
+        if chain:  # the chain's guesses need the sure token: made now, one head after the other
+            chain.record(window)
+            guesses, q = chain.ranked(tokens, root - 1, tree.widths)
         nodes = node_tokens(tree, [[token]] + guesses[1:])
         before = window.cache.length
         logits, reread = window.feed_tree(tokens, nodes, tree)  # ONE forward over every node: (N, D+1, V)
@@ -103,7 +115,8 @@ def tree_speculative_decode(model, K, shape: TreeShape, prompt_ids, max_new_toke
                                        committed, vocab, before, window, reread, t0))
         tokens.extend(committed)
         token, prob = choices[last], top_p[last][0]
-        guesses, q = propose(probs[last], shape)  # the next round's guesses, from the last accepted node
+        if not chain:
+            guesses, q = propose(probs[last], shape)  # the next round's guesses, from the last accepted node
     return tokens[P:]
 
 
