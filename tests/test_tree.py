@@ -114,10 +114,22 @@ def test_only_first_choice_ancestors():
     assert kept.paths == ((0,), (1,), (2,), (0, 0), (0, 1), (0, 0, 0), (0, 0, 1))
 
 
-def test_causal_heads_are_not_supported_yet():
-    model = random_model(vocab_size=5, n_heads=3, head_type="causal", context_length=12)
-    with pytest.raises(TinyMTPError, match="causal heads"):
-        decode_ids(model, [0, 1], "tree", 5)
+def test_causal_heads_use_only_nodes_below_first_choices():
+    """A causal head's guesses depend on the token before, so the tree keeps the nodes (0,..,0,r)."""
+    model = random_model(vocab_size=5, n_heads=4, head_type="causal", context_length=12)
+    result = decode_ids(model, [0, 1], "tree", 12, tree="3,2,2")
+    rounds = [r for r in result.trace.rounds if r.tree]
+    paths = {tuple(n["rank"] for n in _ancestry(r.tree["nodes"], n)) for r in rounds for n in r.tree["nodes"][1:]}
+    assert paths and all(not any(p[:-1]) for p in paths)
+    assert max(len(p) for p in paths) == 3 and max(p[-1] for p in paths) == 2
+
+
+def _ancestry(nodes, node):
+    chain = []
+    while node["parent"] is not None:
+        chain.append(node)
+        node = nodes[node["parent"]]
+    return chain[::-1]
 
 
 # ---- exactness ---------------------------------------------------------------------------------
@@ -134,7 +146,7 @@ def tree_shapes(draw, max_depth: int, max_rank: int):
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(head_type=st.sampled_from(["linear", "mlp", "block"]), n_heads=st.integers(1, 4),
+@given(head_type=st.sampled_from(["linear", "mlp", "block", "causal"]), n_heads=st.integers(1, 4),
        vocab_size=st.integers(2, 7), context_length=st.integers(2, 16), seed=st.integers(0, 10_000),
        prompt=st.lists(st.integers(0, 6), min_size=1, max_size=24), max_new_tokens=st.integers(1, 48),
        data=st.data())

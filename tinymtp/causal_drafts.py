@@ -50,13 +50,22 @@ class ChainDrafter:
         h = window.hidden[:, 0]  # (T, C): head 1 at the fed slots
         self.hidden[1][window.hidden_from : window.hidden_from + h.size(0)] = h
 
-    def draft(self, tokens: list, p: int, count: int, temperature: float, top_k, generator):
+    def ranked(self, tokens: list, p: int, widths: list) -> tuple[list, list]:
+        """For tree decoding: each head's `widths[d]` best guesses at depth d = 1..len(widths)-1,
+        along the chain of first choices (a deeper head reads the first choice before it).
+        Returns (candidates, q) with index 0 left for the root, as tree_decode expects."""
+        drafts, q = self.draft(tokens, p, len(widths) - 1, 0.0, None, None, widths=widths)
+        return [[]] + self.candidates, [[]] + self.candidate_probs
+
+    def draft(self, tokens: list, p: int, count: int, temperature: float, top_k, generator, widths=None):
         """`count` drafts for positions p+2 .. p+count+1; tokens[p+1] is the sure token.
 
         p: the last accepted (fed) position, absolute. Returns (drafts, q): q is a list of the
         drafts' probabilities (greedy) or a (count, V) tensor of the distributions they were
-        drawn from (sampling).
+        drawn from (sampling). With `widths` (greedy), each head's widths[d] best guesses are
+        also kept in `self.candidates` / `self.candidate_probs`.
         """
+        self.candidates, self.candidate_probs = [], []
         start = self.window_start
         last = p - start  # the last accepted position's cache slot
         chain = list(tokens[: p + 2])  # committed tokens up to the sure token; drafts are appended
@@ -70,9 +79,14 @@ class ChainDrafter:
             cache.advance(ids.size(1))
             self.hidden[k][first : last + 1] = z[0]
             if temperature == 0:
-                prob, token = torch.softmax(logits[0, -1], dim=-1).max(dim=-1)  # the head's greedy guess
+                probs = torch.softmax(logits[0, -1], dim=-1)  # (V,)
+                prob, token = probs.max(dim=-1)  # the head's greedy guess
                 token, q = int(token), float(prob)
                 q_values.append(q)
+                if widths is not None:
+                    top_p, top_t = probs.topk(widths[k - 1])  # (w,)
+                    self.candidates.append(top_t.tolist())
+                    self.candidate_probs.append(top_p.tolist())
             else:
                 row = probabilities(logits[0, -1:], temperature, top_k)  # (1, V)
                 token = int(torch.multinomial(row, 1, generator=generator)[0, 0])
