@@ -74,7 +74,7 @@ def train_models(settings, progress, with_baseline: bool) -> dict:
 def _models(settings, progress, shared, with_baseline):
     key = ("head-type models", settings.seeds, settings.minutes, settings.smoke, settings.threads)
     if shared is not None and key in shared:
-        return shared[key]
+        return {**shared[key], "reused": True}
     models = train_models(settings, progress, with_baseline)
     if shared is not None:
         shared[key] = models
@@ -146,7 +146,9 @@ def run_how_many_heads(settings, progress, shared=None) -> dict:
                          "tokens_per_forward": spread([s["tokens_per_forward"] for s in sweeps]),
                          "forward_cost_ratio": spread([s["forward_cost_ratio"] for s in sweeps]),
                          "identical": all(s["identical"] for s in sweeps)})
-    details = {**models["details"], "sweep": f"K = 2..{N_HEADS}: heads 2..K draft, head 1 verifies"}
+    details = {**models["details"], "sweep": f"K = 2..{N_HEADS}: heads 2..K draft, head 1 verifies",
+               "models": "the head-types models of the same run (trained once)" if models.get("reused")
+               else "trained by this experiment"}
     header = result_header("how-many-heads", "Speed-up against the number of drafting heads",
                            "How do speed-up and tokens per forward of self-speculative decoding change with the "
                            "number of drafting heads K, and with the head type?", settings, details)

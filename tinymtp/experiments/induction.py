@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..errors import TinyMTPError
 from ..tasks import InductionTask, heldout_lines, induction_corpus, score_induction
 from .curves import CURVE_MEANING, CurveSpec, curve_findings, run_curves, summarize_curves
-from .runner import result_header
+from .runner import result_header, spread
 
 NAME = "induction"
 TITLE = "Induction (in-context copying) against training steps"
@@ -41,14 +41,19 @@ def run(settings, progress) -> dict:
     lines = heldout_lines(corpus)
     steps = settings.steps or (SMOKE_STEPS if smoke else DEFAULT_STEPS)
     points = SMOKE_POINTS if smoke else POINTS
-    spec = CurveSpec(corpus=corpus, score=lambda model: score_induction(model, corpus.tokenizer, lines),
+    def score(model):
+        result = score_induction(model, corpus.tokenizer, lines)
+        return {key: result[key] for key in ("second_copy_accuracy", "first_copy_accuracy")}
+
+    spec = CurveSpec(corpus=corpus, score=score,
                      metric="second_copy_accuracy", metric_label="second-copy accuracy",
                      sizes=SMOKE_SIZES if smoke else SIZES, steps=steps, points=points,
                      threshold=THRESHOLD)
     plan, runs = run_curves(spec, settings, progress)
-    for r in runs:
-        r["final"].pop("lines", None)
     summary = summarize_curves(runs, spec.metric, THRESHOLD)
+    for row in summary:  # the first copy is random: its accuracy is the control, near chance
+        row["first_copy_final"] = spread([r["final"]["first_copy_accuracy"] for r in runs
+                                          if r["size"] == row["size"] and r["n_heads"] == row["n_heads"]])
     header = result_header(NAME, TITLE, QUESTION, settings, {
         "task": vars(task), "heldout_lines": len(lines), "chance": round(1 / task.alphabet_size, 4),
         "sizes": spec.sizes, "heads": list(spec.heads), "head_type": "linear", "steps": steps,
