@@ -144,6 +144,25 @@ def test_speculative_with_fewer_heads_and_with_the_draft_model(app):
     assert not at.exception and not errors(at)
 
 
+def test_speculative_tree_view_draws_the_tree_and_its_mask(app):
+    at = open_page(app, "speculative")
+    at.radio(key="spec_shape").set_value("tree").run()
+    result = at.session_state["spec_result"]
+    assert result.trace.mode == "tree"
+    assert result.tokens == at.session_state["spec_base"].tokens  # the tree is greedy-exact too
+    at.button(key="spec_step").click().run()
+    assert not at.exception and not errors(at)
+    figures = [c for c in at.get("plotly_chart")]
+    titles = " ".join(f.proto.spec for f in figures)
+    assert "candidates" in titles and "Tree attention mask" in titles
+    assert "ONE forward pass" in all_text(at)
+    at.text_input(key="spec_tree").set_value("[[0],[1],[2]]").run()
+    nodes = at.session_state["spec_result"].trace.rounds[1].tree["nodes"]
+    assert [n["rank"] for n in nodes[1:]] == [0, 1, 2]
+    at.text_input(key="spec_tree").set_value("3,x").run()
+    assert not at.exception and errors(at)  # a bad shape: one clear message, no traceback
+
+
 def test_speculative_escapes_user_text(app):
     at = open_page(app, "speculative")
     at.text_area(key="spec_prompt").set_value("<img src=x onerror=alert(1)>").run()

@@ -515,3 +515,4 @@ def distributions(named: dict, labels: list, title: str | None = "Distributions"
 
 
 from .viz_results import experiment_figure  # noqa: E402,F401  (the experiments figures, see viz_results.py)
+from .viz_tree import candidate_tree, tree_attention_mask  # noqa: E402,F401  (tree rounds, see viz_tree.py)

@@ -58,6 +58,16 @@ with left:
         drafting = c4.slider("Draft tokens per round", 1, 8, 3, key="spec_draft_tokens")
         heads_arg = drafting
     speed = c5.slider("Play speed (seconds per round)", 0.2, 2.0, 0.6, step=0.1, key="spec_speed")
+    shape, tree_text = "chain", None
+    if drafter == OWN_HEADS and mode == "greedy":
+        shape = c6.radio("Drafts as", ["chain", "tree"], horizontal=True, key="spec_shape",
+                         help="chain: each head's best guess, one after the other. tree (Medusa): several "
+                              "guesses per head, every combination checked in the same forward pass.")
+        if shape == "tree":
+            tree_text = st.text_input(
+                "Tree shape", "default", key="spec_tree", max_chars=200,
+                help="'default' (chosen by measurement), widths per depth such as '3,2,1' (head 2's top 3 × "
+                     "head 3's top 2 × head 4's top 1), or paths of ranks such as [[0],[1],[0,0]].")
     if mode == "sampling":
         s1, s2, s3 = st.columns(3)
         temperature = s1.slider("Temperature", 0.1, 2.0, 0.8, step=0.1, key="spec_temperature")
@@ -68,10 +78,13 @@ with left:
 
 if drafter == DRAFT_MODEL:
     spec_mode = "draft-model"
+elif shape == "tree":
+    spec_mode = "tree"
 else:
     spec_mode = "speculative" if mode == "greedy" else "speculative-sample"
 base_mode = "greedy" if mode == "greedy" else "sample"
-settings = (entry.label, id(model), prompt, spec_mode, temperature, top_k, heads_arg, max_new, seed)
+settings = (entry.label, id(model), prompt, spec_mode, temperature, top_k, heads_arg, max_new, seed, tree_text)
+tree_arg = {"tree": None if tree_text in (None, "", "default") else tree_text} if spec_mode == "tree" else {}
 
 if st.session_state.get("spec_settings") != settings:
     try:
@@ -80,10 +93,11 @@ if st.session_state.get("spec_settings") != settings:
                            top_k=top_k, seed=seed)
         with st.spinner("Decoding…"):
             for warm_mode in (base_mode, spec_mode):  # warm up both paths so the timings compare fairly
+                extra = tree_arg if warm_mode == spec_mode else {}
                 generate(model, tokenizer, prompt, mode=warm_mode, heads=heads_arg if warm_mode == spec_mode else None,
-                         draft_model=draft_model, **{**common_args, "max_new_tokens": 2})
+                         draft_model=draft_model, **{**common_args, "max_new_tokens": 2}, **extra)
             spec = generate(model, tokenizer, prompt, mode=spec_mode, heads=heads_arg, draft_model=draft_model,
-                            **common_args)
+                            **common_args, **tree_arg)
             base = generate(model, tokenizer, prompt, mode=base_mode, **common_args)
     except TinyMTPError as exc:
         st.session_state.pop("spec_settings", None)
@@ -174,6 +188,19 @@ def viewer():
     elif not rnd.checks:
         st.info(f"Round {rnd.index}: no drafts this time (for example at the end of the context window); "
                 f"one character written, {viz.show_char(tokenizer.decode(rnd.committed))!r}.")
+    elif rnd.tree:
+        t1, t2 = st.columns([3, 2])
+        with t1:
+            common.plot(viz.candidate_tree(rnd, tokenizer), key="spec_tree_fig")
+        with t2:
+            common.plot(viz.tree_attention_mask(rnd), key="spec_tree_mask")
+        st.caption("Every candidate went into ONE forward pass. The mask lets each candidate see the prompt, "
+                   "the root and its own ancestors only, so it is computed as if its branch were the only "
+                   "continuation; a candidate is accepted when it equals head 1's choice at its parent. "
+                   f"{viz.ACCEPT_MARK} accepted (the kept path, thick), {viz.REJECT_MARK} rejected, · never "
+                   "checked because its parent was rejected. The kept path's keys and values then move next "
+                   "to the prefix in the KV cache; the others are forgotten.")
+        st.dataframe(viz.round_rows(rnd, mode=spec.trace.mode), hide_index=True)
     else:
         common.plot(viz.speculative_round(rnd, tokenizer, mode=spec.trace.mode), key="spec_round")
         rows = viz.round_rows(rnd, mode=spec.trace.mode)
