@@ -125,7 +125,7 @@ def test_every_result_draws_and_saves_atomically(tmp_path, ntp_result, shared_he
         assert len(fig.data) > 0
         files = save_result(result, str(tmp_path))
         assert json.loads(open(files["json"]).read())["experiment"] == result["experiment"]
-        assert "<html>" in open(files["figure"]).read()
+        assert set(files) == {"json"}  # the figure is drawn from the JSON, never saved with a CDN link
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     with pytest.raises(ValueError):
         experiment_figure({"experiment": "nope"})
@@ -137,7 +137,7 @@ def test_curve_experiments_run_from_the_cli_and_print_one_json_object(tmp_path, 
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["experiment"] == name and result["findings"]
-    assert (tmp_path / f"{name}.json").is_file() and (tmp_path / f"{name}.html").is_file()
+    assert (tmp_path / f"{name}.json").is_file() and not (tmp_path / f"{name}.html").exists()
     for run in result["runs"]:
         assert [p["step"] for p in run["curve"]] == [10, 20]
         assert run["tokens"] == 20 * 32 * 32

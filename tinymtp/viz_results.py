@@ -1,8 +1,7 @@
 """Plotly figures of the experiments, drawn from their results JSON alone.
 
 `experiment_figure(result)` picks the figure for `result["experiment"]`, so a saved
-`results/NAME.json` can be drawn again anywhere (`python -m tinymtp experiment` writes the figure
-beside it as NAME.html). Seeds are shown, not hidden: bars and lines are means, error bars and
+`results/NAME.json` can be drawn anywhere (the app's Compare page, notebook 08). Seeds are shown, not hidden: bars and lines are means, error bars and
 bands the spread across seeds (standard deviation for bars, min to max for bands). Same look as
 tinymtp/viz.py: its template, fonts and `_layout`; n = 1 is always grey.
 """

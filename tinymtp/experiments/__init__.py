@@ -11,7 +11,7 @@
 | `head-types`     | linear vs mlp vs block (vs causal) at equal compute               | head_types.py |
 
 Each one returns a JSON-safe result (runner.py says what is in it) that `save_result` writes to
-`results/NAME.json` with its figure `results/NAME.html` (tinymtp/viz_results.py). Equal compute
+`results/NAME.json`, whose figure tinymtp/viz_results.py draws. Equal compute
 is defined in budget.py (equal-time experiments) and curves.py (learning curves). The results
 are whatever was measured: every finding is a sentence computed from the numbers.
 """

@@ -59,7 +59,7 @@ def cmd_experiment(args) -> int:
         result["files"] = save_result(result, args.out)
         results[name] = result
         if not args.json:
-            print(f"{result['title']}: wrote {result['files']['json']} and {result['files']['figure']}")
+            print(f"{result['title']}: wrote {result['files']['json']} (its figure: the app's Compare page, notebook 08)")
             for finding in result["findings"]:
                 print(f"  - {finding}")
     if args.json:

@@ -179,12 +179,10 @@ def write_atomically(path: str, text: str) -> None:
 
 
 def save_result(result: dict, out_dir: str) -> dict:
-    """results/NAME.json and results/NAME.html (the figure, plotly.js loaded from its CDN)."""
-    from ..viz_results import experiment_figure
-
-    base = os.path.join(out_dir, result["experiment"])
-    write_atomically(base + ".json", json.dumps(result, indent=1) + "\n")
-    figure = experiment_figure(result)
-    write_atomically(base + ".html", figure.to_html(include_plotlyjs="cdn", full_html=True))
-    return {"json": base + ".json", "figure": base + ".html"}
+    """results/NAME.json. Its figure is drawn from the JSON by tinymtp.viz.experiment_figure (the
+    app's Compare page and notebook 08 show it); no HTML is written, since a plotly page either
+    fetches plotly.js from the web or carries megabytes of it."""
+    path = os.path.join(out_dir, result["experiment"] + ".json")
+    write_atomically(path, json.dumps(result, indent=1) + "\n")
+    return {"json": path}
 
