@@ -25,6 +25,7 @@ def app(checkpoints, tmp_path, monkeypatch):
     """A fresh session of the app, on the Heads page."""
     monkeypatch.setenv("TINYMTP_CHECKPOINTS", str(checkpoints))
     monkeypatch.setenv("TINYMTP_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("TINYMTP_RESULTS", str(tmp_path / "no-results"))  # tests that want results set their own
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
@@ -298,6 +299,25 @@ def test_compare_page_reads_metadata_and_measures_speed(app):
     assert any("draft model" in d for d in table["decoding"])
     assert set(table["same text as greedy"]) == {"✓ yes"}
     assert len(at.get("plotly_chart")) == 4
+
+
+def test_compare_page_shows_saved_experiment_results(app, tmp_path, monkeypatch):
+    from conftest import run_cli
+
+    results = tmp_path / "results"
+    proc = run_cli("experiment", "induction", "--smoke", "--seeds", "2", "--out", results, "--json", timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    (results / "addition.json").write_text("{not json", encoding="utf-8")  # a broken file: named, not fatal
+    at = open_page(app, "compare")
+    assert "No saved results yet" in all_text(at)
+    monkeypatch.setenv("TINYMTP_RESULTS", str(results))
+    at.run()
+    assert not at.exception and not errors(at)
+    text = all_text(at)
+    assert "addition.json" in text  # the warning names the unreadable file
+    for finding in __import__("json").loads(proc.stdout)["findings"]:
+        assert finding in text
+    assert len(at.get("plotly_chart")) == 3  # the two comparisons + the induction figure
 
 
 def test_compare_with_a_one_head_mtp_model_says_why(app):

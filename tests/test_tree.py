@@ -276,3 +276,10 @@ def test_tree_trace_is_json_safe_and_adds_up():
     full = [r for r in rounds if r.tree["depth"] == 3]
     assert rows[0]["drafted"] == len([r for r in rounds if r.tree["depth"] >= 1])
     assert rows[2]["accepted"] == sum(r.accepted == 3 for r in full)
+
+
+def test_the_notebook_exercise_mask_is_the_library_mask():
+    from tinymtp.exercises import solution
+
+    assert parse_tree("[[0],[1],[0,0],[1,0]]").mask.int().tolist() == solution("09.tree_mask")
+    assert parse_tree("3,2,1").size - 1 == solution("09.tree_nodes")

@@ -1,10 +1,12 @@
-"""Compare: next-token only vs multi-token prediction, and self-speculative vs a draft model."""
+"""Compare: next-token only vs multi-token prediction, self-speculative vs a draft model, and
+the experiments' saved results."""
 
 import common
 import streamlit as st
 
 from tinymtp import viz
 from tinymtp.errors import TinyMTPError
+from tinymtp.experiments import load_results
 from tinymtp.predictions import accuracy_rows, head_predictions, max_prompt_length, measure_decoding
 
 st.title("Next-token only vs multi-token prediction")
@@ -126,3 +128,30 @@ if stored and stored[0] == key:
                "but its time is in the seconds.")
 else:
     left.info("Press **Measure now** (a few seconds).", icon=":material/timer:")
+
+st.subheader("4 · Experiments: where MTP helps a tiny model, and where it does not")
+left, right = st.columns([3, 2], gap="large")
+with right:
+    common.explain(
+        "Five experiments, each run by one command with several seeds; bars and lines are means "
+        "and the error bars or bands the spread across seeds. A difference is called real only "
+        "when the means differ by more than their spreads. The findings are computed from the "
+        "numbers, whichever way they point; nothing is tuned to agree with the papers.\n\n"
+        "These are saved results (`results/*.json`), read, not recomputed: rerun a command to "
+        "measure on your own machine.", notebook="08_related_ideas.ipynb")
+saved, problems = load_results()
+for problem in problems:
+    st.warning(f"Could not read a result: {problem}")
+if not saved:
+    left.info("No saved results yet: run `python -m tinymtp experiment all` (about 40 minutes).",
+              icon=":material/science:")
+else:
+    with left:
+        for tab, (name, result) in zip(st.tabs([r["title"] for r in saved.values()]), saved.items(), strict=True):
+            with tab:
+                st.markdown(f"**{result['question']}**")
+                common.plot(viz.experiment_figure(result), key=f"cmp_exp_{name}")
+                for finding in result["findings"]:
+                    st.markdown(f"- {finding}")
+                st.caption(f"Measured with `{result['command']}` on {result['date']} "
+                           f"({result['wall_seconds'] / 60:.0f} min, {result['machine']['cpu_count']} CPU cores).")

@@ -18,7 +18,10 @@ are whatever was measured: every finding is a sentence computed from the numbers
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from pathlib import Path
 
 from ..errors import TinyMTPError
 from . import addition, head_types, induction, ntp_vs_mtp
@@ -52,4 +55,27 @@ def run_experiment(name: str, settings: ExperimentSettings | None = None, on_pro
     return result
 
 
-__all__ = ["EXPERIMENTS", "ExperimentSettings", "run_experiment", "save_result"]
+def results_folder() -> Path:
+    """Where results live: $TINYMTP_RESULTS, else the repository's results/ folder."""
+    return Path(os.environ.get("TINYMTP_RESULTS") or Path(__file__).resolve().parents[2] / "results")
+
+
+def load_results(folder=None) -> tuple[dict, list]:
+    """The saved results, in EXPERIMENTS order: ({name: result}, [one line per unreadable file])."""
+    folder = Path(folder) if folder is not None else results_folder()
+    found, problems = {}, []
+    for name in EXPERIMENTS:
+        path = folder / f"{name}.json"
+        if not path.exists():
+            continue
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+            if result.get("experiment") != name or "findings" not in result:
+                raise ValueError("not a result of this experiment")
+            found[name] = result
+        except (OSError, ValueError) as exc:
+            problems.append(f"{path.name}: {exc}")
+    return found, problems
+
+
+__all__ = ["EXPERIMENTS", "ExperimentSettings", "load_results", "results_folder", "run_experiment", "save_result"]
