@@ -74,6 +74,15 @@ def random_model(vocab_size=6, n_heads=3, head_type="linear", context_length=16,
     return model
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One PyTorch thread for a module of many tiny forwards: a second thread only adds wake-up latency."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

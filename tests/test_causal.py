@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
@@ -50,20 +49,8 @@ def test_causal_heads_need_the_tokens_ahead():
     assert model(x, shift_targets(x, 4)).logits.shape == (1, 8, 4, 13)  # targets double as the tokens ahead
 
 
-def test_a_causal_model_starts_near_ln_vocab_and_overfits_one_batch():
-    torch.manual_seed(0)
-    model = MTPModel(ModelConfig.from_preset("micro", vocab_size=10, n_heads=3, head_type="causal"))
-    x = torch.randint(0, 10, (4, 16))
-    targets = shift_targets(x, 3)
-    assert abs(model(x, targets).loss.item() - math.log(10)) < 0.15
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        optimizer.zero_grad()
-        loss = model(x, targets).loss
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.1
-    assert model.heads[0].__class__.__name__ == "LinearHead"  # the chain starts from the main model's head 1
+def test_the_chain_starts_from_a_linear_head_1():
+    assert [type(h).__name__ for h in micro().heads] == ["LinearHead"] + ["CausalHead"] * 3
 
 
 def test_memory_saving_backward_refuses_causal_heads():

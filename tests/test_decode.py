@@ -17,12 +17,7 @@ VOCAB = "abcde"
 V = len(VOCAB)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny forwards: see conftest.one_thread
 
 
 def random_model(n_heads=4, head_type="linear", context_length=12, seed=0, vocab_size=V):

@@ -37,7 +37,7 @@ def test_changing_a_future_token_leaves_earlier_logits_of_every_head_unchanged(h
     assert not torch.allclose(before[:, 12:], after[:, 12:])  # the change is visible from t=12 on
 
 
-@pytest.mark.parametrize("head_type", HEAD_TYPES)
+@pytest.mark.parametrize("head_type", HEAD_TYPES + ["causal"])
 def test_initial_loss_is_near_ln_vocab(head_type):
     model = micro(head_type, n_heads=4, vocab_size=50)
     x = torch.randint(0, 50, (8, 32))
@@ -60,7 +60,7 @@ def test_mlp_heads_start_as_identity_and_linear_heads_too():
             assert torch.allclose(head(hidden), hidden)
 
 
-@pytest.mark.parametrize("head_type", HEAD_TYPES)
+@pytest.mark.parametrize("head_type", HEAD_TYPES + ["causal"])
 def test_a_model_overfits_one_batch(head_type):
     torch.manual_seed(0)
     model = MTPModel(ModelConfig.from_preset("micro", vocab_size=10, n_heads=2, head_type=head_type))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from conftest import random_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,12 +21,7 @@ from tinymtp.kvcache import KVCache
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():  # many tiny forwards: a second thread only adds wake-up latency
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny forwards: see conftest.one_thread
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

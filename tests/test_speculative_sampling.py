@@ -23,12 +23,7 @@ from tinymtp.sampling import probabilities
 V, PROMPT, RUNS = 4, [0, 1], 2000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():  # thousands of tiny forwards: a second thread only adds wake-up latency
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny forwards: see conftest.one_thread
 
 
 def random_model(n_heads: int, seed: int, head_type: str = "linear") -> MTPModel:

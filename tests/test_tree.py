@@ -39,12 +39,7 @@ CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 SMALL = [(0,), (1,), (0, 0), (0, 1), (1, 0), (0, 0, 0)]  # nodes 1..6 in this order
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny forwards: see conftest.one_thread
 
 
 # ---- the shape -----------------------------------------------------------------------------------

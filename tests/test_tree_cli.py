@@ -19,12 +19,7 @@ from tinymtp.tree_calibrate import count_paths, expected_tokens_per_forward, gre
 VOCAB = "\n abcdefghij(),:="
 
 
-@pytest.fixture(autouse=True)
-def one_thread():  # `generate` sets one thread; put the old number back
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # `generate` sets one thread; conftest puts the old number back
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,8 @@ counted from the left, against training steps, for n = 1, 2, 4.
 
 from __future__ import annotations
 
-from ..errors import TinyMTPError
 from ..tasks import AdditionTask, addition_corpus, heldout_lines, score_addition
-from .curves import CURVE_MEANING, CurveSpec, curve_findings, run_curves, summarize_curves
+from .curves import CURVE_MEANING, CurveSpec, curve_findings, curve_length, run_curves, summarize_curves
 from .runner import compare, result_header, spread
 
 NAME = "addition"
@@ -21,20 +20,16 @@ QUESTION = "Does training with n = 2 or 4 heads help a small model add 3-digit n
 SIZES = {"2 layers, d=64": dict(context_length=64, d_model=64, n_layers=2, attn_heads=2)}
 SMOKE_SIZES = {"1 layer, d=16": dict(context_length=32, d_model=16, n_layers=1, attn_heads=2)}
 DEFAULT_STEPS, POINTS, LEARNING_RATE = 1500, 10, 6e-3
-SMOKE_STEPS, SMOKE_POINTS = 20, 2
 THRESHOLD = 0.5
 
 
 def run(settings, progress) -> dict:
-    if settings.minutes is not None:
-        raise TinyMTPError("addition trains every run for the same number of steps: use --steps, not --minutes")
+    steps, points = curve_length("addition", settings, DEFAULT_STEPS, POINTS)
     smoke = settings.smoke
     task = AdditionTask(train_problems=2000, heldout_problems=64) if smoke else AdditionTask()
     progress.set(what="building the addition corpus")
     corpus = addition_corpus(task, seed=0)
     lines = heldout_lines(corpus)
-    steps = settings.steps or (SMOKE_STEPS if smoke else DEFAULT_STEPS)
-    points = SMOKE_POINTS if smoke else POINTS
 
     def score(model):
         result = score_addition(model, corpus.tokenizer, lines)

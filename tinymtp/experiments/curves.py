@@ -13,10 +13,22 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from ..errors import TinyMTPError
 from ..model import ModelConfig
 from ..train import TrainConfig
 from .budget import measure_step_times
 from .runner import compare, run_record, spread, train_run
+
+SMOKE_STEPS, SMOKE_POINTS = 20, 2  # --smoke: seconds-long curves for the tests
+
+
+def curve_length(name: str, settings, default_steps: int, points: int) -> tuple[int, int]:
+    """(steps, scored points) of a learning-curve experiment: every run gets the same steps."""
+    if settings.minutes is not None:
+        raise TinyMTPError(f"{name} trains every run for the same number of steps: use --steps, not --minutes")
+    if settings.smoke:
+        return settings.steps or SMOKE_STEPS, SMOKE_POINTS
+    return settings.steps or default_steps, points
 
 CURVE_MEANING = ("equal steps (equal tokens) within a model size; every curve point also records compute_s = "
                  "step x the configuration's measured step time, and the equal-time findings read an n > 1 "

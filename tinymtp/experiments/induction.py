@@ -10,9 +10,8 @@ with MTP; this checks whether tinymtp's small models do, with numbers decided by
 
 from __future__ import annotations
 
-from ..errors import TinyMTPError
 from ..tasks import InductionTask, heldout_lines, induction_corpus, score_induction
-from .curves import CURVE_MEANING, CurveSpec, curve_findings, run_curves, summarize_curves
+from .curves import CURVE_MEANING, CurveSpec, curve_findings, curve_length, run_curves, summarize_curves
 from .runner import result_header, spread
 
 NAME = "induction"
@@ -26,21 +25,17 @@ SIZES = {  # a one-layer model cannot chain the two attention steps an induction
 }
 SMOKE_SIZES = {"1 layer, d=16": dict(context_length=32, d_model=16, n_layers=1, attn_heads=2)}
 DEFAULT_STEPS, POINTS = 1200, 10  # the score is measured at 10 evenly spaced steps
-SMOKE_STEPS, SMOKE_POINTS = 20, 2
 THRESHOLD = 0.5
 
 
 def run(settings, progress) -> dict:
-    if settings.minutes is not None:
-        raise TinyMTPError("induction trains every run for the same number of steps: use --steps, not --minutes")
+    steps, points = curve_length("induction", settings, DEFAULT_STEPS, POINTS)
     smoke = settings.smoke
     task = (InductionTask(min_length=4, max_length=8, train_lines=2000, heldout_lines=64) if smoke
             else InductionTask())
     progress.set(what="building the induction corpus")
     corpus = induction_corpus(task, seed=0)
     lines = heldout_lines(corpus)
-    steps = settings.steps or (SMOKE_STEPS if smoke else DEFAULT_STEPS)
-    points = SMOKE_POINTS if smoke else POINTS
     def score(model):
         result = score_induction(model, corpus.tokenizer, lines)
         return {key: result[key] for key in ("second_copy_accuracy", "first_copy_accuracy")}
