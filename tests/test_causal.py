@@ -147,3 +147,28 @@ def test_head_predictions_feed_causal_heads_the_text_then_head_1s_continuation()
     x = torch.tensor([tokenizer.encode("abcabd")])
     full = model(x, ahead=tokens_ahead(pred.tokens, torch.tensor(pred.greedy))[None]).logits[0]  # (T, 3, V)
     assert [row[2][0] for row in pred.top_tokens] == full[:, 2].argmax(-1).tolist()
+
+
+def test_tree_mode_candidates_of_causal_heads_equal_a_full_forward_along_first_choices():
+    """In tree mode each causal head ranks its guesses after the first choices before it: the
+    candidates of every round equal the whole model's top guesses at the last accepted position."""
+    model = random_model(vocab_size=6, n_heads=4, head_type="causal", context_length=64, seed=4)
+    prompt = [1, 2, 3]
+    result = decode_ids(model, prompt, "tree", 40, tree="3,2,2")
+    tokens = list(prompt) + result.trace.rounds[0].committed
+    checked = 0
+    for rnd in result.trace.rounds[1:]:
+        nodes = rnd.tree["nodes"]
+        first_choices = [n["token"] for n in nodes if n["rank"] == 0 and n["depth"] > 0]  # depth 1, 2, ...
+        p = len(tokens) - 2  # the last accepted position; tokens[-1] is the round's sure token
+        chain = tokens + first_choices + [0] * 3
+        x = torch.tensor([tokens[: p + 1]])  # (1, p+1)
+        ahead = torch.tensor([[chain[t + j + 1] for j in range(3)] for t in range(p + 1)])[None]  # (1, p+1, 3)
+        with torch.no_grad():
+            full = model(x, ahead=ahead).logits[0, -1]  # (4, V): every head at position p
+        for depth in range(1, rnd.tree["depth"] + 1):
+            ranked = [n["token"] for n in sorted((n for n in nodes if n["depth"] == depth), key=lambda n: n["rank"])]
+            assert ranked == full[depth].topk(len(ranked)).indices.tolist(), (rnd.index, depth)
+            checked += 1
+        tokens += rnd.committed
+    assert checked > 10
