@@ -206,7 +206,7 @@ def add_experiment_parser(sub):
                    help="induction, addition: training steps of every run")
     p.add_argument("--threads", type=number_parser(int, lambda v: 1 <= v <= 256, "must be 1 to 256"), default=1,
                    help="CPU threads per run (default 1)")
-    p.add_argument("--out", default="results", help="folder for NAME.json and NAME.html (default results)")
+    p.add_argument("--out", default="results", help="folder for NAME.json (default results)")
     p.add_argument("--smoke", action="store_true", help="seconds-long settings (tiny models), for tests")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
