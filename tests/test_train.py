@@ -185,3 +185,22 @@ def test_ctrl_c_saves_a_usable_checkpoint(small_text_file, tmp_path):
     ckpt = load_checkpoint(str(out), with_optimizer=True)
     assert ckpt.metadata["interrupted"] is True and ckpt.metadata["steps"] > 0
     assert ckpt.optimizer_tensors is not None
+
+
+def test_a_saved_checkpoint_gets_the_usual_permissions_not_the_temporary_folders(tmp_path):
+    import os
+    import stat
+
+    from tinymtp.checkpoint import save_checkpoint
+    from tinymtp.model import ModelConfig, MTPModel
+    from tinymtp.tokenizer import CharTokenizer
+
+    tokenizer = CharTokenizer.from_text("abc")
+    model = MTPModel(ModelConfig.from_preset("micro", vocab_size=tokenizer.vocab_size, n_heads=2))
+    umask = os.umask(0o022)
+    try:
+        path = save_checkpoint(str(tmp_path / "ckpt"), model, tokenizer)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o755
+    assert {stat.S_IMODE(os.stat(os.path.join(path, f)).st_mode) for f in os.listdir(path)} == {0o644}

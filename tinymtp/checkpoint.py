@@ -40,6 +40,15 @@ class Checkpoint:
     optimizer_tensors: dict | None = None  # only when loaded with_optimizer=True
 
 
+def _usual_permissions(folder: str) -> None:
+    """A temporary folder is private (0700); give the finished checkpoint the umask's usual modes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for name in os.listdir(folder):
+        os.chmod(os.path.join(folder, name), 0o666 & ~umask)
+
+
 def save_checkpoint(path: str, model: MTPModel, tokenizer: CharTokenizer, metadata: dict | None = None,
                     optimizer_tensors: dict | None = None) -> str:
     """Write the checkpoint directory atomically; returns its path."""
@@ -61,6 +70,7 @@ def save_checkpoint(path: str, model: MTPModel, tokenizer: CharTokenizer, metada
                       os.path.join(tmp, OPTIMIZER_FILE))
         with open(os.path.join(tmp, CONFIG_FILE), "w", encoding="utf-8") as f:
             json.dump(config, f, indent=1, ensure_ascii=False)
+        _usual_permissions(tmp)
         if os.path.exists(path):
             old = path + ".old.tmp"
             shutil.rmtree(old, ignore_errors=True)
