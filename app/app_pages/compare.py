@@ -153,5 +153,7 @@ else:
                 common.plot(viz.experiment_figure(result), key=f"cmp_exp_{name}")
                 for finding in result["findings"]:
                     st.markdown(f"- {finding}")
+                took = (f"{result['wall_seconds'] / 60:.0f} min" if result["wall_seconds"] >= 30 else
+                        "on the models the head-types run had just trained")
                 st.caption(f"Measured with `{result['command']}` on {result['date']} "
-                           f"({result['wall_seconds'] / 60:.0f} min, {result['machine']['cpu_count']} CPU cores).")
+                           f"({took}, {result['machine']['cpu_count']} CPU cores).")
