@@ -127,6 +127,12 @@ def test_every_result_draws_and_saves_atomically(tmp_path, ntp_result, shared_he
         assert json.loads(open(files["json"]).read())["experiment"] == result["experiment"]
         assert set(files) == {"json"}  # the figure is drawn from the JSON, never saved with a CDN link
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {0o666 & ~umask}
     with pytest.raises(ValueError):
         experiment_figure({"experiment": "nope"})
 
