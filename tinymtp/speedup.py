@@ -262,10 +262,12 @@ def format_table(result: dict) -> str:
                  f"{result['tokens_per_forward']:.2f} tokens per forward; identical output: "
                  f"{str(result['identical']).lower()}")
     c = result["forward_costs"]
-    lines.append(f"why not {result['tokens_per_forward']:.2f}x: a verifying forward costs {c['loop_cost_ratio']:.2f}x "
-                 f"a greedy one in the loop ({c['model_cost_ratio']:.2f}x for the model alone: "
-                 f"{c['verify_forward_ms']:.3f} vs {c['greedy_forward_ms']:.3f} ms; the rest is Python per round "
-                 f"and the context re-reads), and {result['tokens_per_forward']:.2f} / "
+    rest = ("the causal heads' own drafting forwards, one per drafting head per round, Python per round and the "
+            "context re-reads" if result["model"]["head_type"] == "causal" else
+            "Python per round and the context re-reads")
+    lines.append(f"why not {result['tokens_per_forward']:.2f}x: a verifying round costs {c['loop_cost_ratio']:.2f}x "
+                 f"a greedy forward in the loop ({c['model_cost_ratio']:.2f}x for the model's verifying forward alone: "
+                 f"{c['verify_forward_ms']:.3f} vs {c['greedy_forward_ms']:.3f} ms; the rest is {rest}), and {result['tokens_per_forward']:.2f} / "
                  f"{c['loop_cost_ratio']:.2f} = {c['explained_speedup']:.2f}")
     for e, cost in zip(result.get("tree_sweep", []), c.get("trees", [])):
         lines.append(f"tree, {e['nodes']} nodes: {e['speedup']:.2f}x, {e['tokens_per_forward']:.2f} tokens per "
