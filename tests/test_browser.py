@@ -205,11 +205,17 @@ def test_compare_page_measures(server, browser_page):
     page.get_by_role("button", name=re.compile("Measure now")).click()
     page.locator('[data-testid="stDataFrame"]').nth(1).wait_for(timeout=90_000)  # the measurements table
     settle(page)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 4
+    from tinymtp.experiments import load_results
+
+    saved, _ = load_results()  # the repository's results/: every saved experiment has a tab and a figure
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 4 + len(saved)
     page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(3).wait_for()
     svg_text = page.locator('[data-testid="stMain"]').text_content()
     assert "Speed-up and tokens per forward vs drafting heads" in svg_text
     assert "Self-speculative vs a separate draft model" in svg_text
+    for result in saved.values():
+        page.get_by_role("tab", name=result["title"]).click()
+        assert result["findings"][0] in page.locator('[data-testid="stMain"]').text_content()
     shot(page, "compare")
 
 
