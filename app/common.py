@@ -25,7 +25,7 @@ from tinymtp.errors import TinyMTPError
 
 REPO_ROOT = Path(tinymtp.__file__).resolve().parent.parent
 DEFAULT_MODEL = "mtp-4head"
-SHIPPED_ORDER = ("mtp-4head", "ntp-1head", "draft")
+SHIPPED_ORDER = ("mtp-4head", "ntp-1head", "draft", "causal-4head")
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # uploads for the Train page
 NOTEBOOK_DIR = "notebooks"
 

@@ -54,7 +54,7 @@ def test_default_page_is_heads_with_the_default_model(app):
     assert app.title[0].value == "What does each head predict?"
     picker = app.selectbox(key="model_label")
     assert picker.value == "mtp-4head"
-    assert picker.options == ["mtp-4head", "ntp-1head", "draft"]
+    assert picker.options == ["mtp-4head", "ntp-1head", "draft", "causal-4head"]
     assert not errors(app)
 
 
@@ -162,6 +162,19 @@ def test_speculative_tree_view_draws_the_tree_and_its_mask(app):
     assert [n["rank"] for n in nodes[1:]] == [0, 1, 2]
     at.text_input(key="spec_tree").set_value("3,x").run()
     assert not at.exception and errors(at)  # a bad shape: one clear message, no traceback
+
+
+def test_a_causal_head_model_on_the_heads_and_speculative_pages(app):
+    app.selectbox(key="model_label").set_value("causal-4head").run()
+    assert not app.exception and not errors(app)
+    assert len(app.get("plotly_chart")) >= 2  # the heads grid and the bars
+    at = open_page(app, "speculative")
+    assert at.session_state["spec_result"].tokens == at.session_state["spec_base"].tokens
+    at.button(key="spec_step").click().run()
+    at.radio(key="spec_shape").set_value("tree").run()
+    result = at.session_state["spec_result"]
+    assert result.trace.mode == "tree" and result.tokens == at.session_state["spec_base"].tokens
+    assert not at.exception and not errors(at)
 
 
 def test_speculative_escapes_user_text(app):

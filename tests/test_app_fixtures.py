@@ -21,15 +21,17 @@ def mini_corpus():
 
 
 def make_checkpoints(root: Path, steps: int = 12) -> Path:
-    """mtp-4head, ntp-1head and draft (micro preset, a few steps each) under `root`."""
+    """mtp-4head, ntp-1head, draft and causal-4head (micro preset, a few steps each) under `root`."""
     from tinymtp.checkpoint import save_checkpoint
     from tinymtp.model import ModelConfig
     from tinymtp.train import TrainConfig, train, training_metadata
 
     corpus = mini_corpus()
     root.mkdir(parents=True, exist_ok=True)
-    for name, heads in (("mtp-4head", 4), ("ntp-1head", 1), ("draft", 1)):
-        model_config = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=heads)
+    for name, heads, head_type in (("mtp-4head", 4, "linear"), ("ntp-1head", 1, "linear"), ("draft", 1, "linear"),
+                                   ("causal-4head", 4, "causal")):
+        model_config = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=heads,
+                                               head_type=head_type)
         train_config = TrainConfig(steps=steps, batch_size=8, eval_every=steps // 2, eval_batches=2, seed=heads)
         result = train(model_config, train_config, corpus)
         save_checkpoint(str(root / name), result.model, corpus.tokenizer,
