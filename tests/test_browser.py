@@ -160,6 +160,23 @@ def test_speculative_step_and_escaping(server, browser_page):
     assert page.dialogs == []
 
 
+def test_speculative_tree_view(server, browser_page):
+    page = browser_page
+    page.goto(f"{server}/speculative")
+    settle(page)
+    page.get_by_text("Round 0 of").wait_for()
+    page.get_by_text("tree", exact=True).click()  # "Drafts as: chain | tree"
+    settle(page)
+    page.get_by_role("button", name=re.compile("Step")).click()
+    page.get_by_text("Round 1 of").wait_for()
+    settle(page)
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(1).wait_for()
+    text = page.locator('[data-testid="stMain"]').text_content()
+    assert "Tree attention mask" in text and "candidates" in text and "ONE forward pass" in text
+    assert "Identical to plain greedy decoding" in text
+    shot(page, "speculative-tree")
+
+
 def test_train_a_short_run_and_pick_it(server, browser_page):
     page = browser_page
     page.goto(f"{server}/train")

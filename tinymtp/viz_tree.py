@@ -68,9 +68,10 @@ def candidate_tree(rnd, tokenizer, title: str | None = None) -> go.Figure:
                                  mode="lines", hoverinfo="skip", showlegend=False,
                                  line=dict(color=PATH_EDGE if kept else OTHER_EDGE, width=4 if kept else 1.5)))
     last = path[-1]
-    bonus_x, bonus_y = nodes[last]["depth"] + 1, rows[last]
-    fig.add_trace(go.Scatter(x=[nodes[last]["depth"], bonus_x - 0.35], y=[bonus_y, bonus_y], mode="lines",
-                             hoverinfo="skip", showlegend=False, line=dict(color=PATH_EDGE, width=4, dash="dot")))
+    bonus_x, bonus_y = tree["depth"] + 1, rows[last]  # head 1's token, in its own column after the tree
+    if nodes[last]["depth"] == tree["depth"]:  # a line to it would otherwise cross the unchecked nodes
+        fig.add_trace(go.Scatter(x=[nodes[last]["depth"], bonus_x - 0.35], y=[bonus_y, bonus_y], mode="lines",
+                                 hoverinfo="skip", showlegend=False, line=dict(color=PATH_EDGE, width=4, dash="dot")))
     hover, xs, ys, colours, labels = [], [], [], [], []
     for n in nodes:
         fill, mark, words = _verdict(n)
@@ -90,15 +91,16 @@ def candidate_tree(rnd, tokenizer, title: str | None = None) -> go.Figure:
                            text=f"+{plot_text(tokenizer.decode([rnd.next_token]))}", bgcolor=ROOT_FILL if rnd.next_kind == "bonus" else "#555555",
                            bordercolor="#FFFFFF", borderpad=6)
         fig.add_annotation(x=bonus_x, y=bonus_y + 0.45, showarrow=False, font=dict(size=10),
-                           text="bonus" if rnd.next_kind == "bonus" else "head 1's token")
+                           text="bonus" if rnd.next_kind == "bonus" else
+                           f"head 1's token after node {last} ({plot_text(nodes[last]['char'])})")
     depth = tree["depth"]
     fig.update_xaxes(tickvals=list(range(depth + 2)), side="top", showgrid=False, zeroline=False,
                      ticktext=["root"] + [f"depth {d} · head {d + 1}" for d in range(1, depth + 1)] + ["next"],
                      range=[-0.5, depth + 1.5])
     fig.update_yaxes(visible=False, autorange="reversed")
-    kept = len(path) - 1
-    title = title or (f"Round {rnd.index}: {len(nodes) - 1} candidates, {kept} accepted along the kept path, "
-                      f"{len(rnd.committed)} tokens committed")
+    kept, committed = len(path) - 1, len(rnd.committed)
+    title = title or (f"Round {rnd.index}: {len(nodes) - 1} candidates · {kept} accepted · "
+                      f"{committed} token{'s' if committed != 1 else ''} written")
     return _layout(fig, title, height=max(260, 44 * (max(rows) + 1) + 110), margin=dict(l=10, r=10, t=90, b=10))
 
 
