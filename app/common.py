@@ -197,6 +197,15 @@ def explain(markdown: str, notebook: str | None = None, title: str = "What am I 
             st.caption(f":material/menu_book: Go deeper in the notebook `{NOTEBOOK_DIR}/{notebook}`")
 
 
+def explained(markdown: str, notebook: str | None = None):
+    """The pages' layout: the demo in a wide left column, the explanation box on the right.
+    Returns (left, right), the two columns."""
+    left, right = st.columns([3, 2], gap="large")
+    with right:
+        explain(markdown, notebook=notebook)
+    return left, right
+
+
 def show_error(exc: Exception) -> None:
     """A user's mistake as one clear line on the page (never a traceback)."""
     st.error(str(exc), icon=":material/error:")

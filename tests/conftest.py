@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import strategies as st
 
+from tinymtp.kvcache import KVCache
 from tinymtp.model import ModelConfig, MTPModel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,3 +88,46 @@ def one_thread():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+# One random decoding case for the property-based exactness tests (speculative and tree decoding):
+# a float64 random model of any head type, contexts short enough that the window restarts.
+DECODING_CASES = dict(head_type=st.sampled_from(["linear", "mlp", "block", "causal"]), n_heads=st.integers(1, 4),
+                      vocab_size=st.integers(2, 7), context_length=st.integers(2, 16), seed=st.integers(0, 10_000),
+                      prompt=st.lists(st.integers(0, 6), min_size=1, max_size=24),
+                      max_new_tokens=st.integers(1, 48))
+
+
+def greedy_case(head_type, n_heads, vocab_size, context_length, seed, prompt, max_new_tokens):
+    """(model, prompt, plain greedy result) for one DECODING_CASES example."""
+    from tinymtp.decode import decode_ids
+
+    model = random_model(vocab_size, n_heads, head_type, context_length, seed)
+    prompt = [t % vocab_size for t in prompt]
+    return model, prompt, decode_ids(model, prompt, "greedy", max_new_tokens)
+
+
+class PoisonedCache(KVCache):
+    """Every slot a `truncate` or `keep` forgets becomes NaN: reading a rejected entry would show."""
+
+    def keep(self, start, offsets):
+        super().keep(start, offsets)
+        self.keys[:, :, :, self.length :] = float("nan")
+        self.values[:, :, :, self.length :] = float("nan")
+
+    def truncate(self, length):
+        super().truncate(length)
+        self.keys[:, :, :, length:] = float("nan")
+        self.values[:, :, :, length:] = float("nan")
+
+
+def poison_forgotten_slots(model, monkeypatch) -> None:
+    """Make `model.new_cache` hand out PoisonedCaches of the same shape."""
+    original = model.new_cache
+
+    def poisoned_cache(batch_size=1):
+        c = original(batch_size)
+        return PoisonedCache(c.keys.size(0), c.keys.size(2), c.keys.size(4), c.max_length, batch_size,
+                             c.keys.dtype, c.keys.device)
+
+    monkeypatch.setattr(model, "new_cache", poisoned_cache)

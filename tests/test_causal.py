@@ -6,14 +6,13 @@ import json
 
 import pytest
 import torch
-from conftest import assert_one_line_error, random_model, run_cli
+from conftest import PoisonedCache, assert_one_line_error, random_model, run_cli
 
 import tinymtp.causal_drafts as causal_drafts
 from tinymtp.causal_drafts import ChainDrafter
 from tinymtp.corpora import shift_targets
 from tinymtp.decode import decode_ids
 from tinymtp.errors import TinyMTPError
-from tinymtp.kvcache import KVCache
 from tinymtp.loss import memory_saving_backward
 from tinymtp.model import ModelConfig, MTPModel
 from tinymtp.window import SlidingWindow
@@ -84,13 +83,6 @@ def test_step_by_step_drafts_equal_a_full_forward_over_the_chain(context_length)
             checked += count
             p += 1 + (p % 3)  # accept a varying number of tokens per round
     assert checked > 20
-
-
-class PoisonedCache(KVCache):
-    def truncate(self, length):
-        self.keys[:, :, :, length:] = float("nan")
-        self.values[:, :, :, length:] = float("nan")
-        super().truncate(length)
 
 
 @pytest.mark.parametrize("context_length", [10, 32])

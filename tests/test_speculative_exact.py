@@ -10,13 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import random_model
+from conftest import DECODING_CASES, greedy_case, poison_forgotten_slots, random_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tinymtp.decode import decode_ids
 from tinymtp.errors import TinyMTPError
-from tinymtp.kvcache import KVCache
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -25,15 +24,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny forwards: see co
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(head_type=st.sampled_from(["linear", "mlp", "block", "causal"]), n_heads=st.integers(1, 4),
-       vocab_size=st.integers(2, 7), context_length=st.integers(2, 16), seed=st.integers(0, 10_000),
-       prompt=st.lists(st.integers(0, 6), min_size=1, max_size=24), max_new_tokens=st.integers(1, 48),
-       data=st.data())
+@given(**DECODING_CASES, data=st.data())
 def test_speculative_equals_greedy_property(head_type, n_heads, vocab_size, context_length, seed, prompt,
                                             max_new_tokens, data):
-    model = random_model(vocab_size, n_heads, head_type, context_length, seed)
-    prompt = [t % vocab_size for t in prompt]
-    greedy = decode_ids(model, prompt, "greedy", max_new_tokens)
+    model, prompt, greedy = greedy_case(head_type, n_heads, vocab_size, context_length, seed, prompt, max_new_tokens)
     assert len(greedy.tokens) == max_new_tokens
     assert greedy.trace.forwards == max_new_tokens  # one token per forward, prefill included
     if n_heads == 1:  # decided: an n = 1 model has no drafting heads, so speculative is an error
@@ -58,28 +52,11 @@ def test_speculative_equals_greedy_across_many_window_restarts(head_type):
     assert sum(r.accepted for r in spec.trace.rounds) > 0  # the test means something: drafts were kept
 
 
-class PoisonedCache(KVCache):
-    """Fills every position a truncation forgets with NaN: using a rejected entry would show."""
-
-    def truncate(self, length):
-        self.keys[:, :, :, length:] = float("nan")
-        self.values[:, :, :, length:] = float("nan")
-        super().truncate(length)
-
-
 @pytest.mark.parametrize("head_type", ["linear", "block"])
 def test_rejected_cache_entries_are_never_read(head_type, monkeypatch):
     model = random_model(vocab_size=4, n_heads=4, head_type=head_type, context_length=12, seed=1)
     greedy = decode_ids(model, [1, 2, 3], "greedy", 40)
-    original = model.new_cache
-
-    def poisoned_cache(batch_size=1):
-        c = original(batch_size)
-        cache = PoisonedCache(c.keys.size(0), c.keys.size(2), c.keys.size(4), c.max_length, batch_size,
-                              c.keys.dtype, c.keys.device)
-        return cache
-
-    monkeypatch.setattr(model, "new_cache", poisoned_cache)
+    poison_forgotten_slots(model, monkeypatch)
     spec = decode_ids(model, [1, 2, 3], "speculative", 40)
     assert spec.tokens == greedy.tokens
     assert any(r.accepted < len(r.fed) - 1 for r in spec.trace.rounds if r.kind == "verify")  # rejections happened

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import random_model
+from conftest import DECODING_CASES, greedy_case, poison_forgotten_slots, random_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -141,15 +141,10 @@ def tree_shapes(draw, max_depth: int, max_rank: int):
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(head_type=st.sampled_from(["linear", "mlp", "block", "causal"]), n_heads=st.integers(1, 4),
-       vocab_size=st.integers(2, 7), context_length=st.integers(2, 16), seed=st.integers(0, 10_000),
-       prompt=st.lists(st.integers(0, 6), min_size=1, max_size=24), max_new_tokens=st.integers(1, 48),
-       data=st.data())
+@given(**DECODING_CASES, data=st.data())
 def test_tree_equals_greedy_property(head_type, n_heads, vocab_size, context_length, seed, prompt,
                                      max_new_tokens, data):
-    model = random_model(vocab_size, n_heads, head_type, context_length, seed)
-    prompt = [t % vocab_size for t in prompt]
-    greedy = decode_ids(model, prompt, "greedy", max_new_tokens)
+    model, prompt, greedy = greedy_case(head_type, n_heads, vocab_size, context_length, seed, prompt, max_new_tokens)
     if n_heads == 1:
         with pytest.raises(TinyMTPError, match="at least 2 heads"):
             decode_ids(model, prompt, "tree", max_new_tokens)
@@ -188,32 +183,11 @@ def test_skipping_the_kv_move_breaks_exactness(monkeypatch):
     assert any(b != g for b, g in zip(broken, greedy))
 
 
-class PoisonedCache(KVCache):
-    """Every slot a `keep` or `truncate` forgets becomes NaN: reading a rejected node would show."""
-
-    def keep(self, start, offsets):
-        super().keep(start, offsets)
-        self.keys[:, :, :, self.length :] = float("nan")
-        self.values[:, :, :, self.length :] = float("nan")
-
-    def truncate(self, length):
-        super().truncate(length)
-        self.keys[:, :, :, length:] = float("nan")
-        self.values[:, :, :, length:] = float("nan")
-
-
 @pytest.mark.parametrize("head_type", ["linear", "block"])
 def test_rejected_nodes_are_never_read(head_type, monkeypatch):
     model = random_model(vocab_size=5, n_heads=4, head_type=head_type, context_length=12, seed=1)
     greedy = decode_ids(model, [1, 2, 3], "greedy", 50)
-    original = model.new_cache
-
-    def poisoned_cache(batch_size=1):
-        c = original(batch_size)
-        return PoisonedCache(c.keys.size(0), c.keys.size(2), c.keys.size(4), c.max_length, batch_size,
-                             c.keys.dtype, c.keys.device)
-
-    monkeypatch.setattr(model, "new_cache", poisoned_cache)
+    poison_forgotten_slots(model, monkeypatch)
     tree = decode_ids(model, [1, 2, 3], "tree", 50, tree="3,2,1")
     assert tree.tokens == greedy.tokens
     assert any(len(r.tree["path"]) < r.tree["depth"] + 1 for r in tree.trace.rounds if r.tree)  # rejections

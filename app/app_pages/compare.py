@@ -35,18 +35,17 @@ except TinyMTPError as exc:
     st.stop()
 
 st.subheader("1 · What training produced")
-left, right = st.columns([3, 2], gap="large")
+left, right = common.explained(
+    "Two models of the same size trained on the same text: one with a single head (the "
+    "ordinary **next-token** model), one with several (**MTP**). Left: the next-token loss, "
+    "the plain job both models share. At this tiny scale MTP usually costs a little; the MTP "
+    "paper (Gloeckle et al. 2024) found it pays off from about 1B parameters. Right: each "
+    "head's accuracy falls as it looks further ahead.\n\n"
+    "These numbers are read from the checkpoints (measured on the validation text at the end "
+    "of training), not recomputed.\n\n"
+    "**Try:** train a 1-head and a 4-head model on the Train page and compare them here.",
+    notebook="08_related_ideas.ipynb")
 with right:
-    common.explain(
-        "Two models of the same size trained on the same text: one with a single head (the "
-        "ordinary **next-token** model), one with several (**MTP**). Left: the next-token loss, "
-        "the plain job both models share. At this tiny scale MTP usually costs a little; the MTP "
-        "paper (Gloeckle et al. 2024) found it pays off from about 1B parameters. Right: each "
-        "head's accuracy falls as it looks further ahead.\n\n"
-        "These numbers are read from the checkpoints (measured on the validation text at the end "
-        "of training), not recomputed.\n\n"
-        "**Try:** train a 1-head and a 4-head model on the Train page and compare them here.",
-        notebook="08_related_ideas.ipynb")
     st.caption(":material/menu_book: Also: `notebooks/00_tour.ipynb`")
 models = {f"{ntp.label} ({ntp.n_heads} head{'s' if ntp.n_heads > 1 else ''})": ntp.metadata,
           f"{mtp.label} ({mtp.n_heads} heads)": mtp.metadata}
@@ -76,16 +75,14 @@ if texts:
         common.show_error(exc)
 
 st.subheader("3 · Decoding speed")
-left, right = st.columns([3, 2], gap="large")
-with right:
-    common.explain(
-        "The extra heads draft for free: speculative decoding keeps every draft head 1 agrees with, "
-        "so each forward pass writes 1 to k + 1 characters with k drafting heads. More heads "
-        "raise the ceiling, but far heads are right less often. A separate small **draft model** "
-        "can draft too, at the cost of its own forward passes.\n\n"
-        "Measured **live on this machine** when you press the button, on the same prompts for "
-        "every setting. A laptop CPU is noisy: measure twice to see how much the numbers move.",
-        notebook="06_self_speculative_decoding.ipynb")
+left, right = common.explained(
+    "The extra heads draft for free: speculative decoding keeps every draft head 1 agrees with, "
+    "so each forward pass writes 1 to k + 1 characters with k drafting heads. More heads "
+    "raise the ceiling, but far heads are right less often. A separate small **draft model** "
+    "can draft too, at the cost of its own forward passes.\n\n"
+    "Measured **live on this machine** when you press the button, on the same prompts for "
+    "every setting. A laptop CPU is noisy: measure twice to see how much the numbers move.",
+    notebook="06_self_speculative_decoding.ipynb")
 with left:
     d1, d2, d3 = st.columns([2, 2, 1.4], vertical_alignment="bottom")
     n_prompts = d1.slider("Prompts", 1, 6, 3, key="cmp_prompts")
@@ -130,15 +127,13 @@ else:
     left.info("Press **Measure now** (a few seconds).", icon=":material/timer:")
 
 st.subheader("4 · Experiments: where MTP helps a tiny model, and where it does not")
-left, right = st.columns([3, 2], gap="large")
-with right:
-    common.explain(
-        "Five experiments, each run by one command with several seeds; bars and lines are means "
-        "and the error bars or bands the spread across seeds. A difference is called real only "
-        "when the means differ by more than their spreads. The findings are computed from the "
-        "numbers, whichever way they point; nothing is tuned to agree with the papers.\n\n"
-        "These are saved results (`results/*.json`), read, not recomputed: rerun a command to "
-        "measure on your own machine.", notebook="08_related_ideas.ipynb")
+left, right = common.explained(
+    "Five experiments, each run by one command with several seeds; bars and lines are means "
+    "and the error bars or bands the spread across seeds. A difference is called real only "
+    "when the means differ by more than their spreads. The findings are computed from the "
+    "numbers, whichever way they point; nothing is tuned to agree with the papers.\n\n"
+    "These are saved results (`results/*.json`), read, not recomputed: rerun a command to "
+    "measure on your own machine.", notebook="08_related_ideas.ipynb")
 saved, problems = load_results()
 for problem in problems:
     st.warning(f"Could not read a result: {problem}")

@@ -15,19 +15,17 @@ model, tokenizer = entry.model, entry.tokenizer
 n = entry.n_heads
 limit = min(MAX_SHOWN, max_prompt_length(model))
 
-left, right = st.columns([3, 2], gap="large")
-with right:
-    common.explain(
-        f"At every position **t** of the prompt, **head k guesses the character k places ahead**, "
-        f"x[t+k] (this model has {n} head{'s' if n > 1 else ''}; head 1 is the usual next-character "
-        "head). In the grid, columns are your prompt's characters and rows are heads; each cell is "
-        "that head's top guess, darker when it is more sure.\n\n"
-        "- **● green**: the guess matches the **real text**;\n"
-        "- **◆ orange**: it matches what **head 1 would write** itself from there, which is what "
-        "speculative decoding checks, so it predicts the speed-up.\n\n"
-        "**Try** code with a predictable ending (`self.name = name`, brackets, indentation), then "
-        "plain English: how far ahead do the heads stay right?",
-        notebook="05_what_the_heads_know.ipynb")
+left, right = common.explained(
+    f"At every position **t** of the prompt, **head k guesses the character k places ahead**, "
+    f"x[t+k] (this model has {n} head{'s' if n > 1 else ''}; head 1 is the usual next-character "
+    "head). In the grid, columns are your prompt's characters and rows are heads; each cell is "
+    "that head's top guess, darker when it is more sure.\n\n"
+    "- **● green**: the guess matches the **real text**;\n"
+    "- **◆ orange**: it matches what **head 1 would write** itself from there, which is what "
+    "speculative decoding checks, so it predicts the speed-up.\n\n"
+    "**Try** code with a predictable ending (`self.name = name`, brackets, indentation), then "
+    "plain English: how far ahead do the heads stay right?",
+    notebook="05_what_the_heads_know.ipynb")
 
 examples = common.examples_for(tokenizer)
 snippets = common.corpus_examples(entry, length=48)

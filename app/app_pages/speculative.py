@@ -14,22 +14,25 @@ st.title("Speculative decoding, live")
 entry = common.current_model()
 model, tokenizer, n = entry.model, entry.tokenizer, entry.n_heads
 
-left, right = st.columns([3, 2], gap="large")
+left, right = common.explained(
+    "Plain decoding runs the whole model once per character. **Self-speculative decoding** "
+    "uses the extra heads as a free draft: after each forward pass, head 1's choice is sure, "
+    "and heads 2, 3, … guess the characters after it. The next forward pass feeds the sure "
+    "character **and** the drafts at once, and head 1 checks every draft in that same pass. "
+    "Drafts are kept up to the first one head 1 disagrees with; there head 1's own choice "
+    "replaces it (**corrected**), and if all drafts pass, head 1 adds one more (**bonus**).\n\n"
+    "In **greedy** mode the result is exactly what plain greedy decoding writes, only with "
+    "fewer forward passes. In **sampling** mode an accept/reject rule with a random draw keeps "
+    "the text distributed exactly like plain sampling.\n\n"
+    "**Drafts as: tree** (Medusa) puts several guesses per head into the same forward pass, "
+    "with an attention mask that keeps the branches apart, and keeps the longest branch head 1 "
+    "agrees with.\n\n"
+    "**Try:** Step through a few rounds, then Play. Change the number of drafting heads and "
+    "watch tokens per forward; switch to sampling and raise the temperature; try a tree.",
+    notebook="06_self_speculative_decoding.ipynb")
 with right:
-    common.explain(
-        "Plain decoding runs the whole model once per character. **Self-speculative decoding** "
-        "uses the extra heads as a free draft: after each forward pass, head 1's choice is sure, "
-        "and heads 2, 3, … guess the characters after it. The next forward pass feeds the sure "
-        "character **and** the drafts at once, and head 1 checks every draft in that same pass. "
-        "Drafts are kept up to the first one head 1 disagrees with; there head 1's own choice "
-        "replaces it (**corrected**), and if all drafts pass, head 1 adds one more (**bonus**).\n\n"
-        "In **greedy** mode the result is exactly what plain greedy decoding writes, only with "
-        "fewer forward passes. In **sampling** mode an accept/reject rule with a random draw keeps "
-        "the text distributed exactly like plain sampling.\n\n"
-        "**Try:** Step through a few rounds, then Play. Change the number of drafting heads and "
-        "watch tokens per forward; switch to sampling and raise the temperature.",
-        notebook="06_self_speculative_decoding.ipynb")
-    st.caption(":material/menu_book: Sampling mode in depth: `notebooks/07_speculative_sampling.ipynb`")
+    st.caption(":material/menu_book: Sampling mode in depth: `notebooks/07_speculative_sampling.ipynb`; "
+               "trees and causal heads: `notebooks/09_trees_and_causal_heads.ipynb`")
 
 shipped = common.shipped_checkpoints()
 draft_label = "draft" if "draft" in shipped else None

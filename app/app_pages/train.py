@@ -17,19 +17,17 @@ PRESET_HELP = {name: f"{p['n_layers']} layer(s) × {p['d_model']} wide, context 
 st.title("Train your own model")
 job = st.session_state.get("train_job")
 
-left, right = st.columns([3, 2], gap="large")
-with right:
-    common.explain(
-        "Training shows the model many windows of text. At every position, **head k is scored "
-        "on the character k places ahead**, and the loss adds up all heads. Watch the curves: "
-        "head 1 (next character) learns fastest, heads further ahead stay higher, since "
-        "guessing further ahead is harder.\n\n"
-        "**Try:** 1 head against 4 heads on the same corpus and budget, then compare their "
-        "next-token loss (head 1) on the **Compare** page. At this tiny scale MTP usually "
-        "costs a little next-token loss; its payoff here is faster decoding.\n\n"
-        "A demo run of 30-60 seconds already learns words and indentation. Your model stays in "
-        "this browser session: pick it in the sidebar on every page, or save it to `runs/`.",
-        notebook="04_training.ipynb")
+left, right = common.explained(
+    "Training shows the model many windows of text. At every position, **head k is scored "
+    "on the character k places ahead**, and the loss adds up all heads. Watch the curves: "
+    "head 1 (next character) learns fastest, heads further ahead stay higher, since "
+    "guessing further ahead is harder.\n\n"
+    "**Try:** 1 head against 4 heads on the same corpus and budget, then compare their "
+    "next-token loss (head 1) on the **Compare** page. At this tiny scale MTP usually "
+    "costs a little next-token loss; its payoff here is faster decoding.\n\n"
+    "A demo run of 30-60 seconds already learns words and indentation. Your model stays in "
+    "this browser session: pick it in the sidebar on every page, or save it to `runs/`.",
+    notebook="04_training.ipynb")
 
 with left, st.form("train_form", border=True):
     corpus_choice = st.radio("Corpus", list(BUILT_IN) + [UPLOAD], horizontal=True, key="train_corpus",
