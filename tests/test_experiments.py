@@ -125,7 +125,9 @@ def test_every_result_draws_and_saves_atomically(tmp_path, ntp_result, shared_he
         assert len(fig.data) > 0
         files = save_result(result, str(tmp_path))
         assert json.loads(open(files["json"]).read())["experiment"] == result["experiment"]
-        assert set(files) == {"json"}  # the figure is drawn from the JSON, never saved with a CDN link
+        import plotly.io
+
+        assert plotly.io.read_json(files["figure"]).to_dict() == fig.to_dict()  # the saved figure, no CDN page
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     import os
     import stat
@@ -143,7 +145,8 @@ def test_curve_experiments_run_from_the_cli_and_print_one_json_object(tmp_path, 
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["experiment"] == name and result["findings"]
-    assert (tmp_path / f"{name}.json").is_file() and not (tmp_path / f"{name}.html").exists()
+    assert (tmp_path / f"{name}.json").is_file() and (tmp_path / f"{name}.figure.json").is_file()
+    assert not (tmp_path / f"{name}.html").exists()
     for run in result["runs"]:
         assert [p["step"] for p in run["curve"]] == [10, 20]
         assert run["tokens"] == 20 * 32 * 32

@@ -59,7 +59,8 @@ def cmd_experiment(args) -> int:
         result["files"] = save_result(result, args.out)
         results[name] = result
         if not args.json:
-            print(f"{result['title']}: wrote {result['files']['json']} (its figure: the app's Compare page, notebook 08)")
+            print(f"{result['title']}: wrote {result['files']['json']} and its figure {result['files']['figure']} "
+                  "(also drawn on the app's Compare page and in notebook 08)")
             for finding in result["findings"]:
                 print(f"  - {finding}")
     if args.json:

@@ -182,10 +182,13 @@ def write_atomically(path: str, text: str) -> None:
 
 
 def save_result(result: dict, out_dir: str) -> dict:
-    """results/NAME.json. Its figure is drawn from the JSON by tinymtp.viz.experiment_figure (the
-    app's Compare page and notebook 08 show it); no HTML is written, since a plotly page either
-    fetches plotly.js from the web or carries megabytes of it."""
+    """results/NAME.json (the numbers) and results/NAME.figure.json (its plotly figure, drawn by
+    tinymtp.viz.experiment_figure; open it with plotly.io.read_json(path).show()). No HTML page is
+    written: one would either fetch plotly.js from the web or carry megabytes of it."""
+    from ..viz_results import experiment_figure
+
     path = os.path.join(out_dir, result["experiment"] + ".json")
     write_atomically(path, json.dumps(result, indent=1) + "\n")
-    return {"json": path}
-
+    figure = os.path.join(out_dir, result["experiment"] + ".figure.json")
+    write_atomically(figure, experiment_figure(result).to_json() + "\n")
+    return {"json": path, "figure": figure}
