@@ -97,8 +97,7 @@ def addition_figure(result: dict, title: str | None = None) -> go.Figure:
     rows = result["summary"]
     size = rows[0]["size"]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, column_widths=[0.55, 0.45],
-                        subplot_titles=[f"exact match, held-out problems ({size})",
-                                        "final accuracy per answer digit (1 = the carry)"])
+                        subplot_titles=[f"exact match ({size})", "final accuracy per answer digit"])
     for row in [r for r in rows if r["size"] == size]:
         n = row["n_heads"]
         _band(fig, [p["step"] for p in row["curve"]], row["curve"], f"n={n}", n_colour(n))

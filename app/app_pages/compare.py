@@ -138,17 +138,19 @@ saved, problems = load_results()
 for problem in problems:
     st.warning(f"Could not read a result: {problem}")
 if not saved:
-    left.info("No saved results yet: run `python -m tinymtp experiment all` (about 40 minutes).",
+    left.info("No saved results yet: run `python -m tinymtp experiment all` (about half an hour).",
               icon=":material/science:")
 else:
-    with left:
-        for tab, (name, result) in zip(st.tabs([r["title"] for r in saved.values()]), saved.items(), strict=True):
-            with tab:
-                st.markdown(f"**{result['question']}**")
-                common.plot(viz.experiment_figure(result), key=f"cmp_exp_{name}")
-                for finding in result["findings"]:
-                    st.markdown(f"- {finding}")
-                took = (f"{result['wall_seconds'] / 60:.0f} min" if result["wall_seconds"] >= 30 else
-                        "on the models the head-types run had just trained")
-                st.caption(f"Measured with `{result['command']}` on {result['date']} "
-                           f"({took}, {result['machine']['cpu_count']} CPU cores).")
+    left.markdown(f"{len(saved)} saved experiments below, one tab each: the question, the figure, the "
+                  "findings and the command that measured them.")
+    # the tabs take the page's full width: the figures have several panels
+    for tab, (name, result) in zip(st.tabs([r["title"] for r in saved.values()]), saved.items(), strict=True):
+        with tab:
+            st.markdown(f"**{result['question']}**")
+            common.plot(viz.experiment_figure(result), key=f"cmp_exp_{name}")
+            for finding in result["findings"]:
+                st.markdown(f"- {finding}")
+            took = (f"{result['wall_seconds'] / 60:.0f} min" if result["wall_seconds"] >= 30 else
+                    "on the models the head-types run had just trained")
+            st.caption(f"Measured with `{result['command']}` on {result['date']} "
+                       f"({took}, {result['machine']['cpu_count']} CPU cores).")
