@@ -113,15 +113,26 @@ def shot(page, name):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def open_app_page(page, url: str, heading: str) -> None:
+    """Go to one of the app's pages and wait until it has drawn `heading`."""
+    page.goto(url)
+    settle(page)
+    page.get_by_text(heading).wait_for()
+
+
+def step_to_round_1(page) -> None:
+    page.get_by_role("button", name=re.compile("Step")).click()
+    page.get_by_text("Round 1 of").wait_for()
+    settle(page)
+
+
 def main_text(page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
 
 
 def test_heads_page(server, browser_page):
     page = browser_page
-    page.goto(server)
-    settle(page)
-    page.get_by_text("What does each head predict?").wait_for()
+    open_app_page(page, server, "What does each head predict?")
     charts = page.locator('[data-testid="stPlotlyChart"] .main-svg')
     charts.first.wait_for()
     assert page.locator('[data-testid="stPlotlyChart"]').count() == 3
@@ -133,12 +144,8 @@ def test_heads_page(server, browser_page):
 
 def test_speculative_step_and_escaping(server, browser_page):
     page = browser_page
-    page.goto(f"{server}/speculative")
-    settle(page)
-    page.get_by_text("Round 0 of").wait_for()
-    page.get_by_role("button", name=re.compile("Step")).click()
-    page.get_by_text("Round 1 of").wait_for()
-    settle(page)
+    open_app_page(page, f"{server}/speculative", "Round 0 of")
+    step_to_round_1(page)
     text = main_text(page)
     assert "accepted" in text or "rejected" in text
     assert "Identical to plain greedy decoding" in text
@@ -162,14 +169,10 @@ def test_speculative_step_and_escaping(server, browser_page):
 
 def test_speculative_tree_view(server, browser_page):
     page = browser_page
-    page.goto(f"{server}/speculative")
-    settle(page)
-    page.get_by_text("Round 0 of").wait_for()
+    open_app_page(page, f"{server}/speculative", "Round 0 of")
     page.get_by_text("tree", exact=True).click()  # "Drafts as: chain | tree"
     settle(page)
-    page.get_by_role("button", name=re.compile("Step")).click()
-    page.get_by_text("Round 1 of").wait_for()
-    settle(page)
+    step_to_round_1(page)
     page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(1).wait_for()
     text = page.locator('[data-testid="stMain"]').text_content()
     assert "Tree attention mask" in text and "candidates" in text and "ONE forward pass" in text
@@ -216,9 +219,7 @@ def test_train_a_short_run_and_pick_it(server, browser_page):
 
 def test_compare_page_measures(server, browser_page):
     page = browser_page
-    page.goto(f"{server}/compare")
-    settle(page)
-    page.get_by_text("What training produced").wait_for()
+    open_app_page(page, f"{server}/compare", "What training produced")
     page.get_by_role("button", name=re.compile("Measure now")).click()
     page.locator('[data-testid="stDataFrame"]').nth(1).wait_for(timeout=90_000)  # the measurements table
     settle(page)

@@ -54,7 +54,7 @@ class ChainDrafter:
         """For tree decoding: each head's `widths[d]` best guesses at depth d = 1..len(widths)-1,
         along the chain of first choices (a deeper head reads the first choice before it).
         Returns (candidates, q) with index 0 left for the root, as tree_decode expects."""
-        drafts, q = self.draft(tokens, p, len(widths) - 1, 0.0, None, None, widths=widths)
+        self.draft(tokens, p, len(widths) - 1, 0.0, None, None, widths=widths)  # fills self.candidates
         return [[]] + self.candidates, [[]] + self.candidate_probs
 
     def draft(self, tokens: list, p: int, count: int, temperature: float, top_k, generator, widths=None):

@@ -40,13 +40,17 @@ class Checkpoint:
     optimizer_tensors: dict | None = None  # only when loaded with_optimizer=True
 
 
-def _usual_permissions(folder: str) -> None:
-    """A temporary folder is private (0700); give the finished checkpoint the umask's usual modes."""
+def usual_permissions(path: str) -> None:
+    """Temporary files and folders are private (0600 / 0700); give a finished file, or a folder
+    and the files in it, the modes the user's umask gives new files."""
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)
-    for name in os.listdir(folder):
-        os.chmod(os.path.join(folder, name), 0o666 & ~umask)
+    if os.path.isdir(path):
+        os.chmod(path, 0o777 & ~umask)
+        for name in os.listdir(path):
+            os.chmod(os.path.join(path, name), 0o666 & ~umask)
+    else:
+        os.chmod(path, 0o666 & ~umask)
 
 
 def save_checkpoint(path: str, model: MTPModel, tokenizer: CharTokenizer, metadata: dict | None = None,
@@ -70,7 +74,7 @@ def save_checkpoint(path: str, model: MTPModel, tokenizer: CharTokenizer, metada
                       os.path.join(tmp, OPTIMIZER_FILE))
         with open(os.path.join(tmp, CONFIG_FILE), "w", encoding="utf-8") as f:
             json.dump(config, f, indent=1, ensure_ascii=False)
-        _usual_permissions(tmp)
+        usual_permissions(tmp)
         if os.path.exists(path):
             old = path + ".old.tmp"
             shutil.rmtree(old, ignore_errors=True)

@@ -74,6 +74,14 @@ class SlidingWindow:
             self.start = end
         self.cache.truncate(end - self.start)
 
+    def _window_for(self, position: int) -> int:
+        """Make the cache hold `position`'s window (restart it there if the window moved on)."""
+        start = window_start(position, self.context_length)
+        if start != self.start:
+            self.cache.reset()
+            self.start = start
+        return start
+
     def feed(self, tokens: list[int], upto: int) -> tuple[torch.Tensor, int]:
         """Feed tokens[self.end : upto] in one forward; return their logits and the re-read count.
 
@@ -83,10 +91,7 @@ class SlidingWindow:
         blocks inside `last_position`.
         """
         wanted = self.end
-        start = window_start(upto - 1, self.context_length)
-        if start != self.start:  # the window moved on: restart the cache there
-            self.cache.reset()
-            self.start = start
+        self._window_for(upto - 1)
         first = self.end  # == start after a restart
         ids = torch.tensor([tokens[first:upto]], dtype=torch.long, device=self.device)  # (1, T)
         out = self.model(ids, cache=self.cache, heads=self.heads)
@@ -104,10 +109,7 @@ class SlidingWindow:
         keeps the accepted ones.
         """
         root = len(tokens) - 1
-        start = window_start(root, self.context_length)
-        if start != self.start:  # the window moved on: restart the cache there
-            self.cache.reset()
-            self.start = start
+        start = self._window_for(root)
         first = self.end  # == start after a restart
         reread = root - first  # committed tokens fed again before the root
         ids = torch.tensor([tokens[first:root] + nodes], dtype=torch.long, device=self.device)  # (1, R + N)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ..checkpoint import Checkpoint
+from ..checkpoint import Checkpoint, usual_permissions
 from ..errors import TinyMTPError
 from ..train import TrainConfig, train
 
@@ -171,9 +171,7 @@ def write_atomically(path: str, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # a temporary file is private; the result is not
+        usual_permissions(tmp)  # a temporary file is private; the result is not
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
