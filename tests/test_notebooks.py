@@ -1,13 +1,16 @@
-"""The learner's notebooks: they are valid, committed clean, in sync with their sources, run top to
+"""The learner's notebooks: they are valid, committed clean, in sync with their jupytext .py sources, run top to
 bottom in fast mode, and every exercise's check accepts the right answer and rejects a wrong one."""
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
@@ -19,6 +22,7 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = ["00_tour", "01_corpus_and_tokenizer", "02_trunk", "03_heads_and_loss", "04_training",
             "05_what_the_heads_know", "06_self_speculative_decoding", "07_speculative_sampling",
             "08_related_ideas", "09_trees_and_causal_heads"]
+SYNC = "edit the .py source, then run .venv/bin/jupytext --sync notebooks/*.py (notebooks/README.md)"
 
 # exercises whose right answer depends on the learner's run: a context to grade them with
 CONTEXTS = {
@@ -59,10 +63,32 @@ def test_notebook_states_its_goal_and_has_checked_exercises(path):
     assert markdown.count("<summary>Solution</summary>") == len(checks)
 
 
-def test_notebooks_are_in_sync_with_their_sources():
-    proc = subprocess.run([sys.executable, str(NOTEBOOKS_DIR / "build_notebooks.py"), "--check"],
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_paired_with_its_py_source_and_in_sync(path):
+    source = path.with_suffix(".py")
+    assert source.exists(), f"{path.name} has no paired {source.name}"
+    nb = load(path)
+    assert nb.metadata.jupytext.formats == "ipynb,py:percent", f"{path.name} is not paired with {source.name}"
+    text = jupytext.read(source)
+    ipynb_cells = [(c.cell_type, c.source) for c in nb.cells]
+    py_cells = [(c.cell_type, c.source) for c in text.cells]
+    for i, (mine, theirs) in enumerate(zip(py_cells, ipynb_cells)):
+        assert mine == theirs, f"{path.name} cell {i} differs from {source.name}: {SYNC}"
+    assert len(py_cells) == len(ipynb_cells), f"{path.name} and {source.name} differ in cell count: {SYNC}"
+    ids = [c.id for c in nb.cells]
+    assert len(set(ids)) == len(ids), f"{path.name} has duplicate cell ids"
+
+
+def test_resyncing_unchanged_sources_leaves_the_notebooks_byte_identical(tmp_path):
+    for path in NOTEBOOKS + [p.with_suffix(".py") for p in NOTEBOOKS]:
+        shutil.copy(path, tmp_path / path.name)
+    for path in NOTEBOOKS:  # the .py newer than its .ipynb: --sync rewrites the .ipynb from it
+        os.utime(tmp_path / path.name, (1_000_000_000, 1_000_000_000))
+    proc = subprocess.run([sys.executable, "-m", "jupytext", "--sync", *sorted(map(str, tmp_path.glob("*.py")))],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    for path in NOTEBOOKS + [p.with_suffix(".py") for p in NOTEBOOKS]:
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), f"re-syncing changes {path.name}: {SYNC}"
 
 
 def _wrong(right):

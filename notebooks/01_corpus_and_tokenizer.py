@@ -1,0 +1,280 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · The corpus and the tokenizer
+#
+# A language model learns from text, one token at a time. A multi-token prediction (MTP) model
+# learns from the same text, but asks more of every position: not only "what comes next?" but
+# also "what comes two, three, four tokens later?". This notebook shows where tinymtp's text comes
+# from, how it becomes numbers, and how one batch carries a target for every head.
+#
+# **At the end of this notebook you will be able to**
+# - load a built-in corpus (or your own text file) and say what its training and validation parts are;
+# - turn text into token ids and back with the character tokenizer;
+# - build the targets of every prediction head by hand, and read the *shift picture* that shows them.
+#
+# The code behind this notebook is `tinymtp/corpora.py` and `tinymtp/tokenizer.py`; keep them open
+# beside it. Run the cells from top to bottom (in Jupyter: *Run → Run All Cells*).
+
+# %%
+import torch
+
+from tinymtp.corpora import IGNORE, corpus_summary, load_corpus, make_batch, shift_targets
+from tinymtp.errors import TinyMTPError
+from tinymtp.exercises import check
+from tinymtp.viz import show_char
+
+# %% [markdown]
+# ## 1. Where the text comes from
+#
+# tinymtp never downloads anything: it builds its text on your machine.
+#
+# - **`python-stdlib`** (the default) is the source code of about 45 modules of the Python standard
+#   library, read from the interpreter that runs this notebook. Its exact text depends on your
+#   Python version, but it is always the same list of modules in the same order.
+# - **`stories`** is simple English made by a small grammar written in `corpora.py`, seeded, so
+#   everyone gets the same million characters.
+# - Any path to a UTF-8 text file works too: `load_corpus("my_notes.txt")`.
+#
+# Why code by default? Code is very predictable several characters ahead. After `def __in` comes
+# `it__(self`; after `return` a space; after a newline in an indented block, more spaces. That is
+# exactly where extra heads that guess further ahead have a chance, and where we can watch them
+# succeed.
+
+# %%
+corpus = load_corpus("python-stdlib")
+corpus_summary(corpus)
+
+# %%
+print(corpus.text[:400])
+
+# %%
+stories = load_corpus("stories")
+print(corpus_summary(stories))
+print(stories.text[:300])
+
+# %% [markdown]
+# ## 2. Characters as tokens
+#
+# A *tokenizer* turns text into a list of integers (token ids) and back. The big language models
+# use sub-word tokens, with vocabularies of tens of thousands of entries. tinymtp uses the
+# simplest tokenizer there is: **one character is one token**. The vocabulary is the sorted set of
+# characters that appear in the corpus, and token `i` is the `i`-th character of that string.
+#
+# This costs something (sequences are longer, and the model must learn to spell), but it buys
+# clarity: every token is a character you can see, and "head 3 guesses the token three places
+# ahead" means "head 3 guesses the third character to come".
+
+# %%
+tokenizer = corpus.tokenizer
+print(tokenizer)
+print(repr(tokenizer.vocab[:70]))
+
+# %%
+ids = tokenizer.encode("def add(a, b):")
+print(ids)
+print(repr(tokenizer.decode(ids)))
+
+# %% [markdown]
+# The vocabulary belongs to the corpus it was built from, and it travels inside every checkpoint, so
+# a trained model always decodes with the characters it was trained on. A character the model has
+# never seen is an error that names it, rather than being quietly replaced by something else (which
+# would make the model's guesses look wrong for no visible reason):
+
+# %%
+try:
+    stories.tokenizer.encode("x = {}")  # the stories corpus has no '=', '{' or '}'
+except TinyMTPError as error:
+    print("TinyMTPError:", error)
+
+# %% [markdown]
+# ## 3. Training text and validation text
+#
+# To know whether a model learned something general rather than memorised its training text, we
+# measure it on text it never trained on. tinymtp keeps **the last 10% of the corpus** apart as the
+# validation text. The split is by position, one contiguous block, and not a random choice of
+# windows: windows drawn at random from the same text would overlap the training windows, and the
+# validation loss would reward memorising.
+
+# %%
+print(f"train: {len(corpus.train_text):,} characters   val: {len(corpus.val_text):,} characters")
+print(repr(corpus.train_text[-60:]), "|", repr(corpus.val_text[:60]))
+
+# %% [markdown]
+# For `python-stdlib`, each module starts with a `# ---- name ----` line, so we can list the
+# modules the validation text is made of:
+
+# %%
+[line for line in corpus.val_text.splitlines() if line.startswith("# ---- ")]
+
+# %%
+train_ids = corpus.tokens("train")  # (N_train,)
+val_ids = corpus.tokens("val")  # (N_val,)
+train_ids.shape, val_ids.shape, train_ids[:10]
+
+# %% [markdown]
+# ## 4. A target for every head: the shift picture
+#
+# Here is multi-token prediction in one line:
+#
+# > **head k at position t predicts the token x[t+k]**.
+#
+# Head 1 is the ordinary next-token head. So the targets of head 1 are the text shifted left by one
+# position, the targets of head 2 the text shifted left by two, and so on. The last k positions of a
+# sequence have no token k places ahead: there, head k's target is `IGNORE` (-100), a value the
+# cross-entropy loss skips. It is *not* filled with some real token, which would teach the head a
+# wrong answer.
+#
+# `shift_targets` builds these targets for a batch of sequences:
+
+# %%
+text = "def add(a, b):"
+tokens = torch.tensor([tokenizer.encode(text)])  # (B, T) = (1, 14)
+targets = shift_targets(tokens, n_heads=4)  # (B, T, n) = (1, 14, 4)
+tokens.shape, targets.shape
+
+
+# %% [markdown]
+# Printed as a table, one row per head, one column per position, this is the *shift picture*
+# (`␣` is a space, `·` marks "no target"):
+
+# %%
+def visible(token_id):
+    return "·" if token_id == IGNORE else show_char(tokenizer.decode([token_id]))
+
+
+print("position " + "".join(f"{t:>3}" for t in range(len(text))))
+print("input    " + "".join(f"{visible(i):>3}" for i in tokens[0].tolist()))
+for k in range(1, 5):
+    print(f"head {k}   " + "".join(f"{visible(i):>3}" for i in targets[0, :, k - 1].tolist()))
+
+
+# %% [markdown]
+# Read it **row by row**: each head's row is the input row slid k places to the left.
+#
+# Read it **column by column**: at position 3 (the space after `def`), the model has read
+# `def␣`. From that single position, head 1 must guess `a`, head 2 `d`, head 3 `d` and head 4 `(`.
+# The trunk runs once; its hidden state at position 3 feeds all four heads, and each head gets its
+# own target. That is where the extra training signal of MTP comes from: every position now asks
+# the trunk to plan a little further ahead.
+#
+# ## 5. Build the targets yourself
+#
+# Writing a piece by hand is the best way to understand it. Here are the targets again, built
+# from scratch, then compared with the library's:
+
+# %%
+def my_shift_targets(tokens, n_heads):
+    B, T = tokens.shape
+    columns = []
+    for k in range(1, n_heads + 1):
+        column = torch.full((B, T), IGNORE)  # (B, T): "no target" everywhere...
+        column[:, : T - k] = tokens[:, k:]  # ...except where x[t+k] exists
+        columns.append(column)
+    return torch.stack(columns, dim=-1)  # (B, T, n)
+
+
+assert torch.equal(my_shift_targets(tokens, 4), shift_targets(tokens, 4))
+print("my targets equal tinymtp.corpora.shift_targets")
+
+# %% [markdown]
+# ## 6. Training batches: windows of T + n characters
+#
+# During training we don't want to waste the last positions of every window. So `make_batch` cuts
+# windows of **T + n** characters out of the training text: the first T characters are the input
+# `x`, and the n extra characters at the end give every one of the T positions a real target for
+# every head. Head k's target is `window[k : k + T]`.
+#
+# The window starts are random, drawn from a seeded `torch.Generator`: the same seed gives the same
+# batches, so a training run can be repeated exactly.
+
+# %%
+generator = torch.Generator().manual_seed(0)
+x, y = make_batch(train_ids, batch_size=2, context_length=16, n_heads=4, generator=generator)
+x.shape, y.shape  # (B, T) and (B, T, n)
+
+# %%
+print("input  ", repr(tokenizer.decode(x[0])))
+for k in range(1, 5):
+    print(f"head {k} ", repr(tokenizer.decode(y[0, :, k - 1])))
+
+# %% [markdown]
+# Two checks tie this back to the shift picture. Inside the window, head k's target is the input
+# shifted by k. And if we glue the n extra characters back onto `x`, `shift_targets` of that whole
+# window gives exactly `make_batch`'s targets:
+
+# %%
+T = x.size(1)
+for k in range(1, 5):
+    assert torch.equal(y[:, : T - k, k - 1], x[:, k:])  # head k: the input shifted left by k
+window = torch.cat([x, y[:, -1, :]], dim=1)  # (B, T + n): the last position's targets are the n extra characters
+assert torch.equal(shift_targets(window, 4)[:, :T], y)
+print("make_batch's targets are the shift picture of a window of T + n characters")
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a blank (`answer = None`). Fill it in, run the cell, and the check tells you
+# whether you are right. The solutions are hidden under *Solution*.
+#
+# **Exercise 1.** At position 4 of `"return x + 1"` (positions count from 0), what is head 3's
+# target? Answer with a one-character string.
+
+# %%
+answer = None  # a one-character string, e.g. "a"
+check("01.head3_target", answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# Head 3 at position 4 predicts x[4 + 3] = x[7]. In `return x + 1`, positions 0-5 are `return`,
+# position 6 is the space, and position 7 is `x`. So `answer = "x"`. You can check it with
+# `shift_targets(torch.tensor([tokenizer.encode("return x + 1")]), 4)[0, 4, 2]`.
+# </details>
+#
+# **Exercise 2.** For a context of T = 8 characters and n = 4 heads, how many characters long is
+# each window that `make_batch` cuts?
+
+# %%
+answer = None  # a whole number
+check("01.window_length", answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# T + n = 8 + 4 = 12: eight input characters, and four more so that the last input position has a
+# target for head 4.
+# </details>
+#
+# **Exercise 3.** `shift_targets` on a single sequence of 10 tokens: at how many positions does
+# head 4 have a real target (not `IGNORE`)?
+
+# %%
+answer = None  # a whole number
+check("01.positions_with_target", answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# 10 - 4 = 6. Positions 0..5 have a token four places ahead; positions 6..9 do not. Check:
+# `(shift_targets(torch.arange(10)[None], 4)[0, :, 3] != IGNORE).sum()`.
+# </details>
+#
+# ## What's next
+#
+# Notebook **02_trunk** follows a batch into the model: embeddings, causal self-attention (written
+# out by hand, with every shape printed) and the transformer blocks that produce the hidden state
+# every head reads.

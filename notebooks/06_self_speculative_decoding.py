@@ -1,0 +1,269 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Self-speculative decoding
+#
+# Plain (greedy) decoding runs the whole model once per generated token, and each run waits for the
+# previous one. An MTP model has a way out: its extra heads already guess the next few tokens, for
+# free, in the same forward pass. *Self-speculative decoding* (blockwise parallel decoding, Stern et
+# al. 2018; used with MTP heads by Gloeckle et al. 2024) feeds those guesses back in **one** forward
+# pass to check them all at once, and keeps every guess that head 1 agrees with. The output is
+# token for token what greedy decoding gives; it just takes fewer forward passes.
+#
+# **At the end of this notebook you will be able to**
+# - run one round of self-speculative decoding by hand (draft, verify, accept, roll back the KV
+#   cache) and check it equals the library's round;
+# - read a decoding trace round by round, and check that speculative output equals greedy output;
+# - measure tokens per forward and the wall-clock speed-up, and say why they differ.
+#
+# The code behind this notebook is `tinymtp/speculative.py`, `tinymtp/decode.py`,
+# `tinymtp/kvcache.py` and `tinymtp/trace.py`.
+
+# %%
+import os
+from pathlib import Path
+
+import torch
+from IPython.display import HTML, display
+
+import tinymtp
+from tinymtp import viz
+from tinymtp.checkpoint import load_checkpoint
+from tinymtp.decode import generate
+from tinymtp.exercises import check
+from tinymtp.predictions import measure_decoding
+
+FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: shorter generations
+torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
+CHECKPOINTS = Path(tinymtp.__file__).resolve().parent.parent / "checkpoints"
+checkpoint = load_checkpoint(str(CHECKPOINTS / "mtp-4head"))
+model, tokenizer = checkpoint.model, checkpoint.tokenizer
+n = model.config.n_heads
+prompt = "class Queue:\n    def __init__(self"
+
+# %% [markdown]
+# ## 1. The KV cache, in one paragraph
+#
+# Generating token t+1 needs attention over all t earlier positions. Recomputing their keys and
+# values every time would waste almost all the work, so every attention layer keeps them in a
+# **KV cache** and a forward pass only computes the positions it is fed. `model.new_cache()` makes an
+# empty one; `model(ids, cache=cache)` feeds `ids` after what the cache holds and advances
+# `cache.length`; `cache.truncate(L)` forgets everything after the first L positions. That last
+# operation is what speculative decoding needs.
+#
+# ## 2. One round, by hand
+#
+# **Draft.** Feed the prompt once (the *prefill*). At its last position, head 1's top choice is the
+# next token for sure: greedy decoding would pick it too. Heads 2..n at the same position guess the
+# tokens after it: those are the **drafts**.
+
+# %%
+ids = tokenizer.encode(prompt)
+cache = model.new_cache()
+with torch.no_grad():
+    last = model(torch.tensor([ids]), cache=cache).logits[0, -1]  # (n, V): every head at the last position
+sure = int(last[0].argmax())  # head 1: the next token, for sure
+drafts = last[1:].argmax(-1).tolist()  # heads 2..n: guesses for the tokens after it
+print("cache length after the prefill:", cache.length)
+print("sure token:", repr(tokenizer.decode([sure])), "  drafts:", repr(tokenizer.decode(drafts)))
+
+# %% [markdown]
+# **Verify.** Feed `[sure, draft 2, ..., draft n]` in ONE forward pass. Because attention is causal,
+# head 1's output at each fed position is exactly what greedy decoding would produce next *if the
+# tokens fed so far are right*. So head 1 at the sure token's position checks draft 2, head 1 at
+# draft 2's position checks draft 3, and so on.
+#
+# **Accept.** Keep drafts while each equals head 1's choice; stop at the first mismatch. Head 1's
+# choice at the stopping point is a free extra token: it *corrects* the first rejected draft, or, if
+# every draft was kept, it is a **bonus** token after them.
+
+# %%
+before = cache.length
+with torch.no_grad():
+    verify = model(torch.tensor([[sure] + drafts]), cache=cache).logits[0]  # (1 + drafts, n, V): one row per fed token
+choices = verify[:, 0].argmax(-1).tolist()  # head 1's greedy choice after each fed token
+accepted = 0
+while accepted < len(drafts) and drafts[accepted] == choices[accepted]:
+    accepted += 1
+next_token = choices[accepted]  # corrects the first rejected draft, or a bonus after all of them
+committed = drafts[:accepted] + [next_token]  # what this round adds after the sure token
+print("head 1 says:", repr(tokenizer.decode(choices)), "  drafts:", repr(tokenizer.decode(drafts)))
+print(f"{accepted} of {len(drafts)} drafts accepted; the round adds {tokenizer.decode(committed)!r}")
+
+# %% [markdown]
+# **Roll back.** The verify pass wrote keys and values for every fed token into the cache, including
+# rejected drafts. Those must go: a rejected draft left in the cache would be "seen" by every later
+# position. Keep the sure token and the accepted drafts; the corrected (or bonus) token has not been
+# fed yet, and it is the next round's sure token. Its drafts come from the same verify pass, at the
+# last accepted position, so the next round needs no extra forward.
+
+# %%
+cache.truncate(before + 1 + accepted)
+print(f"cache: {before} -> {before + len(drafts) + 1} during the verify pass -> {cache.length} after rollback")
+
+# %% [markdown]
+# Now the library's decoder on the same prompt. Its trace records every round; round 0 is the
+# prefill (it commits the sure token), round 1 is the round we just did by hand:
+
+# %%
+result = generate(model, tokenizer, prompt, mode="speculative", max_new_tokens=40 if FAST else 120)
+prefill, first = result.trace.rounds[0], result.trace.rounds[1]
+assert prefill.committed == [sure]
+assert first.fed == [sure] + drafts
+assert first.accepted == accepted and first.next_token == next_token
+assert first.committed == committed
+assert (first.cache_before, first.cache_after) == (before, before + 1 + accepted)
+print("the hand-made round equals the library's round 1")
+viz.speculative_round(first, tokenizer)
+
+# %% [markdown]
+# ## 3. What goes wrong without the rollback
+#
+# To see why the rollback matters, feed drafts that are surely wrong, and compare three caches
+# before feeding the next token: one rolled back, one left with the rejected drafts in it, and none
+# at all (the whole text fed from scratch, the reference).
+
+# %%
+wrong = tokenizer.encode("@" * (n - 1))  # drafts head 1 is all but certain to reject
+rolled_back, stale = model.new_cache(), model.new_cache()
+with torch.no_grad():
+    for c in (rolled_back, stale):
+        model(torch.tensor([ids]), cache=c)  # prefill
+        corrected = int(model(torch.tensor([[sure] + wrong]), cache=c).logits[0, 0, 0].argmax())  # verify
+    rolled_back.truncate(len(ids) + 1)  # keep the prompt and the sure token
+    reference = model(torch.tensor([ids + [sure, corrected]])).logits[0, -1, 0]  # (V,): no cache at all
+    good = model(torch.tensor([[corrected]]), cache=rolled_back).logits[0, -1, 0]  # (V,)
+    bad = model(torch.tensor([[corrected]]), cache=stale).logits[0, -1, 0]  # (V,)
+print("rolled back == from scratch:", torch.allclose(good, reference, atol=1e-5))
+print("stale cache == from scratch:", torch.allclose(bad, reference, atol=1e-5),
+      f" (largest logit difference {(bad - reference).abs().max():.2f})")
+
+# %% [markdown]
+# With the stale cache the model reads the `@` drafts as if they were part of the text, at the wrong
+# positions: every later prediction is silently different, and the output would no longer equal
+# greedy decoding's. This is why tinymtp's tests check the rollback.
+#
+# ## 4. Round by round, and the check against greedy
+#
+# The generated text, each round's tokens on their own background colour: long stretches mean many
+# drafts were accepted in that round.
+
+# %%
+display(HTML(viz.committed_text_html(prompt, result.trace, tokenizer)))
+
+# %%
+for rnd in result.trace.rounds[:8]:
+    print(f"round {rnd.index:>2} ({rnd.kind:7}) fed {tokenizer.decode(rnd.fed)[-12:]!r:16} "
+          f"kept {rnd.accepted} draft(s), added {tokenizer.decode(rnd.committed)!r:10} "
+          f"cache {rnd.cache_before:>3} -> {rnd.cache_after:>3}")
+
+# %% [markdown]
+# The promise of self-speculative *greedy* decoding: the output is exactly what plain greedy
+# decoding produces, because a token is only ever kept when head 1's greedy choice agrees with it.
+
+# %%
+greedy = generate(model, tokenizer, prompt, mode="greedy", max_new_tokens=len(result.tokens))
+assert greedy.tokens == result.tokens
+print(repr(prompt + result.text))
+print("speculative output == greedy output:", greedy.tokens == result.tokens)
+
+# %% [markdown]
+# ## 5. Tokens per forward, and the speed-up
+#
+# Each forward pass of greedy decoding yields one token. A speculative round yields 1 to n (here
+# n = 4): the accepted drafts plus the corrected or bonus token. The summary counts every forward,
+# the prefill included:
+
+# %%
+summary = result.trace.summary()
+print({key: summary[key] for key in ("tokens", "forwards", "tokens_per_forward", "acceptance_rate")})
+viz.acceptance_per_head(result.trace)
+
+# %%
+viz.tokens_per_forward(result.trace, n_heads=n, greedy_trace=greedy.trace)
+
+# %%
+viz.lanes(greedy.trace, result.trace, tokenizer, forwards=30)
+
+# %% [markdown]
+# Fewer forward passes is not yet less time. Each speculative forward feeds n tokens instead of 1,
+# and every round has some Python bookkeeping. On a big model on a GPU, a forward pass costs about
+# the same for 1 or n tokens (it is limited by reading the weights), so the speed-up comes close to
+# the tokens per forward: the MTP paper reports 3.0x on code with n = 4 (Gloeckle et al. 2024). Our
+# model is tiny and runs on a CPU, where per-round overhead weighs more. Measure it, on a few
+# prompts, for 1, 2 and 3 drafting heads (`heads=K` drafts with heads 2..K):
+
+# %%
+prompts = [prompt, "import os\n\n\ndef main(", "        if self._", "    return "][: 2 if FAST else 4]
+measurement = measure_decoding(model, tokenizer, prompts, max_new_tokens=32 if FAST else 100,
+                               repeats=1 if FAST else 3)
+for entry in [measurement["greedy"]] + measurement["speculative"]:
+    print(f"{entry['drafting_heads']} drafting heads: {entry['tokens_per_forward']:.2f} tokens/forward, "
+          f"{entry['speedup']:.2f}x wall clock, same text as greedy: {entry['identical']}")
+viz.speedup_vs_heads(measurement)
+
+# %% [markdown]
+# Timings on a shared machine are noisy: run the cell again and the speed-ups move a little. The
+# tokens per forward do not move: they are a property of the model and the prompts. Compare them
+# with the estimate of notebook 05, section 5.
+#
+# ## Exercises
+#
+# **Exercise 1.** The drafts are `e`, `t`, `u` and head 1's choices at the fed positions are `e`,
+# `t`, `x`, `s`. How many drafts are accepted?
+
+# %%
+answer = None  # a whole number
+check("06.accepted", answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# 2: `e` and `t` match, `u` does not (head 1 says `x`). Head 1's `x` then corrects the third draft,
+# and the round adds `e`, `t`, `x` after the sure token.
+# </details>
+#
+# **Exercise 2.** The cache held 40 positions before a round. The round fed 4 tokens (the sure token
+# and 3 drafts) and accepted 1 draft. How long is the cache after the rollback?
+
+# %%
+answer = None  # a whole number
+check("06.cache_after", answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# 40 + 1 (the sure token) + 1 (the accepted draft) = 42. The corrected token is not in the cache
+# yet: it is fed as the next round's sure token.
+# </details>
+#
+# **Exercise 3.** What were the tokens per forward of the speculative run in section 4? Compute it
+# from `summary["tokens"]` and `summary["forwards"]`.
+
+# %%
+answer = None  # a number
+check("06.tokens_per_forward", answer, summary=summary)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# `summary["tokens"] / summary["forwards"]`, which is also `summary["tokens_per_forward"]`.
+# </details>
+#
+# ## What's next
+#
+# Greedy decoding always picks the top token. Notebook **07_speculative_sampling** does the same trick
+# when the model *samples*, and shows the one rule that keeps the output distribution exactly right.
