@@ -1,0 +1,14 @@
+"""The exercises of notebook 00_tour (notebooks/00_tour.py): right answers, hints, checks."""
+
+from __future__ import annotations
+
+from tinymtp.exercises.kinds import Exercise
+
+EXERCISES = {
+    "00.drafting_heads": Exercise(
+        "A 4-head model drafts with how many heads in self-speculative decoding?",
+        "head 1 is the verifier's own next token; the others draft", lambda: 3),
+    "00.ceiling": Exercise(
+        "At most how many tokens can one forward pass of a 4-head model produce?",
+        "the sure token plus one per drafting head, all accepted", lambda: 4),
+}
