@@ -1,5 +1,6 @@
 """What every page of the app shares: finding and loading models, the model picker, the
-explanation boxes, showing errors, and the background training job of the Train page.
+explanation boxes and showing errors. The Train page's background job, its queue and saving to
+runs/ live in app/training.py.
 
 No model logic lives here (or anywhere in app/): computations come from tinymtp, figures from
 tinymtp.viz. Shipped checkpoints are loaded once per server process (st.cache_resource) and
@@ -11,16 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
 
 import tinymtp
-from tinymtp.checkpoint import load_checkpoint, save_checkpoint
+from tinymtp.checkpoint import load_checkpoint
 from tinymtp.errors import TinyMTPError
 
 REPO_ROOT = Path(tinymtp.__file__).resolve().parent.parent
@@ -247,70 +245,3 @@ def safe_name(text: str) -> str:
     """A file-system-safe run name."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", text.strip()).strip("-.")
     return name[:60] or "my-model"
-
-
-# ---- the Train page's background job -------------------------------------------------------------
-
-class TrainingJob:
-    """One training run in a background thread, owned by the session that started it.
-
-    The thread only calls tinymtp.train.train and records what its on_step callback reports;
-    the page reads that record to draw the live chart. Stop sets a flag the callback returns.
-    """
-
-    def __init__(self, name, model_config, train_config, corpus):
-        self.name = name
-        self.model_config = model_config
-        self.train_config = train_config
-        self.corpus = corpus
-        self.history = {"train": [], "eval": []}
-        self.last = None  # the latest StepInfo
-        self.stop_requested = False
-        self.result = None
-        self.metadata = None
-        self.error = None
-        self.started = time.time()
-        self.collected = False  # the page has moved the result into the session's models
-        self.announced = False  # the page has noticed the end of the run (and stopped its timer)
-        self.thread = threading.Thread(target=self._run, name=f"tinymtp-train-{name}", daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    @property
-    def running(self) -> bool:
-        return self.thread.is_alive()
-
-    def _on_step(self, info) -> bool:
-        self.last = info
-        self.history["train"].append([info.step] + list(info.head_losses))
-        if info.eval is not None:
-            self.history["eval"].append(info.eval)
-        return self.stop_requested
-
-    def _run(self):
-        from tinymtp.train import train, training_metadata
-
-        try:
-            result = train(self.model_config, self.train_config, self.corpus, on_step=self._on_step)
-            self.history = result.history
-            self.metadata = training_metadata(result, self.corpus, self.train_config)
-            self.result = result
-        except TinyMTPError as exc:
-            self.error = str(exc)
-        except Exception as exc:  # a bug, not the user's fault: say so in one line, log the rest
-            traceback.print_exc()
-            self.error = f"training failed unexpectedly ({type(exc).__name__}: {exc})"
-
-    def entry(self) -> ModelEntry:
-        return ModelEntry(self.name, self.result.model, self.corpus.tokenizer, self.metadata, "session",
-                          corpus=self.corpus)
-
-
-def save_trained(entry: ModelEntry) -> str:
-    """Write a session model to runs/<name> as an ordinary checkpoint; returns the path."""
-    path = runs_dir() / safe_name(entry.label)
-    saved = save_checkpoint(str(path), entry.model, entry.tokenizer, entry.metadata)
-    entry.path = saved
-    return saved

@@ -14,6 +14,7 @@ if str(APP_DIR) not in sys.path:  # so the pages can `import common`
 
 import common  # noqa: E402
 import streamlit as st  # noqa: E402
+import training  # noqa: E402
 
 st.set_page_config(page_title="tinymtp: multi-token prediction", page_icon=common.favicon(), layout="wide")
 
@@ -23,6 +24,7 @@ pages = [
     st.Page("app_pages/train.py", title="Train", url_path="train", icon=":material/model_training:"),
     st.Page("app_pages/compare.py", title="Compare", url_path="compare", icon=":material/compare_arrows:"),
 ]
+training.use_one_torch_thread()  # once per server process: many sessions share the cores
 page = st.navigation(pages)
 common.sidebar_model_picker()
 page.run()

@@ -20,6 +20,16 @@ def checkpoints(tmp_path_factory):
     return make_checkpoints(tmp_path_factory.mktemp("app-checkpoints"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _restore_torch_threads():
+    """The app sets one PyTorch thread for its whole process (app/training.py); give the rest back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def app(checkpoints, tmp_path, monkeypatch):
     """A fresh session of the app, on the Heads page."""
@@ -268,6 +278,80 @@ def test_train_stop_button_keeps_the_model(app):
     assert job.result is not None and job.result.interrupted and job.result.steps < 5000
     assert "stopped" in at.selectbox(key="model_label").options
     assert any("stopped early" in s.value for s in at.success)
+
+
+def new_session():
+    """Another visitor: a second AppTest session of the same process, so it shares the queue."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    return open_page(at, "train")
+
+
+def wait_until(condition, seconds=60):
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.1)
+    assert condition(), "timed out"
+
+
+def test_training_runs_wait_in_one_queue_shared_by_every_session(app):
+    """Default limit 1: the second and third visitors wait in line, see their place, and can cancel."""
+    from tinymtp.corpora import stories_text
+
+    text = stories_text(seed=7, size=6000).encode()
+    first = submit_training(open_page(app, "train"), text, name="first", steps=5000)
+    job = first.session_state["train_job"]
+    try:
+        wait_until(lambda: job.last is not None)
+        second = submit_training(new_session(), text, name="second", steps=20)
+        assert "Queued: position 1 of 1" in all_text(second)
+        third = submit_training(new_session(), text, name="third", steps=20)
+        assert "Queued: position 2 of 2" in all_text(third)
+        assert "Queued: position 1 of 2" in all_text(second.run())  # the page refreshes its place
+        assert third.session_state["train_job"].last is None  # waiting, not training
+        second.button(key="train_cancel").click().run()
+        wait_until(lambda: not second.session_state["train_job"].running)
+        assert "left the queue without training" in all_text(second.run())
+        assert "second" not in second.selectbox(key="model_label").options
+        assert "Queued: position 1 of 1" in all_text(third.run())
+    finally:
+        job.stop_requested = True  # never leave a 5000-step run behind, even when an assertion failed
+    wait_for_training(first.run())
+    wait_for_training(third)  # promoted when the first run ended, then trained its 20 steps
+    assert any("Training finished" in s.value for s in third.success)
+    assert job.ticket.ended_at <= third.session_state["train_job"].ticket.started_at
+    assert not first.exception and not second.exception and not third.exception
+
+
+def test_a_bad_training_limit_is_one_clear_error(app, monkeypatch):
+    from tinymtp.corpora import stories_text
+
+    monkeypatch.setenv("TINYMTP_MAX_TRAINING_RUNS", "lots")
+    at = submit_training(open_page(app, "train"), stories_text(seed=8, size=6000).encode())
+    assert not at.exception
+    assert "TINYMTP_MAX_TRAINING_RUNS must be a whole number" in " ".join(errors(at))
+    assert "train_job" not in at.session_state
+
+
+def test_saving_never_replaces_another_sessions_model(app, tmp_path, checkpoints):
+    """runs/tiny-run already holds another visitor's model: ours goes to tiny-run-2, theirs is untouched."""
+    import shutil
+
+    from tinymtp.checkpoint import load_checkpoint
+    from tinymtp.corpora import stories_text
+
+    theirs = tmp_path / "runs" / "tiny-run"
+    shutil.copytree(checkpoints / "mtp-4head", theirs)
+    before = {f.name: f.read_bytes() for f in theirs.iterdir()}
+    at = submit_training(open_page(app, "train"), stories_text(seed=9, size=6000).encode(), name="tiny-run")
+    wait_for_training(at)
+    at.button(key="train_save").click().run()
+    assert not errors(at), errors(at)
+    assert any("tiny-run-2" in s.value and "already holds another model" in s.value for s in at.success)
+    assert {f.name: f.read_bytes() for f in theirs.iterdir()} == before
+    assert load_checkpoint(str(tmp_path / "runs" / "tiny-run-2")).model.config.n_heads == 2
+    at.button(key="train_save").click().run()  # saving again names the same folder, no third copy
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["tiny-run", "tiny-run-2"]
 
 
 @pytest.mark.parametrize("content, word", [

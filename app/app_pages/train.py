@@ -1,7 +1,14 @@
-"""Train: train your own MTP model and watch every head's loss fall, live."""
+"""Train: train your own MTP model and watch every head's loss fall, live.
+
+Runs wait in the server's queue (app/training.py): while one waits, the page shows its place in
+line and a Cancel button; while it trains, the live chart and a Stop button.
+"""
+
+from pathlib import Path
 
 import common
 import streamlit as st
+import training
 
 from tinymtp import viz
 from tinymtp.corpora import BUILT_IN, check_long_enough, corpus_from_bytes
@@ -71,12 +78,13 @@ def build_job():
     else:
         train_config = TrainConfig(minutes=float(minutes), eval_every=25, batch_size=16, eval_batches=2,
                                    warmup_steps=20)
+    queue = training.training_queue()
     label = common.safe_name(name)
     taken = set(common.model_labels())
     base, i = label, 2
     while label in taken:
         label, i = f"{base}-{i}", i + 1
-    return common.TrainingJob(label, model_config, train_config, corpus)
+    return training.TrainingJob(label, model_config, train_config, corpus, queue, training.session_watcher())
 
 
 if start:
@@ -92,6 +100,24 @@ def stop():
         st.session_state["train_job"].stop_requested = True
 
 
+def cancel():
+    if st.session_state.get("train_job") is not None:
+        st.session_state["train_job"].cancel()
+
+
+def show_place_in_line(job):
+    """A waiting run: its place in the server's queue, refreshed every second, and Cancel."""
+    place, waiting, training_now = job.position()
+    if place is None:  # promoted (or cancelled) since the last look: the next refresh shows it
+        st.progress(0.0, text=f"Starting '{job.name}'…")
+        return
+    st.info(f"**Queued: position {place} of {waiting}.** '{job.name}' starts when a run ahead of it finishes "
+            f"({training_now} training now; this server trains at most {job.queue.slots} at once, so every "
+            "visitor's pages stay quick).", icon=":material/hourglass_top:")
+    st.button("Cancel", on_click=cancel, key="train_cancel", type="secondary", icon=":material/cancel:",
+              help="Leave the queue; nothing has trained yet.")
+
+
 @st.fragment(run_every=1.0 if job is not None and job.running else None)
 def live_view():
     job = st.session_state.get("train_job")
@@ -102,6 +128,10 @@ def live_view():
     if not job.running and not job.announced:  # it just ended: a full rerun stops this timer, redraws the sidebar
         job.announced = True
         st.rerun()
+    if job.queued:
+        show_place_in_line(job)
+        st.caption("Updates every second. Other pages stay usable while this waits.")
+        return
     if job.running:
         st.button("Stop", on_click=stop, key="train_stop", type="secondary", icon=":material/stop_circle:",
                   help="Stops after the current step; the model trained so far is kept.")
@@ -115,6 +145,9 @@ def live_view():
                 text = f"step {info.step} · {info.seconds:.0f} of {cfg.minutes * 60:.0f} s"
             losses = " · ".join(f"head {k}: {v:.3f}" for k, v in enumerate(info.head_losses, start=1))
             st.progress(min(1.0, info.progress), text=f"Training '{job.name}': {text} · train loss {losses}")
+    elif job.cancelled:
+        st.info(f"Cancelled: '{job.name}' left the queue without training.", icon=":material/cancel:")
+        return
     elif job.error:
         common.show_error(TinyMTPError(job.error))
     else:
@@ -129,8 +162,11 @@ def live_view():
             common.choose_model(job.name)  # a full rerun, so the sidebar's picker shows the choice
         if b2.button("Save to runs/", key="train_save"):
             try:
-                path = common.save_trained(common.session_models()[job.name])
-                st.success(f"Saved as a checkpoint: {path}")
+                entry = common.session_models()[job.name]
+                path = training.save_trained(entry)
+                taken = "" if Path(path).name == common.safe_name(job.name) else (
+                    f" (runs/{common.safe_name(job.name)} already holds another model, so this one got its own name)")
+                st.success(f"Saved as a checkpoint: {path}{taken}")
             except (TinyMTPError, OSError) as exc:
                 common.show_error(exc)
     history = {"train": list(job.history["train"]), "eval": list(job.history["eval"])}  # a snapshot: it grows
