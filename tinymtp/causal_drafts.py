@@ -68,12 +68,12 @@ class ChainDrafter:
         self.candidates, self.candidate_probs = [], []
         start = self.window_start
         last = p - start  # the last accepted position's cache slot
-        chain = list(tokens[: p + 2])  # committed tokens up to the sure token; drafts are appended
+        chain = tokens[start : p + 2]  # the window up to the sure token: chain[j] = x[start + j]
         drafts, q_values, q_rows = [], [], []
         for k in range(2, count + 2):
             cache = self.caches[k]
             first = cache.length  # head k's first non-final slot
-            ids = torch.tensor([chain[start + first + k - 1 : p + k]], device=self.hidden[1].device)  # (1, L)
+            ids = torch.tensor([chain[first + k - 1 : p + k - start]], device=self.hidden[1].device)  # (1, L)
             previous = self.hidden[k - 1][first : last + 1][None]  # (1, L, C)
             z, logits = self.model.chain_step(k, previous, ids, cache)  # (1, L, C), (1, L, V)
             cache.advance(ids.size(1))

@@ -57,17 +57,23 @@ class DecodeResult:
 
 def generate(model, tokenizer, prompt: str, mode: str = "greedy", max_new_tokens: int = 200,
              temperature: float = 1.0, top_k: int | None = None, heads: int | None = None,
-             draft_model=None, seed: int = 0, tree=None) -> DecodeResult:
+             draft_model=None, seed: int = 0, tree=None, on_round=None, keep_rounds: bool = True,
+             should_stop=None) -> DecodeResult:
     """Continue `prompt` with `mode`; see the table above. User errors raise TinyMTPError.
 
     heads: speculative modes and tree: the drafting heads are 2..heads (2 <= heads <= n, default n);
     draft-model: how many tokens the draft model proposes per round (default 3).
     tree: tree mode's shape (tree.parse_tree: a preset, widths like "3,2,1", or paths); default
     the shape chosen by measurement (tree.DEFAULT_PATHS), cut to the drafting heads.
+    on_round(round): called after every forward with its Round (`round.committed`: the new tokens),
+    e.g. to print text as it comes; keep_rounds=False: the trace keeps running totals only, so
+    memory stays bounded (its summary is the same); should_stop(): polled after every round, True
+    ends the run there with stop_reason "stopped" (the CLI's Ctrl-C).
     """
     ids = encode_prompt(tokenizer, prompt)  # empty prompts and unknown characters get one-line errors
     result = decode_ids(model, ids, mode, max_new_tokens, temperature, top_k, heads, draft_model, seed,
-                        vocab=tokenizer.vocab, tree=tree)
+                        vocab=tokenizer.vocab, tree=tree, on_round=on_round, keep_rounds=keep_rounds,
+                        should_stop=should_stop)
     result.text = tokenizer.decode(result.tokens)
     return result
 
@@ -99,8 +105,10 @@ def resolve_heads(model, mode: str, heads: int | None) -> int | None:
 
 def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 200, temperature: float = 1.0,
                top_k: int | None = None, heads: int | None = None, draft_model=None, seed: int = 0,
-               vocab: str | None = None, tree=None, _accept_rule=accept_exact) -> DecodeResult:
+               vocab: str | None = None, tree=None, on_round=None, keep_rounds: bool = True, should_stop=None,
+               _accept_rule=accept_exact) -> DecodeResult:
     """`generate` on token ids (no tokenizer needed); `vocab` only fills the trace's characters.
+    on_round, keep_rounds, should_stop: see `generate`.
 
     `_accept_rule(p_x, q_x, u) -> bool` replaces the exact acceptance test (tests use it to show
     that a wrong rule changes the output distribution).
@@ -134,7 +142,8 @@ def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 20
                 "prompt_tokens": len(prompt_ids), "context_length": model.config.context_length}
     if shape is not None:
         settings["tree"] = shape.text()
-    trace = Trace(mode=mode, settings=settings)
+    trace = Trace(mode=mode, settings=settings, keep_rounds=keep_rounds, on_round=on_round,
+                  should_stop=should_stop)
     generator = torch.Generator().manual_seed(int(seed))
     args = (prompt_ids, int(max_new_tokens), settings["temperature"], settings["top_k"], generator, vocab, trace)
     training = [m for m in (model, draft_model) if m is not None and m.training]
@@ -158,9 +167,9 @@ def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 20
 
                 tokens = self_speculative_decode(model, heads, *args, accept_rule=_accept_rule)
     finally:
+        trace.seconds = time.perf_counter() - started
         for m in training:
             m.train()
-    trace.seconds = time.perf_counter() - started
     return DecodeResult(tokens, "".join(vocab[t] for t in tokens) if vocab else "", trace)
 
 
@@ -168,15 +177,15 @@ def plain_decode(model, prompt_ids, max_new_tokens, temperature, top_k, generato
     """Greedy (temperature 0) or sampling: one forward, one token, head 1 only."""
     window = SlidingWindow(model, heads=1)  # the other heads are never computed ("standard inference")
     tokens, P = list(prompt_ids), len(prompt_ids)
-    while len(tokens) - P < max_new_tokens:
+    while len(tokens) - P < max_new_tokens and not trace.stopped:
         t0 = time.perf_counter()
-        before, prefill = window.cache.length, not trace.rounds
+        before, prefill = window.cache.length, trace.forwards == 0
         logits, reread = window.feed(tokens, len(tokens))  # (T, 1, V)
         token, prob = choose(logits[-1, 0], temperature, top_k, generator)
         fed = tokens[len(tokens) - logits.size(0) :]
         tokens.append(token)
-        trace.rounds.append(Round(
-            index=len(trace.rounds), kind="prefill" if prefill else "decode", fed=fed,
+        trace.add(Round(
+            index=trace.forwards, kind="prefill" if prefill else "decode", fed=fed,
             next_token=token, next_prob=prob, committed=[token], cache_before=before,
             cache_after=window.cache.length, seconds=time.perf_counter() - t0, window_start=window.start,
             reread=reread, note=window.note(reread, prefill)))

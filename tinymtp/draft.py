@@ -63,10 +63,10 @@ def draft_model_decode(model, draft_model, K, prompt_ids, max_new_tokens, temper
     t0 = time.perf_counter()
     logits, _ = main.feed(tokens, P)  # the main model's prefill: (T, 1, V)
     token, prob = choose(logits[-1, 0], temperature, top_k, generator)
-    trace.rounds.append(prefill_round(main, tokens, logits.size(0), token, prob, t0))
+    trace.add(prefill_round(main, tokens, logits.size(0), token, prob, t0))
     tokens.append(token)
 
-    while len(tokens) - P < max_new_tokens:
+    while len(tokens) - P < max_new_tokens and not trace.stopped:
         t0 = time.perf_counter()
         m = len(tokens) - 1  # position of the sure token: committed, not yet fed to the main model
         left = max_new_tokens - (len(tokens) - P)
@@ -87,8 +87,8 @@ def draft_model_decode(model, draft_model, K, prompt_ids, max_new_tokens, temper
         tokens.extend(committed)
         main.truncate(m + accepted + 1)  # both caches forget the rejected drafts
         draft.truncate(min(draft.end, m + accepted + 1))
-        trace.rounds.append(Round(
-            index=len(trace.rounds), kind="verify", fed=fed, checks=checks, accepted=accepted, next_token=token,
+        trace.add(Round(
+            index=trace.forwards, kind="verify", fed=fed, checks=checks, accepted=accepted, next_token=token,
             next_kind=kind, next_prob=prob, committed=committed, cache_before=before,
             cache_after=main.cache.length, seconds=time.perf_counter() - t0, note=main.note(reread),
             window_start=main.start, reread=reread, draft_forwards=j))

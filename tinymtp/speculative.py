@@ -120,10 +120,10 @@ def self_speculative_decode(model, K, prompt_ids, max_new_tokens, temperature, t
         token, prob, kept = top_t[0][0], top_p[0][0], 0  # row `kept` of top_t/top_p holds the drafts
     else:
         token, prob = choose(row[0], temperature, top_k, generator)  # the first sure token
-    trace.rounds.append(prefill_round(window, tokens, logits.size(0), token, prob, t0))
+    trace.add(prefill_round(window, tokens, logits.size(0), token, prob, t0))
     tokens.append(token)
 
-    while len(tokens) - P < max_new_tokens:
+    while len(tokens) - P < max_new_tokens and not trace.stopped:
         t0 = time.perf_counter()
         m = len(tokens) - 1  # position of the sure token: committed, not yet fed
         left = max_new_tokens - (len(tokens) - P)  # a round commits at most (drafts + 1) tokens
@@ -155,8 +155,8 @@ def self_speculative_decode(model, K, prompt_ids, max_new_tokens, temperature, t
         fed = [tokens[m]] + drafts
         tokens.extend(committed)
         window.truncate(m + accepted + 1)  # rejected drafts leave the cache
-        trace.rounds.append(Round(
-            index=len(trace.rounds), kind="verify", fed=fed, checks=checks, accepted=accepted, next_token=token,
+        trace.add(Round(
+            index=trace.forwards, kind="verify", fed=fed, checks=checks, accepted=accepted, next_token=token,
             next_kind=kind, next_prob=prob, committed=committed, cache_before=before,
             cache_after=window.cache.length, seconds=time.perf_counter() - t0, note=window.note(reread),
             window_start=window.start, reread=reread))

@@ -16,36 +16,44 @@ the main model (the prefill of the prompt counts as round 0):
 
 Plain greedy and sampling produce rounds with no checks and one committed token each (their
 `next_token` is simply head 1's choice). Every mode starts with the prefill round, which reads
-the prompt and commits the first token; each later round feeds the token committed last (the
-"sure" token) plus any drafts, so a forward commits 1 .. (drafts + 1) tokens and plain greedy
-decoding makes exactly one token per forward.
+the prompt and commits the first token; each later round ("verify") feeds the token committed
+last (the "sure" token) plus any drafts, so a forward commits 1 .. (drafts + 1) tokens and plain
+greedy decoding makes exactly one token per forward. A draft is only checked while every earlier
+draft of its round was kept; the drafts after the first rejection stay in `checks` with
+`checked=False`. When the context window restarts (see tinymtp/window.py), the round's forward
+also re-reads `reread` earlier tokens, and `note` says so.
 
-Tree decoding (tree.py) fills `tree` too: every candidate node (token, depth, parent, head,
-rank, q), head 1's greedy choice after each node, the tree mask, and the accepted path; its
-`checks` hold one DraftCheck per node, and its acceptance is counted per depth ("accepted depth
-d": the share of rounds whose accepted path reached depth d).
+Acceptance, two rates per drafter (head k = the (k-1)-th drafter; draft-model step i; tree depth d):
+    share of rounds   rounds that kept head k's draft / rounds that drafted      (`rate`)
+    conditional       rounds that kept head k's draft / rounds that kept heads 2..k-1
+                      = P(head k kept | heads 2..k-1 kept)                        (`conditional`)
+A round cut short before head k (at the end of the text or of a context window) counts as not
+reaching head k, so both rates count the same rounds and the product of the conditional rates
+up to k is exactly the share of rounds at k. Per round: `acceptance_length` = tokens committed
+per verifying round, the corrected or bonus token included (EAGLE's and SGLang's "acceptance
+length"); `drafts_accepted_per_round` = the same without it (one less). `acceptance_rate` is
+kept drafts / every draft made, unchecked ones included. Tree decoding (tree.py) fills `tree`
+(every candidate node, the mask, the accepted path) and its rates are per depth: "accepted
+depth d" = the accepted path reached depth d.
 
-A draft is only checked while every earlier draft of its round was kept; the drafts after the
-first rejection stay in `checks` with `checked=False` (not accepted), so a head's acceptance
-rate is "the share of its drafts that were kept", and 1 + the sum of the rates is the tokens
-per forward of full rounds. When the context window restarts (see tinymtp/window.py), the
-round's forward also re-reads `reread` earlier tokens, and `note` says so.
-
-The `summary()` adds it up: tokens, forward passes (prefill and re-reads included), tokens per
-forward, acceptance per head. All of it is plain numbers, strings and lists: `to_dict()` is
-JSON-safe.
+Memory: `add(round)` updates running totals (`Totals`) that `summary()` reads, then hands the
+round to `on_round` (the CLI prints it) and keeps it only if `keep_rounds`; without kept rounds
+a run of any length holds a few counters, and its summary is the same. `to_dict()` is JSON-safe.
 
 Explained in notebooks/06_self_speculative_decoding.ipynb.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+
+from .errors import TinyMTPError
 
 
 @dataclass
 class DraftCheck:
-    offset: int  # 1 = the first drafted token after the sure token, 2 = the next, ...
+    offset: int  # 1 = the first drafted token after the sure token, 2 = the next, ... (tree: the depth)
     drafter: int  # head k that drafted it (2..n); for the draft model, its step 1..K
     token: int
     char: str
@@ -82,65 +90,161 @@ class Round:
 
 
 @dataclass
+class Totals:
+    """Running counts over the rounds added so far: everything `Trace.summary()` reads."""
+
+    forwards: int = 0  # every round is one forward of the main model
+    tokens: int = 0
+    verify_rounds: int = 0  # rounds after the prefill that fed the sure token (with or without drafts)
+    verify_tokens: int = 0  # tokens those rounds committed: kept drafts + the corrected or bonus token
+    drafting_rounds: int = 0  # verify rounds with at least one draft
+    drafts: int = 0  # every draft made, checked or not
+    accepted: int = 0  # drafts kept
+    draft_forwards: int = 0
+    window_restarts: int = 0
+    drafted: list = field(default_factory=list)  # [i-1]: rounds in which the i-th drafter drafted
+    checked: list = field(default_factory=list)  # [i-1]: rounds in which its draft was checked
+    kept: list = field(default_factory=list)  # [i-1]: rounds that kept at least i drafts
+
+    def add(self, r: Round) -> None:
+        self.forwards += 1
+        self.tokens += len(r.committed)
+        self.draft_forwards += r.draft_forwards
+        self.window_restarts += bool(r.reread)
+        if r.kind != "verify":
+            return
+        self.verify_rounds += 1
+        self.verify_tokens += len(r.committed)
+        self.drafts += len(r.checks)
+        self.accepted += r.accepted
+        if not r.checks:
+            return
+        self.drafting_rounds += 1
+        drafted = {c.offset for c in r.checks}  # a tree has several nodes per depth: count the round once
+        checked = {c.offset for c in r.checks if c.checked}
+        grow = max(drafted) - len(self.drafted)
+        for counts in (self.drafted, self.checked, self.kept):
+            counts.extend([0] * grow)
+        for i in range(1, max(drafted) + 1):
+            self.drafted[i - 1] += i in drafted
+            self.checked[i - 1] += i in checked
+            self.kept[i - 1] += r.accepted >= i
+
+
+@dataclass
 class Trace:
     mode: str
     drafters: list = field(default_factory=list)  # e.g. [2, 3, 4]: the heads (or draft steps) that draft
-    rounds: list = field(default_factory=list)
+    rounds: list = field(default_factory=list)  # empty when keep_rounds is False
     seconds: float = 0.0
-    stop_reason: str = "max_new_tokens"  # or "context_full"
+    stop_reason: str = "max_new_tokens"  # or "stopped" (asked to stop: Ctrl-C in the CLI)
     settings: dict = field(default_factory=dict)  # temperature, top_k, heads, seed, prompt length, ...
+    keep_rounds: bool = True  # False: totals only, so memory stays bounded however long the run
+    on_round: Callable | None = field(default=None, repr=False, compare=False)  # called with each new round
+    should_stop: Callable | None = field(default=None, repr=False, compare=False)  # polled after each round
+    totals: Totals = field(default_factory=Totals, init=False)
+
+    def __post_init__(self):
+        given, self.rounds = list(self.rounds), []
+        for r in given:  # a trace built from rounds (e.g. the first rounds of another) counts them
+            self.totals.add(r)
+            self.rounds.append(r)
+
+    def add(self, r: Round) -> None:
+        """Count a finished round, keep it if asked, hand it to `on_round`, then check `should_stop`."""
+        self.totals.add(r)
+        if self.keep_rounds:
+            self.rounds.append(r)
+        if self.on_round is not None:
+            self.on_round(r)
+        if self.should_stop is not None and self.should_stop():
+            self.stop_reason = "stopped"
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop_reason == "stopped"
 
     @property
     def tokens(self) -> list:
+        if not self.keep_rounds:
+            raise TinyMTPError("this trace kept totals only (keep_rounds=False): the tokens are in the "
+                               "decoding result's `tokens`")
         return [t for r in self.rounds for t in r.committed]
 
     @property
     def forwards(self) -> int:
-        return len(self.rounds)
+        return self.totals.forwards
 
     def acceptance_per_head(self) -> list:
-        """Per drafter: how many drafts it made, how many were accepted, and the rate."""
-        if self.mode == "tree":
-            return self.acceptance_per_depth()
-        rows = []
-        for drafter in self.drafters:
-            checks = [c for r in self.rounds for c in r.checks if c.drafter == drafter]
-            accepted = sum(c.accepted for c in checks)
-            rows.append({"head": drafter, "drafted": len(checks), "accepted": accepted,
-                         "rate": round(accepted / len(checks), 4) if checks else None})
+        """Per drafter, counted in rounds: how many drafted, reached it (kept every earlier draft),
+        checked and kept its draft, and both rates (see the module docstring). `rate` is the share
+        of rounds; tree mode labels each row with its depth."""
+        t, rounds = self.totals, self.totals.drafting_rounds
+        rows, reached = [], rounds
+        counts = zip(self._padded(t.drafted), self._padded(t.checked), self._padded(t.kept))
+        for i, (drafter, (drafted, checked, kept)) in enumerate(zip(self.drafters, counts), start=1):
+            row = {"head": drafter, "drafted": drafted, "checked": checked, "accepted": kept,
+                   "rounds": rounds, "reached": reached, "rate": _rounded(_ratio(kept, rounds)),
+                   "conditional": _rounded(_ratio(kept, reached))}
+            if self.mode == "tree":  # head d+1's guesses sit at depth d
+                row = {"head": drafter, "depth": i, "label": f"accepted depth {i}", **row}
+            rows.append(row)
+            reached = kept
         return rows
 
-    def acceptance_per_depth(self) -> list:
-        """Tree mode, per depth d (head d+1's guesses): the share of the rounds whose tree reached
-        depth d in which the accepted path reached it too. 1 + the sum is the tokens per full round."""
-        rows = []
-        trees = [r for r in self.rounds if r.tree is not None]
-        for head in self.drafters:
-            offered = [r for r in trees if r.tree["depth"] >= head - 1]
-            reached = sum(r.accepted >= head - 1 for r in offered)
-            rows.append({"head": head, "depth": head - 1, "label": f"accepted depth {head - 1}",
-                         "drafted": len(offered), "accepted": reached,
-                         "rate": round(reached / len(offered), 4) if offered else None})
-        return rows
+    def acceptance_share_of_rounds(self) -> list:
+        """Per drafter: rounds that kept its draft / rounds that drafted (None before any drafting round)."""
+        return [_ratio(k, self.totals.drafting_rounds) for k in self._padded(self.totals.kept)]
+
+    def acceptance_conditional(self) -> list:
+        """Per drafter: P(its draft kept | every earlier draft of the round kept)."""
+        kept = self._padded(self.totals.kept)
+        return [_ratio(k, before) for k, before in zip(kept, [self.totals.drafting_rounds] + kept)]
+
+    def acceptance_length(self) -> float | None:
+        """Mean tokens committed per verifying round, the corrected or bonus token included."""
+        return _ratio(self.totals.verify_tokens, self.totals.verify_rounds)
+
+    def drafts_accepted_per_round(self) -> float | None:
+        """Mean drafts kept per verifying round: `acceptance_length` - 1."""
+        return _ratio(self.totals.accepted, self.totals.verify_rounds)
+
+    def _padded(self, counts: list) -> list:
+        """One count per drafter (a drafter that never drafted has 0)."""
+        return [counts[i] if i < len(counts) else 0 for i in range(len(self.drafters))]
 
     def summary(self) -> dict:
-        tokens, forwards = len(self.tokens), self.forwards
-        drafted = sum(len(r.checks) for r in self.rounds)
-        accepted = sum(r.accepted for r in self.rounds)
+        t = self.totals
         return {
             "mode": self.mode,
-            "tokens": tokens,
-            "forwards": forwards,
-            "tokens_per_forward": round(tokens / forwards, 4) if forwards else 0.0,
-            "acceptance_rate": round(accepted / drafted, 4) if drafted else None,
+            "tokens": t.tokens,
+            "forwards": t.forwards,
+            "tokens_per_forward": round(t.tokens / t.forwards, 4) if t.forwards else 0.0,
+            "verify_rounds": t.verify_rounds,
+            "drafting_rounds": t.drafting_rounds,
+            "drafters": list(self.drafters),
+            "acceptance_share_of_rounds": [_rounded(r) for r in self.acceptance_share_of_rounds()],
+            "acceptance_conditional": [_rounded(r) for r in self.acceptance_conditional()],
+            "acceptance_length": _rounded(self.acceptance_length()),
+            "drafts_accepted_per_round": _rounded(self.drafts_accepted_per_round()),
+            "acceptance_rate": _rounded(_ratio(t.accepted, t.drafts)),
             "acceptance_per_head": self.acceptance_per_head(),
             "seconds": round(self.seconds, 4),
-            "tokens_per_second": round(tokens / self.seconds, 2) if self.seconds > 0 else None,
-            "draft_forwards": sum(r.draft_forwards for r in self.rounds),
-            "window_restarts": sum(1 for r in self.rounds if r.reread),
+            "tokens_per_second": round(t.tokens / self.seconds, 2) if self.seconds > 0 else None,
+            "draft_forwards": t.draft_forwards,
+            "window_restarts": t.window_restarts,
             "stop_reason": self.stop_reason,
         }
 
     def to_dict(self) -> dict:
         return {"mode": self.mode, "drafters": list(self.drafters), "settings": dict(self.settings),
-                "summary": self.summary(), "rounds": [asdict(r) for r in self.rounds]}
+                "summary": self.summary(), "rounds_kept": self.keep_rounds,
+                "rounds": [asdict(r) for r in self.rounds]}
+
+
+def _ratio(count: int, total: int) -> float | None:
+    return count / total if total else None
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

@@ -87,11 +87,11 @@ def tree_speculative_decode(model, K, shape: TreeShape, prompt_ids, max_new_toke
     probs, top_t, top_p = top_choices(logits[-1:])
     token, prob = top_t[0][0], top_p[0][0]
     guesses, q = (None, None) if chain else propose(probs[0], shape)
-    trace.rounds.append(prefill_round(window, tokens, logits.size(0), token, prob, t0))
+    trace.add(prefill_round(window, tokens, logits.size(0), token, prob, t0))
     tokens.append(token)
     cut = {shape.depth: shape}  # the tree cut to a smaller depth, near the end of the text or a window
 
-    while len(tokens) - P < max_new_tokens:
+    while len(tokens) - P < max_new_tokens and not trace.stopped:
         t0 = time.perf_counter()
         root = len(tokens) - 1  # position of the sure token: committed, not yet fed
         left = max_new_tokens - (len(tokens) - P)  # a round commits at most depth + 1 tokens
@@ -111,7 +111,7 @@ def tree_speculative_decode(model, K, shape: TreeShape, prompt_ids, max_new_toke
         last = path[-1]
         committed = [nodes[i] for i in path[1:]] + [choices[last]]
         window.keep_path(root, path)  # the accepted nodes move next to the prefix; the rest is forgotten
-        trace.rounds.append(tree_round(len(trace.rounds), tree, nodes, q, prob, probs, choices, top_p, path,
+        trace.add(tree_round(trace.forwards, tree, nodes, q, prob, probs, choices, top_p, path,
                                        committed, vocab, before, window, reread, t0))
         tokens.extend(committed)
         token, prob = choices[last], top_p[last][0]
