@@ -227,8 +227,9 @@ print("make_batch's targets are the shift picture of a window of T + n character
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise has a blank (`answer = None`). Fill it in, run the cell, and the check tells you
-# whether you are right. The solutions are hidden under *Solution*.
+# Each exercise has a blank: `answer = None`, or a function whose body is
+# `raise NotImplementedError`. Fill it in, run the cell, and the check tells you whether you are
+# right. The solutions are hidden under *Solution*.
 #
 # **Exercise 1.** At position 4 of `"return x + 1"` (positions count from 0), what is head 3's
 # target? Answer with a one-character string.
@@ -271,6 +272,34 @@ check("01.positions_with_target", answer)
 #
 # 10 - 4 = 6. Positions 0..5 have a token four places ahead; positions 6..9 do not. Check:
 # `(shift_targets(torch.arange(10)[None], 4)[0, :, 3] != IGNORE).sum()`.
+# </details>
+#
+# **Exercise 4.** Write the targets of every head for one sequence. `head_targets(tokens, n_heads)`
+# gets a 1-D LongTensor of T token ids and returns a (T, n) LongTensor whose row t, column k - 1 is
+# `tokens[t + k]`, or `IGNORE` where there is no token k places ahead. The check calls your
+# function on hidden sequences and compares each result with the library's `shift_targets`.
+
+# %%
+def head_targets(tokens, n_heads):
+    raise NotImplementedError  # replace this line with your code
+
+
+check("01.head_targets", head_targets)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def head_targets(tokens, n_heads):
+#     T = len(tokens)
+#     targets = torch.full((T, n_heads), IGNORE)  # (T, n): "no target" everywhere...
+#     for k in range(1, n_heads + 1):
+#         targets[: T - k, k - 1] = tokens[k:]  # ...except where tokens[t + k] exists
+#     return targets
+# ```
+#
+# It is section 5's `my_shift_targets` for a single sequence; the library builds a whole batch at
+# once, and `shift_targets(tokens[None], n_heads)[0]` gives the same (T, n) targets.
 # </details>
 #
 # ## What's next
