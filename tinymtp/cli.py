@@ -49,7 +49,9 @@ def add_train_parser(sub):
 
     p = sub.add_parser("train", help="train an MTP model and save a checkpoint")
     p.add_argument("--corpus", default="python-stdlib", help="python-stdlib (default), stories, or a text file")
-    p.add_argument("--out", default="runs/model", help="checkpoint directory to write (default runs/model)")
+    p.add_argument("--out", default="runs/model", help="checkpoint directory to write (default runs/model); "
+                   "an existing checkpoint is replaced only with --overwrite, any other existing path is refused")
+    p.add_argument("--overwrite", action="store_true", help="replace the checkpoint already at --out")
     p.add_argument("--heads", type=positive_int, default=4, help="prediction heads n (1 = next-token baseline)")
     p.add_argument("--head-type", choices=HEAD_TYPES, default=ModelConfig().head_type)
     p.add_argument("--preset", choices=list(PRESETS), default="tiny", help="model size (default tiny)")
@@ -78,13 +80,14 @@ def parse_loss_weights(text: str):
 
 
 def cmd_train(args) -> int:
-    from .checkpoint import load_checkpoint, save_checkpoint
+    from .checkpoint import check_checkpoint_target, load_checkpoint, save_checkpoint
     from .corpora import check_long_enough, load_corpus
     from .loss import check_memory_saving
     from .model import ModelConfig
     from .progress import TrainProgressBar
     from .train import TrainConfig, resolve_device, train, training_metadata
 
+    check_checkpoint_target(args.out, args.overwrite)  # before training: a refusal costs no run
     resume = load_checkpoint(args.resume, with_optimizer=True) if args.resume else None
     corpus = load_corpus(args.corpus)
     if resume is not None:
@@ -109,7 +112,8 @@ def cmd_train(args) -> int:
         if bar is not None:
             bar.close()
     path = save_checkpoint(args.out, result.model, corpus.tokenizer,
-                           training_metadata(result, corpus, train_config), result.optimizer_tensors)
+                           training_metadata(result, corpus, train_config), result.optimizer_tensors,
+                           overwrite=args.overwrite)
     final = result.final_eval
     if args.json:
         print(json.dumps({"checkpoint": path, "steps": result.steps, "seconds": round(result.seconds, 2),
@@ -155,7 +159,10 @@ TREE_HELP = "tree shape for --mode tree: default, chain, widths per depth like 3
 
 
 def add_generate_parser(sub):
-    p = sub.add_parser("generate", help="continue a prompt with one of the decoding modes")
+    p = sub.add_parser("generate", help="continue a prompt with one of the decoding modes",
+                       description="Continue a prompt. The text is printed as it is generated and a summary "
+                                   "follows on stderr. Ctrl-C stops after the current round, prints the summary "
+                                   "of what was generated and exits with code 130.")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--prompt", required=True)
     p.add_argument("--mode", choices=MODES, default="greedy")
@@ -166,8 +173,10 @@ def add_generate_parser(sub):
     p.add_argument("--draft-checkpoint", default=None, help="draft model for --mode draft-model")
     p.add_argument("--tree", default=None, metavar="SHAPE", help=TREE_HELP)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--trace", action="store_true", help="with --json: include every round")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end instead of streaming text")
+    p.add_argument("--trace", action="store_true",
+                   help="keep every round (at most 20000 new tokens): one line per round after the text, or "
+                        "`rounds` in the --json object")
 
 
 def cmd_generate(args) -> int:
@@ -207,6 +216,7 @@ def add_experiment_parser(sub):
     p.add_argument("--threads", type=number_parser(int, lambda v: 1 <= v <= 256, "must be 1 to 256"), default=1,
                    help="CPU threads per run (default 1)")
     p.add_argument("--out", default="results", help="folder for NAME.json (default results)")
+    p.add_argument("--overwrite", action="store_true", help="replace earlier results of the same experiment")
     p.add_argument("--smoke", action="store_true", help="seconds-long settings (tiny models), for tests")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
 

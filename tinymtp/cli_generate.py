@@ -1,15 +1,25 @@
 """`python -m tinymtp generate`: the command-line glue around `decode.generate`.
 
-Plain output: the prompt followed by the continuation on stdout, and a one-line summary
-(forwards, tokens per forward, acceptance, seconds) on stderr; `--trace` adds one line per
-round on stdout. `--json`: exactly one JSON object on stdout with `text` (the continuation,
-without the prompt), `tokens`, `summary` and, with `--trace`, `rounds`.
+Plain output streams: the prompt, then each round's committed text as soon as the round ends
+(flushed), then a one-line summary on stderr (tokens, forwards, tokens per forward, seconds, and
+for the speculative modes the acceptance length and both acceptance rates per head, see
+trace.py). Without `--trace` the decoder keeps running totals only, so memory stays bounded
+however many tokens are asked for. `--trace` keeps every round (at most MAX_TRACE_TOKENS new
+tokens): plain output then adds one line per round after the text, `--json` adds `rounds`.
+`--json`: exactly one JSON object on stdout, at the end, with `text` (the continuation, without
+the prompt), `tokens`, `summary`, `settings` and, with `--trace`, `rounds`.
+
+Ctrl-C stops decoding after the current round: the text so far stays, the summary of what was
+generated follows (stop_reason "stopped"), and the exit code is 130 (128 + SIGINT, the shell's
+convention for a run stopped by Ctrl-C). A second Ctrl-C stops at once.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import torch
@@ -17,6 +27,8 @@ import torch
 from .errors import TinyMTPError
 
 DEFAULT_DRAFT = Path(__file__).resolve().parent.parent / "checkpoints" / "draft"
+MAX_TRACE_TOKENS = 20_000  # a kept round costs a few kB (a tree round more): 20,000 tokens stay in tens of MB
+STOPPED_EXIT_CODE = 130
 
 
 def load_draft(path: str | None, tokenizer):
@@ -38,6 +50,9 @@ def cmd_generate(args) -> int:
     from .checkpoint import load_checkpoint
     from .decode import generate, resolve_heads
 
+    if args.trace and args.max_new_tokens > MAX_TRACE_TOKENS:
+        raise TinyMTPError(f"--trace keeps every round in memory, so it allows at most {MAX_TRACE_TOKENS} new "
+                           f"tokens (got --max-new-tokens {args.max_new_tokens}); leave out --trace for longer runs")
     ckpt = load_checkpoint(args.checkpoint)
     heads = resolve_heads(ckpt.model, args.mode, args.heads)  # a bad --heads fails before any work
     if args.tree is not None:
@@ -48,9 +63,14 @@ def cmd_generate(args) -> int:
         resolve_tree(ckpt.model, args.tree, heads)  # a bad --tree too
     draft = load_draft(args.draft_checkpoint, ckpt.tokenizer) if args.mode == "draft-model" else None
     torch.set_num_threads(1)  # a tiny model decodes faster on one thread (see speedup.py)
-    result = generate(ckpt.model, ckpt.tokenizer, args.prompt, mode=args.mode, max_new_tokens=args.max_new_tokens,
-                      temperature=args.temperature, top_k=args.top_k, heads=args.heads, draft_model=draft,
-                      seed=args.seed, tree=args.tree)
+    stream = None if args.json else TextStream(args.prompt, ckpt.tokenizer.vocab)
+    with StopOnCtrlC() as stop:
+        result = generate(ckpt.model, ckpt.tokenizer, args.prompt, mode=args.mode,
+                          max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+                          heads=args.heads, draft_model=draft, seed=args.seed, tree=args.tree,
+                          on_round=stream.write if stream else None, keep_rounds=args.trace,
+                          should_stop=stop.requested)
+    code = STOPPED_EXIT_CODE if result.trace.stopped else 0
     trace = result.trace.to_dict()
     if args.json:
         out = {"mode": args.mode, "prompt": args.prompt, "text": result.text, "tokens": result.tokens,
@@ -58,22 +78,79 @@ def cmd_generate(args) -> int:
         if args.trace:
             out["rounds"] = trace["rounds"]
         print(json.dumps(out))
-        return 0
-    print(args.prompt + result.text)
+        return code
+    stream.finish()
     if args.trace:
         for r in result.trace.rounds:
             print(format_round(r, ckpt.tokenizer.vocab))
     sys.stdout.flush()  # the text first, then the summary line on stderr
     print(summary_line(trace["summary"]), file=sys.stderr)
-    return 0
+    return code
+
+
+class TextStream:
+    """Prints the prompt, then each round's committed text as it comes, flushed."""
+
+    def __init__(self, prompt: str, vocab: str, out=None):
+        self.prompt, self.vocab, self.out = prompt, vocab, out or sys.stdout
+        self.started = False
+
+    def write(self, r) -> None:
+        text = "".join(self.vocab[t] for t in r.committed)
+        if not self.started:  # the prompt only once decoding has begun, so a bad prompt prints nothing
+            text, self.started = self.prompt + text, True
+        self.out.write(text)
+        self.out.flush()
+
+    def finish(self) -> None:
+        self.out.write("\n")
+        self.out.flush()
+
+
+class StopOnCtrlC:
+    """While active, the first Ctrl-C asks the decoder to stop after its current round
+    (`requested()` turns True); a second one raises KeyboardInterrupt as usual."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.previous = None
+
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+    def _handle(self, signum, frame) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # signals can be caught there only
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def summary_line(s: dict) -> str:
-    who = "draft token" if s["mode"] == "draft-model" else "head"
-    acceptance = ", ".join(f"{a['label'] if 'label' in a else who + ' ' + str(a['head'])} {a['rate']:.0%}"
-                           for a in s["acceptance_per_head"] if a["rate"] is not None)
-    return (f"[{s['mode']}: {s['tokens']} tokens in {s['forwards']} forwards = {s['tokens_per_forward']:.2f} "
-            f"tokens/forward, {s['seconds']:.3f} s" + (f"; accepted: {acceptance}" if acceptance else "") + "]")
+    """The stderr line: what was made and at what cost, and for drafting modes how much was accepted:
+    the acceptance length (tokens per verifying round, the corrected or bonus token included) and per
+    head two rates, the share of rounds that kept its draft / the conditional rate given every earlier
+    draft of the round was kept (see trace.py)."""
+    stopped = "stopped by Ctrl-C, " if s["stop_reason"] == "stopped" else ""
+    line = (f"[{stopped}{s['mode']}: {s['tokens']} tokens in {s['forwards']} forwards = "
+            f"{s['tokens_per_forward']:.2f} tokens/forward, {s['seconds']:.3f} s")
+    if s["acceptance_length"] is not None and s["acceptance_per_head"]:
+        who = "draft token" if s["mode"] == "draft-model" else "head"
+        names = [a.get("label", f"{who} {a['head']}") for a in s["acceptance_per_head"]]
+        rates = ", ".join(f"{name} {a['rate']:.0%}/{a['conditional']:.0%}"
+                          for name, a in zip(names, s["acceptance_per_head"]) if a["conditional"] is not None)
+        line += (f"; acceptance length {s['acceptance_length']:.2f} tokens per verifying round "
+                 f"({s['drafts_accepted_per_round']:.2f} drafts + the corrected or bonus token)")
+        if rates:
+            line += f"; kept, share of rounds/conditional: {rates}"
+    return line + "]"
 
 
 def format_round(r, vocab: str) -> str:
