@@ -227,3 +227,7 @@ def test_notebook_runs_top_to_bottom(path, monkeypatch):
     client.execute()  # raises CellExecutionError, naming the cell, on any error
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    for cell in nb.cells:  # every blank exercise, a number or a function, reads as not answered yet
+        if cell.cell_type == "code" and re.search(r'check\("\d\d\.', cell.source):
+            printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            assert "not answered yet" in printed, f"{path.name}: {cell.source.splitlines()[-1]} printed {printed!r}"
