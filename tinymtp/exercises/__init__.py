@@ -25,8 +25,9 @@ notebooks never edit the same file. To add one:
   (`<details><summary>Solution</summary>` ... `</details>`).
 - a function: in nbNN.py, `"NN.name": CodeExercise(question, hint, reference=<the library's
   function>, cases=<generator -> [dict of arguments]>, wrong=<a plausible mistake>)` (and
-  `compare=close()` for float results); in the notebook, the template cell above and a folded
-  solution.
+  `compare=close()` for float results); in the notebook, the template cell above and, right
+  after it, a folded solution holding a ```python block that defines the function (a test runs
+  it through the check).
 tests/test_notebooks.py then grades every exercise with its right answer, a wrong one and none.
 """
 
