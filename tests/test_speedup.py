@@ -54,3 +54,10 @@ def test_measure_decoding_reports_every_mode(stdlib):
     assert costs["verify_forward_ms"] > 0 and costs["greedy_forward_ms"] > 0
     assert costs["explained_speedup"] == pytest.approx(result["tokens_per_forward"] / costs["loop_cost_ratio"], rel=1e-2)
     assert "speculative K=3" in format_table(result)
+    spec = result["modes"]["speculative"]  # the pooled rates, as trace.py defines them
+    assert spec["acceptance_share_of_rounds"] == [a["rate"] for a in spec["acceptance_per_head"]]
+    assert spec["acceptance_conditional"] == [a["conditional"] for a in spec["acceptance_per_head"]]
+    verifying = spec["forwards"] - 2  # one prefill per prompt
+    assert spec["tokens"] == pytest.approx(2 + verifying * spec["acceptance_length"], abs=0.01)
+    assert spec["acceptance_length"] == pytest.approx(1 + spec["drafts_accepted_per_round"], abs=2e-4)
+    assert greedy["acceptance_length"] is None and "share of rounds/conditional" in format_table(result)

@@ -10,8 +10,9 @@ greedy-exact mode produced exactly the greedy text (`identical`).
 
 With `trees`, it also times tree decoding (tree.py) with each given tree shape, and
 `forward_costs` times one forward over each tree's nodes. Reported per mode: tokens/s, tokens
-per forward, seconds per forward, acceptance per head (per depth for trees), and `speedup` (its
-tokens/s over greedy's). The wall-clock speed-up is roughly tokens per forward
+per forward, seconds per forward, the acceptance length and, per head (per depth for trees), the
+share of rounds that kept its draft and the conditional rate (as trace.py defines them), and
+`speedup` (its tokens/s over greedy's). The wall-clock speed-up is roughly tokens per forward
 divided by `forward_cost_ratio` (how much longer a verifying forward over K tokens with K heads
 takes than a one-token, one-head forward), which is where the gap between the two comes from.
 
@@ -174,6 +175,10 @@ def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threa
             "seconds": round(statistics.median(seconds), 4),
             "ms_per_forward": round(1000 * statistics.median(seconds) / forwards, 4),
             "acceptance_per_head": pooled.acceptance_per_head(),
+            "acceptance_share_of_rounds": [_rounded(r) for r in pooled.acceptance_share_of_rounds()],
+            "acceptance_conditional": [_rounded(r) for r in pooled.acceptance_conditional()],
+            "acceptance_length": _rounded(pooled.acceptance_length()),
+            "drafts_accepted_per_round": _rounded(pooled.drafts_accepted_per_round()),
             "speedup": round(statistics.median(rate(rep) / rate(g) for rep, g in zip(runs[name], runs["greedy"])), 3),
             "identical": outputs[name] == outputs["greedy"],
         }
@@ -245,7 +250,8 @@ def format_table(result: dict) -> str:
     """The benchmark as a plain-text table (what `bench decode` prints without --json)."""
     lines = [f"decoding {result['prompts']} held-out prompts x {result['max_new_tokens']} new tokens, "
              f"median of {result['repeats']} interleaved repeats, {result['threads']} thread(s)",
-             f"{'mode':<18} {'tokens/s':>9} {'tok/fwd':>8} {'ms/fwd':>7} {'speed-up':>9}  identical  acceptance per head"]
+             f"{'mode':<18} {'tokens/s':>9} {'tok/fwd':>8} {'ms/fwd':>7} {'speed-up':>9}  identical  {'acc.len':>7}  "
+             "kept per head: share of rounds/conditional"]
     rows = [result["modes"]["greedy"], *result["heads_sweep"]]
     if "draft-model" in result["modes"]:
         rows.append(result["modes"]["draft-model"])
@@ -254,10 +260,13 @@ def format_table(result: dict) -> str:
         name = e["mode"] if e["mode"] != "speculative" else f"speculative K={e['heads']}"
         if e["mode"] in ("draft-model", "tree"):
             name = f"draft-model K={e['heads']}" if e["mode"] == "draft-model" else f"tree, {e['nodes']} nodes"
-        acc = " ".join(f"{'d' + str(a['depth']) if 'depth' in a else a['head']}:{a['rate']:.2f}"
-                       for a in e["acceptance_per_head"] if a["rate"] is not None)
+        acc = " ".join(f"{'d' + str(a['depth']) if 'depth' in a else a['head']}:"
+                       f"{a['rate']:.2f}/{a['conditional']:.2f}"
+                       for a in e["acceptance_per_head"] if a["conditional"] is not None)
+        length = f"{e['acceptance_length']:.2f}" if e["acceptance_length"] is not None else "-"
         lines.append(f"{name:<18} {e['tokens_per_second']:>9.1f} {e['tokens_per_forward']:>8.2f} "
-                     f"{e['ms_per_forward']:>7.3f} {e['speedup']:>8.2f}x  {str(e['identical']).lower():<9}  {acc}")
+                     f"{e['ms_per_forward']:>7.3f} {e['speedup']:>8.2f}x  {str(e['identical']).lower():<9}  "
+                     f"{length:>7}  {acc}")
     lines.append(f"speculative (all heads) over greedy: {result['speedup']:.2f}x wall clock, "
                  f"{result['tokens_per_forward']:.2f} tokens per forward; identical output: "
                  f"{str(result['identical']).lower()}")
@@ -273,6 +282,13 @@ def format_table(result: dict) -> str:
         lines.append(f"tree, {e['nodes']} nodes: {e['speedup']:.2f}x, {e['tokens_per_forward']:.2f} tokens per "
                      f"forward; its forward costs {e['forward_cost_ratio']:.2f}x a greedy one in the loop "
                      f"({cost['model_cost_ratio']:.2f}x for the model alone)")
+    lines.append("acc.len: acceptance length, tokens per verifying round with the corrected or bonus token (the "
+                 "EAGLE/SGLang convention); share of rounds: rounds that kept the head's draft / rounds that "
+                 "drafted; conditional: the same given every earlier draft of the round was kept")
     if result.get("note"):
         lines.append(result["note"])
     return "\n".join(lines)
+
+
+def _rounded(value):
+    return None if value is None else round(value, 4)
