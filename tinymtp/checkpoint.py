@@ -6,7 +6,8 @@
       optimizer.safetensors  (optional) AdamW moments and the batch sampler's state, for --resume
 
 No pickle anywhere. A checkpoint is written into a temporary directory beside the target and
-renamed into place, so an interrupted save never leaves a half-written checkpoint. A missing,
+renamed into place, so an interrupted save never leaves a half-written checkpoint; it replaces
+only a tinymtp checkpoint, and only when asked (tinymtp/safe_write.py holds the rule). A missing,
 truncated, corrupt or mismatched checkpoint raises `TinyMTPError` with one line saying which.
 
 Explained in notebooks/04_training.ipynb.
@@ -16,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 
 import torch
@@ -27,9 +26,11 @@ from safetensors.torch import load_file, save_file
 from . import __version__
 from .errors import TinyMTPError
 from .model import ModelConfig, MTPModel
+from .safe_write import check_target, recover_folder, write_folder
 from .tokenizer import CharTokenizer
 
 CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE = "config.json", "model.safetensors", "optimizer.safetensors"
+CHECKPOINT_FILES = {CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE}
 
 
 @dataclass
@@ -40,53 +41,54 @@ class Checkpoint:
     optimizer_tensors: dict | None = None  # only when loaded with_optimizer=True
 
 
-def usual_permissions(path: str) -> None:
-    """Temporary files and folders are private (0600 / 0700); give a finished file, or a folder
-    and the files in it, the modes the user's umask gives new files."""
-    umask = os.umask(0)
-    os.umask(umask)
-    if os.path.isdir(path):
-        os.chmod(path, 0o777 & ~umask)
-        for name in os.listdir(path):
-            os.chmod(os.path.join(path, name), 0o666 & ~umask)
-    else:
-        os.chmod(path, 0o666 & ~umask)
+def holds_checkpoint(path: str) -> bool:
+    """Does `path` hold a checkpoint written by tinymtp (a config.json that says so)?"""
+    try:
+        with open(os.path.join(path, CONFIG_FILE), encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "tinymtp_version" in config and "model" in config
+
+
+def check_checkpoint_target(path: str, overwrite: bool = False) -> None:
+    """Raise a one-line TinyMTPError unless a checkpoint may be saved at `path`: a new name, an
+    empty folder, or (with overwrite) a folder holding a tinymtp checkpoint and nothing else.
+    The CLI calls this before training, so a refusal never costs a training run."""
+    if os.path.isdir(path) and holds_checkpoint(path):
+        others = sorted(set(os.listdir(path)) - CHECKPOINT_FILES)
+        if others:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise TinyMTPError(f"refusing to replace the checkpoint in {path}: it also holds files tinymtp "
+                               f"did not write ({shown}); move them or choose another name")
+    check_target(path, "a checkpoint", holds_checkpoint, overwrite, folder=True)
 
 
 def save_checkpoint(path: str, model: MTPModel, tokenizer: CharTokenizer, metadata: dict | None = None,
-                    optimizer_tensors: dict | None = None) -> str:
-    """Write the checkpoint directory atomically; returns its path."""
-    path = os.path.abspath(path)
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
+                    optimizer_tensors: dict | None = None, overwrite: bool = False) -> str:
+    """Write the checkpoint directory atomically; returns its path.
+
+    An existing checkpoint at `path` is replaced only with overwrite=True; anything else that
+    exists there is refused (see tinymtp/safe_write.py)."""
+    recover_folder(path)
+    check_checkpoint_target(path, overwrite)
     config = {
         "tinymtp_version": __version__,
         "model": model.config.to_dict(),
         "vocab": tokenizer.vocab,
         "metadata": metadata or {},
     }
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
-    try:
+
+    def fill(folder: str) -> None:
         weights = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
-        save_file(weights, os.path.join(tmp, WEIGHTS_FILE))
+        save_file(weights, os.path.join(folder, WEIGHTS_FILE))
         if optimizer_tensors:
             save_file({k: v.detach().to("cpu").contiguous() for k, v in optimizer_tensors.items()},
-                      os.path.join(tmp, OPTIMIZER_FILE))
-        with open(os.path.join(tmp, CONFIG_FILE), "w", encoding="utf-8") as f:
+                      os.path.join(folder, OPTIMIZER_FILE))
+        with open(os.path.join(folder, CONFIG_FILE), "w", encoding="utf-8") as f:
             json.dump(config, f, indent=1, ensure_ascii=False)
-        usual_permissions(tmp)
-        if os.path.exists(path):
-            old = path + ".old.tmp"
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+
+    return write_folder(path, fill)
 
 
 def _read_config(path: str) -> dict:
@@ -120,6 +122,7 @@ def _read_tensors(path: str, name: str) -> dict:
 
 def load_checkpoint(path: str, device: str = "cpu", with_optimizer: bool = False) -> Checkpoint:
     """Load a checkpoint directory; every way it can be broken gets a one-line TinyMTPError."""
+    recover_folder(path)  # a save killed mid-replace left the old checkpoint aside
     config = _read_config(path)
     model_config = ModelConfig(**config["model"])
     tokenizer = CharTokenizer(config["vocab"])

@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 
 from ..errors import TinyMTPError
 from . import EQUAL_TIME, EXPERIMENTS, ExperimentSettings, run_experiment, save_result
+from .runner import check_result_targets
 
 
 class ExperimentBar:
@@ -48,6 +49,8 @@ def cmd_experiment(args) -> int:
         raise TinyMTPError(f"{args.name} gives every run the same wall-clock budget: use --minutes, not --steps")
     if not everything and args.name not in EQUAL_TIME and args.minutes is not None:
         raise TinyMTPError(f"{args.name} trains every run for the same number of steps: use --steps, not --minutes")
+    for name in names:  # before any training: a refusal must not cost a run
+        check_result_targets(name, args.out, args.overwrite)
     shared, results = {}, {}
     for name in names:
         bar = None if args.json else ExperimentBar(name)
@@ -56,7 +59,7 @@ def cmd_experiment(args) -> int:
         finally:
             if bar is not None:
                 bar.close()
-        result["files"] = save_result(result, args.out)
+        result["files"] = save_result(result, args.out, overwrite=args.overwrite)
         results[name] = result
         if not args.json:
             print(f"{result['title']}: wrote {result['files']['json']} and its figure {result['files']['figure']} "

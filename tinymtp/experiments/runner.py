@@ -20,13 +20,13 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 from dataclasses import asdict, dataclass
 
 import torch
 
-from ..checkpoint import Checkpoint, usual_permissions
+from ..checkpoint import Checkpoint
 from ..errors import TinyMTPError
+from ..safe_write import check_target, write_text
 from ..train import TrainConfig, train
 
 
@@ -163,30 +163,42 @@ def result_header(name: str, title: str, question: str, settings: ExperimentSett
             "findings_rule": FINDINGS_RULE}
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename it into place (never half-written)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(text)
-        usual_permissions(tmp)  # a temporary file is private; the result is not
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+def _is_result(name: str, key: str):
+    """Is an existing file tinymtp's own result (or figure) for experiment `name`?"""
+
+    def check(path: str) -> bool:
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            return False
+        if key == "figure":
+            return isinstance(data, dict) and "data" in data and "layout" in data
+        return isinstance(data, dict) and data.get("experiment") == name and "findings" in data
+
+    return check
 
 
-def save_result(result: dict, out_dir: str) -> dict:
+def result_files(name: str, out_dir: str) -> dict:
+    return {"json": os.path.join(out_dir, name + ".json"), "figure": os.path.join(out_dir, name + ".figure.json")}
+
+
+def check_result_targets(name: str, out_dir: str, overwrite: bool = False) -> None:
+    """Refuse (one line) before an experiment runs if its result files could not be written:
+    a file that is not an earlier result of the same experiment, or one without overwrite."""
+    for key, path in result_files(name, out_dir).items():
+        what = f"the {name} result" if key == "json" else f"the {name} figure"
+        check_target(path, what, _is_result(name, key), overwrite, folder=False)
+
+
+def save_result(result: dict, out_dir: str, overwrite: bool = False) -> dict:
     """results/NAME.json (the numbers) and results/NAME.figure.json (its plotly figure, drawn by
     tinymtp.viz.experiment_figure; open it with plotly.io.read_json(path).show()). No HTML page is
     written: one would either fetch plotly.js from the web or carry megabytes of it."""
     from ..viz_results import experiment_figure
 
-    path = os.path.join(out_dir, result["experiment"] + ".json")
-    write_atomically(path, json.dumps(result, indent=1) + "\n")
-    figure = os.path.join(out_dir, result["experiment"] + ".figure.json")
-    write_atomically(figure, experiment_figure(result).to_json() + "\n")
-    return {"json": path, "figure": figure}
+    check_result_targets(result["experiment"], out_dir, overwrite)
+    files = result_files(result["experiment"], out_dir)
+    write_text(files["json"], json.dumps(result, indent=1) + "\n")
+    write_text(files["figure"], experiment_figure(result).to_json() + "\n")
+    return files
