@@ -34,6 +34,11 @@ def test_shift_targets_marks_positions_without_a_future_token():
     assert targets[0, :, 2].tolist() == [13, 14, IGNORE, IGNORE, IGNORE]
 
 
+def test_shift_targets_with_more_heads_than_tokens_ignores_the_heads_that_see_past_the_end():
+    targets = shift_targets(torch.tensor([[10, 11]]), n_heads=4)  # (1, 2, 4)
+    assert targets[0].tolist() == [[11, IGNORE, IGNORE, IGNORE], [IGNORE, IGNORE, IGNORE, IGNORE]]
+
+
 def test_stdlib_corpus_is_deterministic_and_sized():
     text = python_stdlib_text()
     assert text == python_stdlib_text()

@@ -190,7 +190,7 @@ def shift_targets(tokens: torch.Tensor, n_heads: int) -> torch.Tensor:
     """
     B, T = tokens.shape
     targets = torch.full((B, T, n_heads), IGNORE, dtype=torch.long, device=tokens.device)  # (B, T, n)
-    for k in range(1, n_heads + 1):
+    for k in range(1, min(n_heads, T) + 1):  # heads reaching past the end keep IGNORE everywhere
         targets[:, : T - k, k - 1] = tokens[:, k:]
     return targets
 
