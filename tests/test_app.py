@@ -118,6 +118,7 @@ def test_speculative_step_play_pause_reset(app):
     assert "Round 1 of" in all_text(at)
     assert len(at.dataframe) == 1  # the round's drafts, one row per draft
     assert "verdict" in at.dataframe[0].value.columns
+    assert "Acceptance length" in all_text(at) and "conditional rate" in all_text(at)
     at.button(key="spec_play").click().run()
     assert at.session_state["spec_playing"] is True
     assert at.session_state["spec_shown"] == 3
@@ -395,6 +396,7 @@ def test_compare_page_reads_metadata_and_measures_speed(app):
     assert list(table["decoding"])[:1] == ["greedy"]
     assert any("draft model" in d for d in table["decoding"])
     assert set(table["same text as greedy"]) == {"✓ yes"}
+    assert table["acceptance length"].iloc[1] >= 1 and "/" in table["kept: share of rounds / conditional"].iloc[1]
     assert len(at.get("plotly_chart")) == 4
 
 

@@ -302,16 +302,17 @@ def committed_text_html(prompt: str, trace, tokenizer, rounds: int | None = None
             'border:1px solid #ddd;border-radius:6px;background:#fcfcfc;color:#1B2A41">' + "".join(parts) + "</div>")
 
 
-def acceptance_per_head(trace_or_rows, title: str = "Acceptance rate per drafting head") -> go.Figure:
-    """Bars: the share of each drafter's drafts that were accepted (a Trace or its summary rows)."""
+def acceptance_per_head(trace_or_rows, title: str = "Acceptance per drafting head: share of rounds") -> go.Figure:
+    """Bars: per drafter, the share of the rounds that drafted in which its draft was kept
+    (`rate`, see trace.py; a Trace or its summary rows)."""
     rows = trace_or_rows.acceptance_per_head() if hasattr(trace_or_rows, "acceptance_per_head") else trace_or_rows
     heads = [r["head"] for r in rows]
     rates = [r["rate"] or 0.0 for r in rows]
     fig = go.Figure(go.Bar(
         x=[f"head {h}" for h in heads], y=rates, marker=dict(color=[head_colour(h) for h in heads]),
-        text=[f"{r['accepted']}/{r['drafted']}" if r["drafted"] else "no drafts yet" for r in rows],
-        textposition="outside", hovertemplate="%{x}: %{y:.0%} accepted<extra></extra>"))
-    fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title="accepted")
+        text=[f"{r['accepted']}/{r['rounds']} rounds" if r["rounds"] else "no drafts yet" for r in rows],
+        textposition="outside", hovertemplate="%{x}: kept in %{y:.0%} of the rounds<extra></extra>"))
+    fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title="rounds that kept its draft")
     return _layout(fig, title, height=280)
 
 

@@ -118,11 +118,19 @@ if stored and stored[0] == key:
         ([f"draft model ({result['draft_model']['draft_tokens']} drafts per round)"] if result["draft_model"] else [])
     st.dataframe([{"decoding": name, "characters": e["tokens"], "forward passes": e["forwards"],
                    "characters per forward": e["tokens_per_forward"], "seconds": e["seconds"],
-                   "speed-up": e["speedup"], "same text as greedy": "✓ yes" if e["identical"] else "✗ no"}
+                   "speed-up": e["speedup"], "same text as greedy": "✓ yes" if e["identical"] else "✗ no",
+                   "acceptance length": e["acceptance_length"],
+                   "kept: share of rounds / conditional": " · ".join(
+                       f"{a['head']}: {a['rate']:.0%} / {a['conditional']:.0%}"
+                       for a in e["acceptance_per_head"] if a["conditional"] is not None)}
                   for name, e in zip(names, rows, strict=True)], hide_index=True)
     st.caption(f"{ntp.label} has a single head, so it always decodes one character per forward pass: its "
                "speed-up is 1× by construction. The draft model's forward passes are not counted above, "
-               "but its time is in the seconds.")
+               "but its time is in the seconds. **Acceptance length**: characters per verifying round, "
+               "head 1's corrected or bonus character included (EAGLE's and SGLang's convention). "
+               "**Kept**, per drafting head (per draft step for the draft model): the share of rounds "
+               "that kept its draft / the same among the rounds that kept every earlier draft "
+               "(the conditional rate); multiplied up to a head, the conditional rates give its share.")
 else:
     left.info("Press **Measure now** (a few seconds).", icon=":material/timer:")
 

@@ -222,6 +222,14 @@ def viewer():
                                            greedy_trace=trace_upto(base.trace, shown)), key="spec_tpf")
     with g2:
         common.plot(viz.acceptance_per_head(so_far), key="spec_accept")
+        if summary["acceptance_length"] is not None:
+            given = ", ".join(f"{a.get('label', 'head ' + str(a['head']))} {a['conditional']:.0%}"
+                              for a in summary["acceptance_per_head"] if a["conditional"] is not None)
+            st.caption(f"**Acceptance length** so far: {summary['acceptance_length']:.2f} characters per "
+                       f"verifying round, head 1's corrected or bonus character included "
+                       f"({summary['drafts_accepted_per_round']:.2f} drafts kept). The bars count all the "
+                       "rounds that drafted; counting only the rounds that kept every earlier draft "
+                       f"(the conditional rate): {given or 'no round got that far yet'}.")
     common.plot(viz.lanes(base.trace, spec.trace, tokenizer, forwards=shown,
                           title=f"Lanes: {base_mode} and {spec_mode} decoding, one box per forward pass",
                           names=(base_mode, spec_mode)),
