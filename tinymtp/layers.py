@@ -40,6 +40,21 @@ def block_mask(new_mask: torch.Tensor, S: int) -> torch.Tensor:
     return torch.cat([seen, new_mask], dim=1)  # (T, S)
 
 
+def attention_weights(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Scores, mask, softmax: q (B, H, T, hs), k (B, H, S, hs), allowed (T, S) -> weights (B, H, T, S).
+
+    Row i holds how much new query i draws from each key; forbidden keys get exactly 0."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # affinities: (B, H, T, S)
+    scores = scores.masked_fill(~allowed, float("-inf"))  # no looking ahead
+    return F.softmax(scores, dim=-1)  # each row sums to 1: (B, H, T, S)
+
+
+def causal_attention_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """The causal attention weights of T queries over T keys: (B, H, T, hs) twice -> (B, H, T, T)."""
+    T, S = q.size(-2), k.size(-2)
+    return attention_weights(q, k, causal_mask(T, S, q.device))  # (B, H, T, S)
+
+
 class CausalSelfAttention(nn.Module):
     """Each position looks back at itself and earlier positions, never ahead."""
 
@@ -73,9 +88,7 @@ class CausalSelfAttention(nn.Module):
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(T, S, x.device))  # (B, H, T, hs)
         else:
             allowed = causal_mask(T, S, x.device) if mask is None else block_mask(mask, S)  # (T, S)
-            scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # affinities: (B, H, T, S)
-            scores = scores.masked_fill(~allowed, float("-inf"))  # no looking ahead
-            weights = F.softmax(scores, dim=-1)  # each row sums to 1: (B, H, T, S)
+            weights = attention_weights(q, k, allowed)  # (B, H, T, S)
             self.weights = weights.detach()
             y = weights @ v  # weighted sum of values: (B, H, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble heads: (B, T, C)

@@ -1,0 +1,56 @@
+"""The hand-written attention weights (tinymtp.layers.attention_weights, the reference of notebook 02's
+exercise) against PyTorch's fused attention, and the causal rule they follow."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from tinymtp.layers import CausalSelfAttention, causal_attention_weights
+from tinymtp.model import ModelConfig
+
+
+def _qkv(B=2, H=3, T=7, hs=8, S=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    S = S or T
+    q = torch.randn(B, H, T, hs, generator=g, dtype=torch.float64)  # (B, H, T, hs)
+    k = torch.randn(B, H, S, hs, generator=g, dtype=torch.float64)  # (B, H, S, hs)
+    v = torch.randn(B, H, S, hs, generator=g, dtype=torch.float64)  # (B, H, S, hs)
+    return q, k, v
+
+
+def test_weights_times_values_equal_pytorch_fused_causal_attention():
+    q, k, v = _qkv()
+    weights = causal_attention_weights(q, k)  # (B, H, T, T)
+    expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
+    assert torch.allclose(weights @ v, expected, atol=1e-12)
+
+
+def test_each_row_sums_to_one_and_never_looks_ahead():
+    q, k, _ = _qkv(T=9)
+    weights = causal_attention_weights(q, k)  # (B, H, T, T)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 3, 9, dtype=torch.float64))
+    assert torch.equal(weights.triu(diagonal=1), torch.zeros_like(weights))  # exactly 0 above the diagonal
+    assert torch.equal(weights[..., 0, :1], torch.ones(2, 3, 1, dtype=torch.float64))  # query 0 sees only key 0
+
+
+def test_new_queries_over_a_longer_cache_see_every_cached_key():
+    q, k, v = _qkv(T=3, S=8)  # 3 new queries at positions 5, 6, 7 over 8 keys
+    weights = causal_attention_weights(q, k)  # (B, H, 3, 8)
+    assert torch.equal(weights[..., 0, 6:], torch.zeros(2, 3, 2, dtype=torch.float64))
+    assert (weights[..., 2, :] > 0).all()
+    padded = torch.cat([torch.zeros(2, 3, 5, 8, dtype=torch.float64), q], dim=2)  # (B, H, 8, hs): 5 earlier queries
+    full = causal_attention_weights(padded, k)  # (B, H, 8, 8)
+    assert torch.allclose(full[..., 5:, :], weights)
+
+
+def test_the_written_out_attention_keeps_exactly_these_weights():
+    torch.manual_seed(0)
+    attn = CausalSelfAttention(ModelConfig.from_preset("micro", vocab_size=10)).double()
+    attn.fast = False
+    x = torch.randn(2, 6, 32, dtype=torch.float64)  # (B, T, C)
+    attn(x)
+    q, k, _ = attn.qkv(x).split(32, dim=2)  # 3 x (B, T, C)
+    q = q.view(2, 6, 2, 16).transpose(1, 2)  # (B, H, T, hs)
+    k = k.view(2, 6, 2, 16).transpose(1, 2)  # (B, H, T, hs)
+    assert torch.allclose(attn.weights, causal_attention_weights(q, k), atol=1e-12)
