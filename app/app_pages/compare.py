@@ -69,8 +69,9 @@ if texts:
         common.plot(viz.head_accuracy(accuracy_rows(preds), title=f"{mtp.label}: accuracy per head on "
                                       f"{len(texts)} snippets of its validation text (computed live)"),
                     key="cmp_heads")
-        st.caption("Green: the guess matches the real text. Orange: it matches what head 1 would generate, the "
-                   "share of drafts a greedy speculative decoder accepts at that distance.")
+        st.caption("Green: the guess matches the real text. Orange: it matches what head 1 would generate "
+                   "there, so head 1 would agree with it as a draft; a greedy speculative decoder keeps it "
+                   "only when every nearer draft was kept too (see the acceptance rates below).")
     except TinyMTPError as exc:
         common.show_error(exc)
 
