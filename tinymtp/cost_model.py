@@ -1,0 +1,130 @@
+"""The speed-up of self-speculative decoding as a cost model, and a roofline for why GPUs differ.
+
+Greedy decoding commits one token per step. A verifying round of speculative decoding commits
+`acceptance_length` tokens (the kept drafts plus head 1's own token) but costs more than a greedy
+step, because it feeds K tokens and computes K heads. So
+
+    speed-up  =  tokens per verifying round  /  (time of a verifying round / time of a greedy step)
+
+Both inputs are measured here, on the learner's machine, from the decoding loop itself
+(`measure_step_costs`: the per-round wall times that the trace records, with the KV cache), in a
+run separate from the speed-up measurement of speedup.py that the prediction is compared with.
+Medians are used for the step times, since a busy machine adds rare long pauses.
+
+Why is the cost ratio near 1 on a GPU and not on this CPU? The roofline: a forward at batch 1
+reads every weight once (bytes = parameters x bytes per parameter) and does about 2 multiply-adds
+per parameter per token fed (flops = 2 x parameters x tokens). Its time is at least the larger of
+flops / (the chip's FLOP/s) and bytes / (its memory bandwidth). While flops / bytes, the
+arithmetic intensity, stays under the chip's FLOP/s over bandwidth (the ridge point), reading the
+weights dominates and feeding K tokens costs what feeding 1 does. The roofline leaves out the
+KV cache's reads, kernel launch and per-operation overhead: a tiny model like ours is dominated by
+that overhead, which is why its cost ratio is measured here, not computed.
+
+Explained in notebooks/10_mtp_at_scale.ipynb.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+import torch
+
+from .decode import decode_ids
+from .errors import TinyMTPError
+
+
+def predicted_speedup(tokens_per_round: float, cost_ratio: float) -> float:
+    """Speed-up over greedy decoding: tokens per verifying round / (verifying round time / greedy step time)."""
+    if not tokens_per_round >= 1 or not cost_ratio > 0:
+        raise TinyMTPError(f"need tokens per round >= 1 and a cost ratio > 0, got {tokens_per_round!r} and {cost_ratio!r}")
+    return tokens_per_round / cost_ratio
+
+
+def relative_error(predicted: float, measured: float) -> float:
+    """(predicted - measured) / measured: 0.05 means the prediction is 5% too high."""
+    if not measured > 0:
+        raise TinyMTPError(f"the measured value must be > 0, got {measured!r}")
+    return (predicted - measured) / measured
+
+
+@dataclass(frozen=True)
+class StepCosts:
+    """What one decoding step costs on this machine, measured in the decoding loop."""
+
+    heads: int  # K: the verifying forward feeds K tokens (the sure token and K - 1 drafts)
+    greedy_ms: float  # median wall time of a greedy step (1 token in, head 1 out)
+    verify_ms: float  # median wall time of a verifying round (K tokens in, heads 1..K out, drafts checked)
+    cost_ratio: float  # verifying round over greedy step: the median of the repeats' ratios
+    tokens_per_round: float  # acceptance length: tokens a verifying round commits, bonus/corrected included
+    greedy_steps: int  # how many steps of each kind were timed
+    verify_rounds: int
+
+    @property
+    def predicted_speedup(self) -> float:
+        return predicted_speedup(self.tokens_per_round, self.cost_ratio)
+
+
+def measure_step_costs(model, prompts: list, heads: int | None = None, max_new_tokens: int = 128,
+                       repeats: int = 3, threads: int | None = 1) -> StepCosts:
+    """Decode every prompt (token ids) greedily and speculatively with `heads` heads (default: all),
+    `repeats` times, interleaved; time every greedy step and every verifying round from the trace.
+
+    Each repeat gives a ratio of medians (verifying round / greedy step), and the cost ratio is the
+    median of those, so a slow spell of a busy machine that hits one repeat does not decide it. The
+    prefill rounds (which read the whole prompt) are left out."""
+    heads = heads or model.config.n_heads
+    if not 2 <= heads <= model.config.n_heads:
+        raise TinyMTPError(f"heads must be 2..{model.config.n_heads} for this model, got {heads}")
+    if not prompts or repeats < 1:
+        raise TinyMTPError("need at least one prompt and one repeat to measure")
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    greedy_s, verify_s, ratios, committed = [], [], [], []
+    try:
+        decode_ids(model, prompts[0], mode="speculative", heads=heads, max_new_tokens=16)  # warm-up, not counted
+        for _ in range(repeats):
+            greedy_rep, verify_rep = [], []
+            for prompt in prompts:
+                greedy = decode_ids(model, prompt, mode="greedy", max_new_tokens=max_new_tokens)
+                spec = decode_ids(model, prompt, mode="speculative", heads=heads, max_new_tokens=max_new_tokens)
+                greedy_rep += [r.seconds for r in greedy.trace.rounds if r.kind == "decode"]
+                verify_rep += [r.seconds for r in spec.trace.rounds if r.kind == "verify"]
+                committed += [len(r.committed) for r in spec.trace.rounds if r.kind == "verify"]
+            if not greedy_rep or not verify_rep:
+                raise TinyMTPError("max_new_tokens is too small: no greedy step or verifying round after the prefill")
+            ratios.append(statistics.median(verify_rep) / statistics.median(greedy_rep))
+            greedy_s += greedy_rep
+            verify_s += verify_rep
+    finally:
+        torch.set_num_threads(old_threads)
+    return StepCosts(heads=heads, greedy_ms=1000 * statistics.median(greedy_s),
+                     verify_ms=1000 * statistics.median(verify_s), cost_ratio=statistics.median(ratios),
+                     tokens_per_round=sum(committed) / len(committed), greedy_steps=len(greedy_s),
+                     verify_rounds=len(verify_s))
+
+
+def roofline_time(parameters: float, tokens: int, flops_per_second: float, bytes_per_second: float,
+                  bytes_per_parameter: float = 2.0) -> dict:
+    """The roofline's lower bound on one forward at batch 1 feeding `tokens` tokens.
+
+    Returns flops, bytes, intensity (flops per byte), ridge (the chip's flops per byte), the
+    two times (compute_s, memory_s), seconds (the larger) and bound ("memory" or "compute")."""
+    if not (parameters > 0 and tokens >= 1 and flops_per_second > 0 and bytes_per_second > 0 and bytes_per_parameter > 0):
+        raise TinyMTPError("the roofline needs positive parameters, FLOP/s, bandwidth and bytes per parameter, "
+                           "and tokens >= 1")
+    flops = 2.0 * parameters * tokens  # a multiply and an add per weight per token
+    weight_bytes = parameters * bytes_per_parameter  # every weight read once per forward
+    compute_s, memory_s = flops / flops_per_second, weight_bytes / bytes_per_second
+    return {"flops": flops, "bytes": weight_bytes, "intensity": flops / weight_bytes,
+            "ridge": flops_per_second / bytes_per_second, "compute_s": compute_s, "memory_s": memory_s,
+            "seconds": max(compute_s, memory_s), "bound": "memory" if memory_s >= compute_s else "compute"}
+
+
+def roofline_cost_ratio(parameters: float, tokens: int, flops_per_second: float, bytes_per_second: float,
+                        bytes_per_parameter: float = 2.0) -> float:
+    """The roofline's forward time feeding `tokens` tokens over feeding 1: the cost ratio a GPU
+    approaches when nothing but weights and arithmetic matter."""
+    time = lambda t: roofline_time(parameters, t, flops_per_second, bytes_per_second, bytes_per_parameter)["seconds"]  # noqa: E731
+    return time(tokens) / time(1)
