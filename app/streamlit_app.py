@@ -12,8 +12,29 @@ APP_DIR = Path(__file__).resolve().parent
 if str(APP_DIR) not in sys.path:  # so the pages can `import common`
     sys.path.insert(0, str(APP_DIR))
 
-import common  # noqa: E402
+import importlib  # noqa: E402
+
 import streamlit as st  # noqa: E402
+
+# Everything the pages import, heaviest first. Imported once, in one thread, before any page runs.
+APP_MODULES = ("torch", "pandas", "pyarrow", "plotly.graph_objects", "plotly.io", "PIL.ImageDraw", "tinymtp.viz",
+               "tinymtp.decode", "tinymtp.predictions", "tinymtp.train", "tinymtp.corpora", "tinymtp.experiments",
+               "common", "training")
+
+
+@st.cache_resource(show_spinner=False)
+def import_app_modules() -> int:
+    """A class opening a fresh server at once runs this script in many threads at the same moment;
+    importing torch, pandas and the app's modules in all of them at once can hand a thread a
+    half-imported module (Python's import locks break such deadlocks that way; benchmarks/app_load.py
+    showed it). st.cache_resource runs this once while the other sessions wait."""
+    for name in APP_MODULES:
+        importlib.import_module(name)
+    return len(APP_MODULES)
+
+
+import_app_modules()
+import common  # noqa: E402
 import training  # noqa: E402
 
 st.set_page_config(page_title="tinymtp: multi-token prediction", page_icon=common.favicon(), layout="wide")
