@@ -24,9 +24,10 @@
 # **At the end of this notebook you will be able to**
 # - follow a batch of token ids through the embeddings, the blocks and the trunk, naming every
 #   tensor's shape;
-# - write causal self-attention from scratch and show it equals the library's (both its written-out
-#   path and PyTorch's fused one);
-# - explain why no position can see the future, and test it.
+# - write the attention weights (scores, causal mask, softmax) yourself, and show that attention built
+#   on them equals the library's (both its written-out path and PyTorch's fused one);
+# - explain why no position can see the future, and test it;
+# - say precisely when attention "sees a set" and when it can tell the order of its inputs.
 #
 # The code behind this notebook is `tinymtp/layers.py` (attention, MLP, block) and the `Trunk` class
 # in `tinymtp/model.py`.
@@ -37,28 +38,26 @@
 
 # %%
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-import tinymtp
-from tinymtp import viz
+from tinymtp import layers, viz
 from tinymtp.checkpoint import load_checkpoint
 from tinymtp.corpora import load_corpus
 from tinymtp.exercises import check
 from tinymtp.model import ModelConfig, MTPModel
+from tinymtp.paths import checkpoints_dir
 
 torch.manual_seed(0)
-CHECKPOINTS = Path(tinymtp.__file__).resolve().parent.parent / "checkpoints"
 
 # %% [markdown]
 # ## 1. The model at a glance
 #
 # We build an untrained model with the `tiny` preset, the size of the shipped checkpoints: 4 layers,
 # hidden size `d_model` = 128, 4 attention heads per layer, a context of 128 characters, and 4
-# prediction heads. The vocabulary is the set of characters of the `python-stdlib` corpus (161 of
-# them on Python 3.11).
+# prediction heads. The vocabulary is the set of characters of the `python-stdlib` corpus (the
+# config below shows how many: it depends a little on your Python version, whose source it is).
 
 # %%
 tokenizer = load_corpus("python-stdlib").tokenizer
@@ -94,8 +93,10 @@ print(f"{'total':26} {model.num_parameters():>9,}")
 #
 # A batch is a tensor of token ids of shape `(B, T)`: B sequences of T tokens. The trunk first turns
 # each id into a vector of size C = `d_model`, and adds a second vector that says *where* the token
-# sits. Without the position vector, attention could not tell `ab` from `ba`: it treats its inputs
-# as a set.
+# sits. Why the second vector? Attention on its own, *without* the causal mask, treats its inputs as
+# a set: shuffle the inputs and the outputs come out shuffled the same way, each one unchanged. The
+# causal mask already breaks that symmetry (section 3 shows how far), but the position vector tells
+# every layer directly where each token sits.
 
 # %%
 idx = torch.tensor([tokenizer.encode("def f(x)"), tokenizer.encode("return x")])  # (B, T) = (2, 8)
@@ -124,7 +125,7 @@ print("idx", tuple(idx.shape), " tok", tuple(tok.shape), " pos", tuple(pos.shape
 # each attention head does all of this on its own group, in parallel.
 #
 # We take the first block's attention module and feed it what the block feeds it: `x` after the
-# block's first LayerNorm.
+# block's first LayerNorm. (All shapes are printed; B, T, C, H and hs are the names used below.)
 
 # %%
 block = model.trunk.blocks[0]
@@ -143,11 +144,53 @@ k = k.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
 v = v.view(B, T, H, hs).transpose(1, 2)  # (B, H, T, hs)
 print("q, k, v per attention head:", tuple(q.shape))
 
+# %% [markdown]
+# ### Your turn: the attention weights
+#
+# The heart of attention is three lines: the scores, the causal mask, the softmax. Write them.
+# `causal_attention_weights(q, k)` gets queries and keys of shape `(B, H, T, hs)` and returns the
+# weights, shape `(B, H, T, T)`, where row t says how much query t draws from each key s:
+#
+# 1. scores: the dot product of query t and key s, divided by √hs (why: see below);
+# 2. the causal mask: every score with s > t becomes minus infinity;
+# 3. a softmax over the keys (the last dimension), so each row sums to 1 and the masked keys get
+#    exactly 0.
+#
+# The check calls your function on hidden random queries and keys (several batch sizes, attention
+# heads, lengths and head sizes, one position alone) and compares the result with the library's
+# hand-written attention in `tinymtp/layers.py` (`causal_attention_weights`), up to float rounding.
+
+# %%
+def causal_attention_weights(q, k):
+    raise NotImplementedError  # replace this line with your code
+
+
+check("02.attention_weights", causal_attention_weights)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def causal_attention_weights(q, k):
+#     T, hs = q.size(-2), q.size(-1)
+#     scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, H, T, T): query t against key s
+#     allowed = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T): True where s <= t
+#     scores = scores.masked_fill(~allowed, float("-inf"))  # no looking ahead
+#     return torch.softmax(scores, dim=-1)  # (B, H, T, T): each row sums to 1
+# ```
+#
+# A common slip is to forget the √hs: the weights then come out too sharp (section "Why divide by
+# √hs?" below). Another is the mask the wrong way round (`triu`): each query would see only the
+# future.
+# </details>
+#
+# The rest of the notebook uses the library's function (`layers.causal_attention_weights`), so it runs
+# whether or not you have written yours. Here are its pieces on our batch, with the mask printed:
+
 # %%
 scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, H, T, T): query t against key s
-mask = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T): True where s <= t
-scores = scores.masked_fill(~mask, float("-inf"))  # (B, H, T, T): no looking ahead
-weights = torch.softmax(scores, dim=-1)  # (B, H, T, T): each row sums to 1
+mask = layers.causal_mask(T, T)  # (T, T): True where s <= t
+weights = layers.causal_attention_weights(q, k)  # (B, H, T, T): masked, softmaxed, each row sums to 1
 print("scores", tuple(scores.shape), " weights", tuple(weights.shape))
 print(mask.int())
 
@@ -160,7 +203,9 @@ print("y", tuple(y.shape), " out", tuple(out.shape))
 # %% [markdown]
 # Now the check against the library. tinymtp's attention has two paths: the written-out one
 # (`fast=False`), which keeps its weights so they can be drawn, and the default fast one, which calls
-# PyTorch's fused `scaled_dot_product_attention`. Ours must equal both (up to float rounding).
+# PyTorch's fused `scaled_dot_product_attention`. The attention assembled above, step by step from
+# the weights, must equal both (up to float rounding). Once your `causal_attention_weights` passes its
+# check, you can put it in place of `layers.causal_attention_weights` above and run these cells again.
 
 # %%
 attn.fast = False
@@ -169,7 +214,7 @@ assert torch.allclose(out, library_out, atol=1e-6)
 assert torch.allclose(weights, attn.weights, atol=1e-6)
 attn.fast = True
 assert torch.allclose(out, attn(h), atol=1e-5)
-print("hand-written attention == tinymtp's written-out path == PyTorch's fused path")
+print("attention assembled by hand == tinymtp's written-out path == PyTorch's fused path")
 
 # %% [markdown]
 # ### Why divide by √hs?
@@ -191,6 +236,58 @@ print(f"std of raw dot products: {dots.std():.2f}   after dividing by sqrt({hs})
 
 # %%
 viz.attention_map(weights[0, 0], list("def f(x)"), title="untrained model, layer 1, attention head 1")
+
+# %% [markdown]
+# ### A set, or a sequence?
+#
+# Section 2 said attention *without the mask* treats its inputs as a set. Here is the test, on token
+# embeddings with **no position vectors**: shuffle the inputs, run attention, and un-shuffle the
+# outputs. The library's attention takes a `mask` argument (tree decoding uses it); an all-`True` mask
+# lets every query see every key, which is attention without the causal mask.
+
+# %%
+with torch.no_grad():
+    plain = model.trunk.token_embedding(idx)  # (B, T, C): tokens only, no position vectors
+    shuffle = torch.randperm(T)  # (T,)
+    everyone = torch.ones(T, T, dtype=torch.bool)  # (T, T): no causal mask
+    unmasked = attn(plain, mask=everyone)  # (B, T, C)
+    unmasked_shuffled = attn(plain[:, shuffle], mask=everyone)  # (B, T, C)
+    causal = attn(plain)  # (B, T, C): the causal mask, as in the model
+    causal_shuffled = attn(plain[:, shuffle])  # (B, T, C)
+print("no mask:     shuffling the inputs only shuffles the outputs:",
+      torch.allclose(unmasked_shuffled, unmasked[:, shuffle], atol=1e-6))
+print("causal mask: shuffling the inputs only shuffles the outputs:",
+      torch.allclose(causal_shuffled, causal[:, shuffle], atol=1e-6))
+
+# %% [markdown]
+# With the causal mask, order leaks in even without position vectors: query t sees exactly t + 1 keys,
+# so what it gets depends on how many tokens came before it. A query can, in effect, count. The
+# clearest case: one `#` followed by the same character again and again. Every `x` is the same input
+# vector, yet each gets a different output: the x at position t sees the `#` and t copies of itself,
+# so the `#`'s share of its attention shrinks as t grows (1/(t+1) if all scores were equal). Without
+# the mask, every `x` sees the same set and comes out identical.
+
+# %%
+attn.fast = False  # the written-out path keeps the weights
+with torch.no_grad():
+    same = model.trunk.token_embedding(torch.tensor([tokenizer.encode("#xxxxxxx")]))  # (1, 8, C): no positions
+    out_causal = attn(same)[0, 1:]  # (7, C): the outputs at the seven x's
+    share_causal = attn.weights[0, 0, 1:, 0]  # (7,): attention head 1's weight on the '#', per x
+    out_unmasked = attn(same, mask=torch.ones(8, 8, dtype=torch.bool))[0, 1:]  # (7, C)
+    share_unmasked = attn.weights[0, 0, 1:, 0]  # (7,)
+attn.fast = True
+print("weight on '#' at x number 1..7, causal mask:", share_causal.numpy().round(3))
+print("                               no mask:     ", share_unmasked.numpy().round(3))
+for name, out in (("causal mask", out_causal), ("no mask", out_unmasked)):
+    distance = (out - out[0]).norm(dim=-1) / out[0].norm()  # (7,): each x's output against the first x's
+    print(f"{name:11}: each x's output differs from the first x's by", (100 * distance).numpy().round(1), "%")
+
+# %% [markdown]
+# So a causal model *can* learn positions on its own: Haviv et al. 2022 ("Transformer Language Models
+# without Positional Encodings Still Learn Positional Information", abstract) train causal language
+# models with no position encoding at all, find them competitive with standard ones, and conjecture
+# this very mechanism, that causal attention lets a token infer how many predecessors it has. The
+# position embedding simply hands the order over, to every layer, from the first step of training.
 
 # %% [markdown]
 # ## 4. Causality, tested
@@ -248,7 +345,7 @@ print("hidden", tuple(hidden.shape), "== model.trunk(idx)")
 # place, such as the start of the line or the same spot one line up.
 
 # %%
-trained = load_checkpoint(str(CHECKPOINTS / "mtp-4head")).model
+trained = load_checkpoint(str(checkpoints_dir() / "mtp-4head")).model
 trained.set_fast_attention(False)  # the written-out path keeps the weights
 code = "    def __init__(self, name):\n        self.name = name\n"
 with torch.no_grad():
@@ -260,47 +357,79 @@ viz.attention_map(trained.trunk.blocks[layer].attn.weights[0, head], list(code),
 # %% [markdown]
 # ## Exercises
 #
-# **Exercise 1.** For a batch with B = 2, T = 5, 4 attention heads and d_model = 32, what is the
-# shape of `scores`? Answer with a tuple.
+# The first exercise, the attention weights, is in section 3. The three below ask you to **predict**
+# a number: write your guess in `answer` and run the check, then run the cell after it, which
+# computes the number with the library, and compare.
+#
+# **Exercise 2.** For a batch with B = 2, T = 5, 4 attention heads and d_model = 32, what is the
+# shape of the attention weights? Answer with a tuple.
 
 # %%
-answer = None  # a tuple, e.g. (1, 2, 3)
+answer = None  # your prediction: a tuple, e.g. (1, 2, 3)
 check("02.scores_shape", answer)
+
+# %%
+q_small = torch.randn(2, 4, 5, 32 // 4)  # (B, H, T, hs)
+layers.causal_attention_weights(q_small, q_small).shape
 
 # %% [markdown]
 # <details><summary>Solution</summary>
 #
-# `(2, 4, 5, 5)`: one T x T table of query-against-key scores per sequence and per attention head.
+# `(2, 4, 5, 5)`: one T x T table of query-against-key weights per sequence and per attention head.
 # The head size (32 / 4 = 8) is summed away by the dot product.
 # </details>
 #
-# **Exercise 2.** How many parameters does `attn.qkv` hold when d_model = 128 (it has no bias)?
+# **Exercise 3.** How many parameters does `attn.qkv` hold when d_model = 128 (it has no bias)?
 
 # %%
-answer = None  # a whole number
+answer = None  # your prediction: a whole number
 check("02.qkv_parameters", answer)
+
+# %%
+print(f"d_model = {config.d_model}: attn.qkv holds {attn.qkv.weight.numel():,} parameters")
 
 # %% [markdown]
 # <details><summary>Solution</summary>
 #
-# It maps 128 numbers to 3 x 128 (queries, keys and values): 128 x 384 = 49,152. Check with
-# `attn.qkv.weight.numel()`.
+# It maps 128 numbers to 3 x 128 (queries, keys and values): 128 x 384 = 49,152.
 # </details>
 #
-# **Exercise 3.** With T = 6, how many (query, key) pairs does the causal mask allow?
+# **Exercise 4.** With T = 6, how many (query, key) pairs does the causal mask allow?
 
 # %%
-answer = None  # a whole number
+answer = None  # your prediction: a whole number
 check("02.allowed_pairs", answer)
+
+# %%
+print(layers.causal_mask(6, 6).int())
+print("allowed pairs:", int(layers.causal_mask(6, 6).sum()))
 
 # %% [markdown]
 # <details><summary>Solution</summary>
 #
 # Query t sees keys 0..t, so 1 + 2 + 3 + 4 + 5 + 6 = 21 (the lower triangle with its diagonal).
-# Check with `torch.ones(6, 6).tril().sum()`.
 # </details>
 #
-# ## What's next
+# ## Recap
+#
+# | step | shape | formula |
+# |---|---|---|
+# | token ids | `idx` (B, T) | |
+# | embeddings | (B, T, C) | token embedding + position embedding |
+# | queries, keys, values | 3 x (B, H, T, hs), hs = C / H | one linear map C -> 3C, split into H attention heads |
+# | scores | (B, H, T, T) | q kᵀ / √hs |
+# | weights | (B, H, T, T) | softmax over keys of the scores, with s > t set to -∞ |
+# | attention output | (B, T, C) | weights @ v, attention heads side by side, then one linear map |
+# | block | (B, T, C) | x + attn(LN(x)), then x + MLP(LN(x)); the MLP is C -> 4C -> GELU -> C |
+# | trunk | hidden (B, T, C) | embeddings, then n_layers blocks; every prediction head reads it |
+#
+# - Dividing by √hs keeps the scores at unit variance, so the softmax does not saturate.
+# - Causal: changing token t changes nothing at positions before t, for every prediction head.
+# - Without the mask (and without positions) attention sees a set; with the causal mask order leaks in
+#   (a query can count the keys it sees); position embeddings give every layer the order directly.
+# - "Heads" are prediction heads; the heads inside attention are *attention heads*.
+#
+# ## Next
 #
 # Notebook **03_heads_and_loss** picks up the hidden state here and turns it into n predictions: the
 # head types, the shared unembedding, and the loss that trains them all at once.
