@@ -127,3 +127,25 @@ def two_token_decomposition(ids, context: int = 1) -> dict:
 def bits(nats: float) -> float:
     """Nats to bits (a character's worth of information is easier to picture in bits)."""
     return nats / math.log(2)
+
+
+def entropy_ahead(ids, context: int = 2, k: int = 1) -> float:
+    """H(x[t+k] | the `context` tokens ending at x[t]) in nats, counted on the token ids `ids`.
+
+    k = 1 is H(X | C) above, k = 2 is H(Y | C). Notebook 04 reads it for k = 1..4: the same context
+    tells less and less about a token further ahead, which is why head k's loss grows with k.
+    """
+    ids = torch.as_tensor(ids, dtype=torch.long).flatten()  # (T,)
+    if not 0 <= context <= MAX_CONTEXT:
+        raise TinyMTPError(f"context must be 0..{MAX_CONTEXT} characters, got {context}")
+    if k < 1:
+        raise TinyMTPError(f"k (how far ahead) must be at least 1, got {k}")
+    N = ids.numel() - context - k + 1  # positions t with a full context and a token k places on
+    if N < 1 or (ids < 0).any():
+        raise TinyMTPError(f"need at least {context + k} token ids >= 0 to count a context and x[t+{k}]")
+    V = int(ids.max()) + 1
+    c = torch.zeros(N, dtype=torch.long)  # (N,): row i's context ids[i .. i+context-1] as one number
+    for j in range(context):
+        c = c * V + ids[j : j + N]
+    ahead = ids[context + k - 1 : context + k - 1 + N]  # (N,): the token k places after the context's end
+    return _joint_entropy((c, ahead), V) - _joint_entropy((c,), V)
