@@ -3,9 +3,10 @@
 Plain output streams: the prompt, then each round's committed text as soon as the round ends
 (flushed), then a one-line summary on stderr (tokens, forwards, tokens per forward, seconds, and
 for the speculative modes the acceptance length and both acceptance rates per head, see
-trace.py). Without `--trace` the decoder keeps running totals only, so memory stays bounded
-however many tokens are asked for. `--trace` keeps every round (at most MAX_TRACE_TOKENS new
-tokens): plain output then adds one line per round after the text, `--json` adds `rounds`.
+trace.py). Without `--trace` the decoder keeps running totals only, so memory hardly grows
+however many tokens are asked for (the token list, 8 bytes a token; benchmarks/generate_memory.py
+measures it). `--trace` keeps every round (at most MAX_TRACE_TOKENS new tokens): plain output then
+adds one line per round after the text, `--json` adds `rounds`.
 `--json`: exactly one JSON object on stdout, at the end, with `text` (the continuation, without
 the prompt), `tokens`, `summary`, `settings` and, with `--trace`, `rounds`.
 

@@ -26,6 +26,10 @@ modes use the same rule and a speculative block never crosses a window's end (it
 instead), so speculative decoding equals greedy decoding at any length. A prompt longer than
 the context is read from the start of its last window.
 
+Long runs: the KV cache is one window, so what grows with the length is the token list (8 bytes
+a token) and, unless `keep_rounds=False`, the trace's rounds (a few kB each); `on_round` sees each
+round as it ends (the CLI prints the text as it comes) and `should_stop` ends a run early.
+
 Left out on purpose: batching several prompts, tree verification with sampling, stop sequences.
 Explained in notebooks/06_self_speculative_decoding.ipynb and 07_speculative_sampling.ipynb.
 """
