@@ -24,7 +24,8 @@
 # **At the end of this notebook you will be able to**
 # - load a built-in corpus (or your own text file) and say what its training and validation parts are;
 # - turn text into token ids and back with the character tokenizer;
-# - build the targets of every prediction head by hand, and read the *shift picture* that shows them.
+# - write the targets of every prediction head yourself, and read the *shift picture* that shows them;
+# - say why a training window holds T + n characters.
 #
 # The code behind this notebook is `tinymtp/corpora.py` and `tinymtp/tokenizer.py`; keep them open
 # beside it. Run the cells from top to bottom (in Jupyter: *Run → Run All Cells*).
@@ -173,27 +174,63 @@ for k in range(1, 5):
 #
 # ## 5. Build the targets yourself
 #
-# Writing a piece by hand is the best way to understand it. Here are the targets again, built
-# from scratch, then compared with the library's:
+# Writing a piece by hand is the best way to understand it. **Exercise 1.** Write the targets of every
+# head for one sequence. `head_targets(tokens, n_heads)` gets a 1-D LongTensor of T token ids and
+# returns a (T, n) LongTensor whose row t, column k - 1 is `tokens[t + k]`, or `IGNORE` where there is
+# no token k places ahead: the shift picture above, turned on its side (one row per position, one
+# column per head). The check calls your function on hidden sequences (one head, many heads, a single
+# token, a sequence exactly as long as the heads reach) and compares each result with the library's
+# `shift_targets`.
 
 # %%
-def my_shift_targets(tokens, n_heads):
-    B, T = tokens.shape
-    columns = []
-    for k in range(1, n_heads + 1):
-        column = torch.full((B, T), IGNORE)  # (B, T): "no target" everywhere...
-        column[:, : T - k] = tokens[:, k:]  # ...except where x[t+k] exists
-        columns.append(column)
-    return torch.stack(columns, dim=-1)  # (B, T, n)
+def head_targets(tokens, n_heads):
+    raise NotImplementedError  # replace this line with your code
 
 
-assert torch.equal(my_shift_targets(tokens, 4), shift_targets(tokens, 4))
-print("my targets equal tinymtp.corpora.shift_targets")
+check("01.head_targets", head_targets)
 
 # %% [markdown]
-# ## 6. Training batches: windows of T + n characters
+# <details><summary>Solution</summary>
 #
-# During training we don't want to waste the last positions of every window. So `make_batch` cuts
+# ```python
+# def head_targets(tokens, n_heads):
+#     T = len(tokens)
+#     targets = torch.full((T, n_heads), IGNORE)  # (T, n): "no target" everywhere...
+#     for k in range(1, n_heads + 1):
+#         targets[: T - k, k - 1] = tokens[k:]  # ...except where tokens[t + k] exists
+#     return targets
+# ```
+#
+# The library builds a whole batch at once: `shift_targets(tokens[None], n_heads)[0]` gives the same
+# (T, n) targets. A common slip is `tokens[k - 1:]`, one place short: head 1 would then copy its own
+# input instead of predicting the next token.
+# </details>
+#
+# Once your function passes, try it on our example: `head_targets(tokens[0], 4).T` prints the shift
+# picture's rows as ids.
+#
+# %% [markdown]
+# ## 6. Training batches
+#
+# During training we don't want to waste the last positions of every window: in the shift picture,
+# head k has no target at the last k positions.
+#
+# **Exercise 2 (predict before reading on).** For a context of T = 8 characters and n = 4 heads, how
+# many characters long must each window be so that every one of the 8 input positions has a real
+# target for every head?
+
+# %%
+answer = None  # your prediction: a whole number
+check("01.window_length", answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# T + n = 8 + 4 = 12: eight input characters, and four more so that the last input position has a
+# target for head 4. The cell after the next one shows such a window.
+# </details>
+#
+# That is what `make_batch` does: it cuts
 # windows of **T + n** characters out of the training text: the first T characters are the input
 # `x`, and the n extra characters at the end give every one of the T positions a real target for
 # every head. Head k's target is `window[k : k + T]`.
@@ -205,6 +242,11 @@ print("my targets equal tinymtp.corpora.shift_targets")
 generator = torch.Generator().manual_seed(0)
 x, y = make_batch(train_ids, batch_size=2, context_length=16, n_heads=4, generator=generator)
 x.shape, y.shape  # (B, T) and (B, T, n)
+
+# %%
+x8, y8 = make_batch(train_ids, batch_size=1, context_length=8, n_heads=4, generator=torch.Generator().manual_seed(1))
+window = torch.cat([x8, y8[:, -1, :]], dim=1)  # (1, T + n): the inputs, then the last position's targets
+print(f"T = 8, n = 4: the window {tokenizer.decode(window[0])!r} is {window.size(1)} characters long")
 
 # %%
 print("input  ", repr(tokenizer.decode(x[0])))
@@ -227,83 +269,61 @@ print("make_batch's targets are the shift picture of a window of T + n character
 # %% [markdown]
 # ## Exercises
 #
-# Each exercise has a blank: `answer = None`, or a function whose body is
-# `raise NotImplementedError`. Fill it in, run the cell, and the check tells you whether you are
-# right. The solutions are hidden under *Solution*.
+# Exercise 1 (the targets of every head) is in section 5 and exercise 2 (the window) in section 6.
+# The two below ask you to **predict** a character or a number: write your guess in `answer` and run
+# the check, then run the cell after it, which computes the answer with the library, and compare. The
+# solutions are hidden under *Solution*.
 #
-# **Exercise 1.** At position 4 of `"return x + 1"` (positions count from 0), what is head 3's
+# **Exercise 3.** At position 4 of `"return x + 1"` (positions count from 0), what is head 3's
 # target? Answer with a one-character string.
 
 # %%
-answer = None  # a one-character string, e.g. "a"
+answer = None  # your prediction: a one-character string, e.g. "a"
 check("01.head3_target", answer)
+
+# %%
+example = torch.tensor([tokenizer.encode("return x + 1")])  # (1, 12)
+print("head 3's target at position 4:", repr(tokenizer.decode([shift_targets(example, 4)[0, 4, 2].item()])))
 
 # %% [markdown]
 # <details><summary>Solution</summary>
 #
 # Head 3 at position 4 predicts x[4 + 3] = x[7]. In `return x + 1`, positions 0-5 are `return`,
-# position 6 is the space, and position 7 is `x`. So `answer = "x"`. You can check it with
-# `shift_targets(torch.tensor([tokenizer.encode("return x + 1")]), 4)[0, 4, 2]`.
+# position 6 is the space, and position 7 is `x`. So `answer = "x"`.
 # </details>
 #
-# **Exercise 2.** For a context of T = 8 characters and n = 4 heads, how many characters long is
-# each window that `make_batch` cuts?
-
-# %%
-answer = None  # a whole number
-check("01.window_length", answer)
-
-# %% [markdown]
-# <details><summary>Solution</summary>
-#
-# T + n = 8 + 4 = 12: eight input characters, and four more so that the last input position has a
-# target for head 4.
-# </details>
-#
-# **Exercise 3.** `shift_targets` on a single sequence of 10 tokens: at how many positions does
+# **Exercise 4.** `shift_targets` on a single sequence of 10 tokens: at how many positions does
 # head 4 have a real target (not `IGNORE`)?
 
 # %%
-answer = None  # a whole number
+answer = None  # your prediction: a whole number
 check("01.positions_with_target", answer)
 
-# %% [markdown]
-# <details><summary>Solution</summary>
-#
-# 10 - 4 = 6. Positions 0..5 have a token four places ahead; positions 6..9 do not. Check:
-# `(shift_targets(torch.arange(10)[None], 4)[0, :, 3] != IGNORE).sum()`.
-# </details>
-#
-# **Exercise 4.** Write the targets of every head for one sequence. `head_targets(tokens, n_heads)`
-# gets a 1-D LongTensor of T token ids and returns a (T, n) LongTensor whose row t, column k - 1 is
-# `tokens[t + k]`, or `IGNORE` where there is no token k places ahead. The check calls your
-# function on hidden sequences and compares each result with the library's `shift_targets`.
-
 # %%
-def head_targets(tokens, n_heads):
-    raise NotImplementedError  # replace this line with your code
-
-
-check("01.head_targets", head_targets)
+head4 = shift_targets(torch.arange(10)[None], 4)[0, :, 3]  # (T,): head 4's targets
+print(head4.tolist(), "->", int((head4 != IGNORE).sum()), "real targets")
 
 # %% [markdown]
 # <details><summary>Solution</summary>
 #
-# ```python
-# def head_targets(tokens, n_heads):
-#     T = len(tokens)
-#     targets = torch.full((T, n_heads), IGNORE)  # (T, n): "no target" everywhere...
-#     for k in range(1, n_heads + 1):
-#         targets[: T - k, k - 1] = tokens[k:]  # ...except where tokens[t + k] exists
-#     return targets
-# ```
-#
-# It is section 5's `my_shift_targets` for a single sequence; the library builds a whole batch at
-# once, and `shift_targets(tokens[None], n_heads)[0]` gives the same (T, n) targets.
+# 10 - 4 = 6. Positions 0..5 have a token four places ahead; positions 6..9 do not.
 # </details>
 #
-# ## What's next
+# ## Recap
 #
-# Notebook **02_trunk** follows a batch into the model: embeddings, causal self-attention (written
-# out by hand, with every shape printed) and the transformer blocks that produce the hidden state
-# every head reads.
+# - Text: `python-stdlib` (the default: the source of about 45 standard-library modules, read from your
+#   Python), `stories` (a seeded grammar), or any UTF-8 file. The last 10% is the validation text, in
+#   one piece.
+# - Tokens: one character = one token; the vocabulary is the sorted set of the corpus's characters and
+#   travels inside every checkpoint; an unknown character is an error, never a silent substitute.
+# - Targets: **head k at position t predicts x[t+k]**. `shift_targets(tokens (B, T), n)` -> targets
+#   (B, T, n); head k's column is the input shifted left by k, and its last k positions are `IGNORE`
+#   (-100), which the loss skips.
+# - Batches: `make_batch` cuts windows of **T + n** characters: x (B, T) and y (B, T, n), a real
+#   target for every head at every position; a seeded generator makes them repeatable.
+#
+# ## Next
+#
+# Notebook **02_trunk** follows a batch into the model: embeddings, causal self-attention (you write
+# its weights yourself, with every shape printed) and the transformer blocks that produce the hidden
+# state every head reads.
