@@ -84,7 +84,6 @@ CODE_EXERCISES_PENDING = {
     "05",
     "06",
     "07",
-    "09",
 }
 
 
