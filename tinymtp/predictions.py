@@ -95,6 +95,25 @@ def accuracy_rows(predictions: list) -> list:
     return rows
 
 
+def predicted_tokens_per_forward(predictions: list) -> float:
+    """The tokens per forward that greedy self-speculative rounds would give, estimated from the guesses.
+
+    A round at position t commits head 1's sure token plus the drafts of heads 2, 3, ... that match
+    head 1's generation, up to the first that does not; this averages 1 + that count over every
+    position of every HeadPredictions. (Real decoding starts a round only where the last one ended,
+    on its own generated text: notebook 06 measures that.)"""
+    kept = []
+    for pred in predictions:
+        for t in range(pred.length):
+            run = 0
+            while run + 2 <= pred.n_heads and pred.matches_greedy(t, run + 2):
+                run += 1
+            kept.append(run)
+    if not kept:
+        raise TinyMTPError("no positions to estimate from")
+    return 1 + sum(kept) / len(kept)
+
+
 def max_prompt_length(model) -> int:
     """The longest prompt the Heads view accepts: head 1's continuation of it must fit the context."""
     return model.config.context_length - model.config.n_heads + 1
