@@ -81,8 +81,10 @@ with b:
         "**Matches the real text**: the usual accuracy. Head k's guess at t is compared with "
         "x[t+k]; the last k positions have nothing to compare with.\n\n"
         "**Matches what head 1 would generate**: head 1 is always 100% here by definition. "
-        "For heads 2 and up, this is the share of drafts a speculative decoder would accept at "
-        "that distance, so it is the number that predicts the speed-up.\n\n"
+        "For heads 2 and up, it says how often head k's guess is the token greedy decoding "
+        "writes k steps later: the number behind the speed-up. It is not yet the decoder's "
+        "acceptance: a draft is kept only when every nearer draft of its round was kept too, so "
+        "head k's share of rounds is lower (the Speculative page measures both rates).\n\n"
         "Usually both fall as k grows: guessing further ahead is harder.",
         title="Two meanings of accuracy")
     table = [{"head": r["head"],
