@@ -18,8 +18,8 @@
 #
 # A language model is normally trained to predict the **next** token. *Multi-token prediction*
 # (MTP) keeps one shared trunk and adds more output heads: at position t, head 1 predicts token t+1
-# (the ordinary next-token head), head 2 predicts t+2, ..., head n predicts t+n. Training adds up
-# the heads' losses.
+# (the ordinary next-token head), head 2 predicts t+2, ..., head n predicts t+n. Training combines
+# the heads' losses into one.
 #
 # After training, the extra heads can be thrown away (the model is then an ordinary next-token
 # model), or used as a free *draft*: they guess the next few tokens, one forward pass of the model
@@ -61,8 +61,8 @@ torch.set_num_threads(1)  # a model this small runs faster and steadier on one t
 # ## 1. A trained 4-head model
 #
 # `mtp-4head` is a small transformer with 4 heads, trained on the source code of Python's standard
-# library, one character per token. The trunk runs once per position; its hidden state fans out to the
-# 4 heads, and one shared unembedding turns each head's vector into a guess:
+# library, one character per token. The trunk runs once; at every position its hidden state fans out
+# to the 4 heads, and one shared unembedding turns each head's vector into a guess:
 #
 # ![the fan of heads over a shared unembedding](../docs/fan-of-heads.svg)
 #
