@@ -291,7 +291,7 @@ for mode in second:
     print(f"{mode:19} total variation from exact: {total_variation(observed, exact):.3f}")
 chance = chance_total_variation(exact, draws=runs)
 print(f"chance alone, {runs} draws from the exact distribution: {chance['mean']:.3f} on average, "
-      f"more than {chance['p95']:.3f} one time in twenty")
+      f"more than {chance['p95']:.3f} one time in twenty, more than {chance['p99']:.3f} one time in a hundred")
 shown = [tokenizer.decode([i]) for i in exact.argsort(descending=True)[:8].tolist() if exact[i] > 0]
 bars = {"exact": [float(exact[tokenizer.encode(ch)[0]]) for ch in shown]}
 bars.update({f"{mode} ({runs} runs)": [second[mode][ch] / runs for ch in shown] for mode in second})
@@ -299,10 +299,11 @@ viz.distributions(bars, shown, title="The second generated character: exact, pla
 
 # %% [markdown]
 # The last line is the yardstick (`chance_total_variation` in `tinymtp/noise.py`): even an exact
-# sampler misses by that much, just by chance, with this many draws of this distribution. Plain and
-# speculative sampling should both land within it (one time in twenty, an exact sampler lands
-# beyond the second number). A wrong rule (section 5) would sit further away, and stay there as the
-# number of runs grows.
+# sampler misses by about that much, just by chance, with this many draws of this distribution. Plain
+# and speculative sampling should both land near the average; one time in twenty an exact sampler
+# lands beyond the second number, so with two samplers that happens about one run in ten, and beyond
+# the third only one time in a hundred each. A wrong rule (section 5) would sit further away, and stay
+# there as the number of runs grows (its distance does not shrink like the noise, as 1 / √runs).
 #
 # Sampling keeps some of the speed-up, but usually less than greedy decoding: a random draft from q
 # agrees with a random draw from p less often than two argmaxes agree. Below, the same model and

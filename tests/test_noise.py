@@ -27,7 +27,7 @@ def exact_mean_distance(p: float, draws: int) -> float:
 def test_chance_distance_matches_the_exact_binomial_sum(p, draws):
     simulated = chance_total_variation([p, 1 - p], draws, repeats=20_000, seed=1)
     assert simulated["mean"] == pytest.approx(exact_mean_distance(p, draws), abs=0.005)
-    assert simulated["p95"] >= simulated["mean"]
+    assert simulated["p99"] >= simulated["p95"] >= simulated["mean"]
 
 
 def test_chance_distance_shrinks_like_one_over_root_n_and_is_seeded():
