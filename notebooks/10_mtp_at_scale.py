@@ -21,7 +21,8 @@
 # Everything so far ran on a laptop CPU with a model of about a million parameters. This notebook
 # looks at multi-token prediction where it is used today, in models of tens to hundreds of billions
 # of parameters served on GPUs, and answers the question your own measurements left open: why did
-# 3.2 tokens per forward give about 2x on this machine, when the papers report close to 3x?
+# about 3.2 tokens per forward give only about 2.2x on this machine (the README's `bench decode`
+# table), when the papers report close to 3x?
 #
 # **At the end of this notebook you will be able to**
 # - say how DeepSeek-V3 trains and uses its one MTP module, and name other models that ship MTP
@@ -96,9 +97,12 @@ print(f"K = 2: {one_draft.tokens_per_round:.3f} tokens per verifying round, so h
 # | MiMo-7B (Xiaomi) | MTP layers; vLLM's MTP documentation uses `XiaomiMiMo/MiMo-7B-Base` as its example | docs.vllm.ai, "MTP (Multi-Token Prediction)" speculative decoding page |
 # | GLM-4.5 (Z.ai) | built-in MTP layers for speculative decoding; the recipe advises 1 speculative token for best throughput, since more raise the acceptance length but lower the acceptance rate | vLLM recipes, zai-org/GLM-4.5 |
 #
-# Notice the pattern: these models draft **one** token with their MTP layer (depth 1), as DeepSeek-V3
-# does. Notebook 09 showed why deeper chains are harder to cash in: each extra draft is accepted only
-# if every earlier one was, and each costs its own small forward.
+# Notice the pattern: the MTP layers are trained with the model, and serving starts from **one**
+# drafted token (vLLM's MTP page suggests 1 to start with, the GLM-4.5 recipe 1 for best throughput),
+# the depth DeepSeek-V3 measured; drafting further means running the layer again on its own draft
+# (as the Qwen3-Next speculator does) or adding layers. Notebook 09 showed why deeper chains are
+# harder to cash in: each extra draft is kept only if every earlier one was, and each costs its own
+# small forward.
 #
 # **Relatives of the heads you trained.**
 #
@@ -280,7 +284,8 @@ for kept in (0.85, 0.90):
 #   bytes / bandwidth); intensity = T flops per byte; memory-bound while T < FLOP/s / bandwidth
 #   (about 206 on an H200).
 # - So on a GPU the cost ratio of a few drafted tokens is about 1, and the speed-up approaches the
-#   tokens per forward; on a CPU with a tiny model it is 1.3-2, and the speed-up is well below it.
+#   tokens per forward; on a CPU with a tiny model it is well above 1 (measured above), and the
+#   speed-up is well below the tokens per forward.
 #
 # ## Next: where to go from here
 #
