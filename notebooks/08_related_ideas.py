@@ -206,6 +206,8 @@ for result in saved.values():
 #
 #   The mutual information I(X; Y), the part of X that tells about what comes next, counts twice
 #   in the 2-token loss: the model is pushed hardest on the tokens that matter for the continuation.
+#   (The paper writes the next-token side as H(X) = H(X | Y) + I(X; Y), leaving out H(Y | X), which
+#   both objectives pay when the model moves on to the next position; the factor 2 is the same.)
 #
 # These are identities, but they are about *distributions*, and a corpus has one. Count them on the
 # python-stdlib training text: every probability is a frequency, conditioned on the last 0, 1 or 2

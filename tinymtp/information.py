@@ -12,6 +12,9 @@ H(Y) = H(Y | X) + I(X; Y):
 The mutual information I(X; Y), the part of X that matters for what comes after it, is counted
 twice by the 2-token loss and once by the next-token loss (the paper's reading: MTP puts more
 weight on tokens that decide the continuation). The difference of the two losses is I(X; Y).
+The paper writes the next-token side as H(X) = H(X | Y) + I(X; Y), dropping H(Y | X), which
+next-token prediction pays again at the following position; the two-term form above is the same
+statement with that term kept on both sides.
 
 Here the "text so far" is the last `context` characters C (0, 1 or 2 of them), and every
 probability is a frequency counted on a corpus, so each quantity is exact for that count:
