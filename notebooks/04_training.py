@@ -113,7 +113,7 @@ if FAST:  # a few seconds: enough to run every cell
                                threads=1)
 else:
     model_config = ModelConfig(vocab_size=V, context_length=64, d_model=64, n_layers=2, attn_heads=4, n_heads=4)
-    train_config = TrainConfig(steps=1500, batch_size=32, eval_every=250, eval_batches=4, seed=0, threads=1)
+    train_config = TrainConfig(steps=2000, batch_size=32, eval_every=250, eval_batches=4, seed=0, threads=1)
 print(model_config)
 print(train_config)
 
@@ -143,7 +143,7 @@ print(f"{result.steps} steps in {time.perf_counter() - started:.0f} s")
 #
 # ## 3. The loop, written by you
 #
-# `train()` is about 40 lines, but most of them are bookkeeping (time budgets, evaluation, resuming,
+# `train()` is about 80 lines, but most of them are bookkeeping (time budgets, evaluation, resuming,
 # the callback). The loop itself is short, and you have every piece it needs:
 #
 # | piece | what it does |
