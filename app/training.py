@@ -1,5 +1,5 @@
-"""The Train page's machinery: one training run in a background thread, the machine-wide queue
-those runs wait in, and saving a trained model to runs/ without ever replacing another's.
+"""The Train page's machinery: one training run in a background thread, the server's queue
+those runs wait in (one per server process), and saving a trained model to runs/ without ever replacing another's.
 
 Why a queue: every browser session can press Train, and a class of 30 pressing it at once on
 the instructor's laptop would start 30 runs. All sessions of one server process share one
@@ -38,7 +38,7 @@ _SAVING = threading.Lock()  # one save at a time in this process: looking for a 
 def max_training_runs() -> int:
     """The limit on runs training at once, from TINYMTP_MAX_TRAINING_RUNS (default 1)."""
     text = os.environ.get(LIMIT_VARIABLE, "").strip() or "1"
-    if not text.isdigit() or int(text) < 1:
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
         raise TinyMTPError(f"{LIMIT_VARIABLE} must be a whole number of at least 1, got '{text}'")
     return int(text)
 
