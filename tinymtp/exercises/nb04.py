@@ -19,17 +19,23 @@ from tinymtp.train import TrainConfig, build_optimizer, train
 LOOP_STEPS = 30  # the issue's "same losses as train() for 30 steps"
 
 
+_TRAINED: dict[str, list] = {}  # the check grades every attempt against the same hidden runs: train each once
+
+
 def training_losses(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus) -> list:
     """The library's answer: the loss of every step of `train()` (the weighted sum over the heads)."""
-    losses = []
+    key = repr((model_config, train_config, corpus.name, corpus.text))
+    if key not in _TRAINED:
+        losses = []
 
-    def keep(info) -> bool:
-        losses.append(info.loss)
-        return False
+        def keep(info) -> bool:
+            losses.append(info.loss)
+            return False
 
-    with torch.random.fork_rng():  # train() seeds the global generator: leave the caller's alone
-        train(model_config, train_config, corpus, on_step=keep)
-    return losses
+        with torch.random.fork_rng():  # train() seeds the global generator: leave the caller's alone
+            train(model_config, train_config, corpus, on_step=keep)
+        _TRAINED[key] = losses
+    return list(_TRAINED[key])
 
 
 def _loop_without_warmup(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus) -> list:
