@@ -179,10 +179,11 @@ for result in saved.values():
     viz.experiment_figure(result).show()
 
 # %% [markdown]
-# Read them against the papers' numbers in section 5: the papers trained models of 0.3 to 13 billion
-# parameters for days; these ran for seconds per seed on a laptop CPU. Where the two disagree, scale
-# is the first suspect, and the README's "What we found" section says which way each finding went.
-# Each result's `command` regenerates it on your machine.
+# Read them against the papers' numbers in section 5: Gloeckle et al. 2024 trained code models of
+# 0.3 to 13 billion parameters (their section 3.1) and, for induction, models of 1M to 1B
+# non-embedding parameters (section 4.1), on GPUs; these ran for seconds per seed on a laptop CPU.
+# Where the two disagree, scale is the first suspect, and the README's "What we found" section says
+# which way each finding went. Each result's `command` regenerates it on your machine.
 #
 # ## 4. Why can predicting further ahead help learning?
 #
@@ -191,9 +192,10 @@ for result in saved.values():
 # - **Choice points** (section 5.1). Most tokens are easy and change little of what follows; a few
 #   are *choice points* that decide the rest (which branch a program takes, which digit carries).
 #   A mistake at a choice point derails every later token. With n heads, a token that decides the
-#   next ones is a target of head 1 *and* shapes what heads 2..n must predict, so its weight in the
-#   loss grows with how much the continuation depends on it; an easy, inconsequential token gains
-#   nothing.
+#   next ones is a target of head 1 *and* shapes what heads 2..n must predict, so it weighs more in
+#   the loss: counting loss terms on their Figure 9, the paper gives a choice point a weight of
+#   n(n+1)/2 through its correlates, against n for an inconsequential token (details in their
+#   appendix L.3).
 # - **Information theory** (section 5.2). Take the next two tokens, X (at t+1) and Y (at t+2),
 #   given the text so far. Next-token training teaches Y *with the real X given*, so its loss is
 #   H(X) + H(Y | X). A 2-token model predicts Y without X: H(X) + H(Y). Split both with
@@ -295,23 +297,25 @@ for name in ("addition", "induction"):
 # rewards learning what the next token says about the one after. But n = 4 *hurt* in both, which the
 # argument alone does not predict: at this size, three extra heads take more of a tiny trunk than the
 # extra signal gives back. The paper's own induction result is also a small-model one: the benefit is
-# large for its smallest models and disappears from about 100M parameters up (section 4.1, Figure 7).
+# large for models of 30M non-embedding parameters and below, and disappears from 100M up (section
+# 4.1, Figure 7).
 #
 # ## 5. When is MTP worth it? What the papers measured
 #
-# The headline results, each with its source. These are large models on GPUs, not tiny ones on a
-# CPU; they tell you where the idea is going, not what this notebook's numbers should be.
+# The headline results, each with its source. These are large models on GPUs or TPUs (Leviathan et
+# al. timed T5-XXL on a TPU-v4), not tiny ones on a CPU; they tell you where the idea is going, not
+# what this notebook's numbers should be.
 #
 # | finding | number | source |
 # |---|---|---|
 # | 13B model, n = 4 vs n = 1, code benchmarks | +12% HumanEval, +17% MBPP problems solved | Gloeckle et al. 2024, abstract |
-# | small models on code | MTP helps more the larger the model: at 0.3B parameters the 4-token model solves **fewer** MBPP problems than the next-token one (pass@1 1.0 vs 1.8); the gain appears from about 1B up | Gloeckle et al. 2024, section 3.1 and Figure 3 (MBPP, HumanEval pass@1/10/100 by size); full numbers in Table S7 (appendix E) |
-# | small models, induction (copying a pattern seen earlier) | 2-token prediction makes induction form much better in **small** models only (up to about 30M parameters); from about 100M up the advantage disappears | Gloeckle et al. 2024, section 4.1, Figure 7 (and Figure S14: on better data only the smallest keep it) |
-# | self-speculative speed-up, n = 4 | up to 3x: 3.0x on code (2.5 of 3 drafts accepted), 2.7x on text | Gloeckle et al. 2024, section 3.2 |
-# | byte-level model, n = 8 | about 6x speed-up (6.4x in the appendix) | Gloeckle et al. 2024, section 3.3 and appendix A |
-# | Medusa heads on an existing model | 2.2x - 3.6x | Cai et al. 2024, abstract |
+# | small models on code | MTP helps more the larger the model: at 0.3B parameters the 4-token model solves **fewer** MBPP problems than the next-token one (pass@1 1.0 vs 1.8), and at 0.6B it is still behind on all six MBPP and HumanEval pass@k; 1.3B is mixed (ahead at MBPP pass@1, 7.4 vs 6.8, behind at MBPP pass@100 and HumanEval pass@10 and @100); from 3B up it is ahead or level on all six | Gloeckle et al. 2024, section 3.1 and Figure 3 (MBPP, HumanEval pass@1/10/100 by size); the numbers quoted here are Table S7 (appendix E) |
+# | small models, induction (copying a pattern seen earlier) | 2-token prediction makes induction form much better in **small** models only (30M non-embedding parameters and below); from 100M up the advantage disappears | Gloeckle et al. 2024, section 4.1, Figure 7 (and Figure S14: on better data only the smallest keep it) |
+# | self-speculative speed-up, n = 4 | up to 3x: 3.0x on code (2.5 of 3 drafts accepted), 2.7x on text | Gloeckle et al. 2024, section 3.2 (per data set: Table S2) |
+# | byte-level model, n = 8 | 6.4x speed-up (section 3.3 rounds it to 6x) | Gloeckle et al. 2024, section 3.2 and Table S3 (appendix A) |
+# | Medusa heads on an existing model | over 2.2x (Medusa-1) and 2.3-2.8x (Medusa-2); 3.62x on MT-Bench's best category | Cai et al. 2024, abstract of the ICML version (the first arXiv version said 2.3-3.6x for Medusa-2); per category: section 3.1 |
 # | DeepSeek-V3's MTP module as drafter | second token accepted 85-90% of the time, 1.8x tokens/s | DeepSeek-V3 report, section 5.4.3 |
-# | blockwise parallel decoding | up to 2x fewer iterations at no loss, up to 4x wall clock | Stern et al. 2018, abstract |
+# | blockwise parallel decoding | up to 2x fewer iterations with no loss in quality (up to 7x with a slight loss); up to 4x wall clock for the fastest models | Stern et al. 2018, abstract |
 # | speculative sampling with a draft model | 2-3x on T5-XXL; 2-2.5x on Chinchilla 70B | Leviathan et al. 2023; Chen et al. 2023, abstracts |
 #
 # So, putting it together:
@@ -335,7 +339,8 @@ for name in ("addition", "induction"):
 # - Self-speculation drafts for free from the verifying forward; a draft model pays K small forwards
 #   per round and keeps its own KV cache.
 # - X = x[t+1], Y = x[t+2]: next-token loss H(X) + H(Y|X) = H(X|Y) + I(X;Y) + H(Y|X);
-#   2-token loss H(X) + H(Y) = H(X|Y) + 2 I(X;Y) + H(Y|X) (Gloeckle et al. 2024, section 5.2).
+#   2-token loss H(X) + H(Y) = H(X|Y) + 2 I(X;Y) + H(Y|X) (Gloeckle et al. 2024, section 5.2, which
+#   writes the next-token side without H(Y|X): H(X) = H(X|Y) + I(X;Y)).
 # - 2-token loss - next-token loss = I(X; Y | C), counted exactly on the corpus for short contexts C;
 #   head 2's val loss - head 1's estimates it for the model's 64-character context.
 # - I(X; Y) = sum p(x, y) log( p(x, y) / (p(x) p(y)) ), from a table of counts, in nats.
