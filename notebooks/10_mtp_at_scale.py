@@ -65,10 +65,11 @@ print(f"{ckpt.model.config.n_heads} {ckpt.model.config.head_type} heads, {ckpt.m
 # into a frontier training run. What it did, with the report's sections:
 #
 # - **One module, depth 1.** Its MTP modules are *sequential* (section 2.2): module k combines the
-#   previous depth's hidden state with the embedding of the next token and runs one transformer
-#   block, sharing the embedding and output head with the main model. That is the causal head of
-#   notebook 09. But DeepSeek-V3 set the depth D = 1 (section 4.2): ONE module, predicting only the
-#   token after next. The 4-deep chain of `causal-4head` is this project's extension.
+#   previous depth's hidden state with the embedding of the token that depth was predicting and runs
+#   one transformer block, sharing the embedding and output head with the main model. That is the
+#   causal head of notebook 09. But DeepSeek-V3 set the depth D = 1 (section 4.2): ONE module,
+#   predicting only the token after next. The chain of 3 modules in `causal-4head` is this
+#   project's extension.
 # - **A weighted loss.** The training loss is the main next-token loss plus lambda / D times the sum of
 #   the D modules' losses, with lambda = 0.3 early in training and 0.1 later (sections 2.2 and 4.2).
 #   In tinymtp terms: head 1's loss plus 0.3 x head 2's.
@@ -92,7 +93,7 @@ print(f"K = 2: {one_draft.tokens_per_round:.3f} tokens per verifying round, so h
 #
 # | model | what ships | source |
 # |---|---|---|
-# | DeepSeek-V3 | the MTP module: of the 685B parameters released, 14B are the MTP module's, 671B the main model's | DeepSeek-V3 report, section 2.2; the DeepSeek-V3 repository's README |
+# | DeepSeek-V3 | the MTP module: of the 685B parameters released, 14B are the MTP module's, 671B the main model's | the numbers: the DeepSeek-V3 repository's README (and its Hugging Face model card); the module: report, section 2.2 |
 # | Qwen3-Next-80B-A3B | an MTP layer, extracted and served as a drafter for vLLM | Hugging Face: inference-optimization/Qwen3-Next-80B-A3B-Instruct_mtp_speculator (its model card) |
 # | MiMo-7B (Xiaomi) | MTP layers; vLLM's MTP documentation uses `XiaomiMiMo/MiMo-7B-Base` as its example | docs.vllm.ai, "MTP (Multi-Token Prediction)" speculative decoding page |
 # | GLM-4.5 (Z.ai) | built-in MTP layers for speculative decoding; the recipe advises 1 speculative token for best throughput, since more raise the acceptance length but lower the acceptance rate | vLLM recipes, zai-org/GLM-4.5 |
@@ -111,7 +112,7 @@ print(f"K = 2: {one_draft.tokens_per_round:.3f} tokens per verifying round, so h
 #   features and the token one step ahead, and the model's own output layer turns it into a token.
 #   It is the feature-level relative of causal heads: a chain that reads the previous draft, but
 #   added to a finished model instead of trained with it. EAGLE-2 grows the draft tree by the
-#   drafter's confidence (3.05x-4.26x on GPUs, Li et al. 2024, EAGLE-2 abstract).
+#   drafter's confidence (speed-ups of 3.05x-4.26x, Li et al. 2024, EAGLE-2 abstract).
 # - **Medusa-2** (Cai et al. 2024) trains the heads *together with* the backbone, and when the
 #   model's original training data is not at hand, uses **self-distillation**: it trains on text
 #   the model itself generated, so the heads learn to predict what the model would write (which is
@@ -250,10 +251,11 @@ for tokens in (2, 4, 16, 64, 128, 256, 1024):
 
 # %% [markdown]
 # Up to about 200 tokens a verifying forward costs what a greedy one does: the weights dominate. (With
-# 1-byte FP8 weights, as DeepSeek-V3 serves, the intensity doubles and the ridge comes at about 100
-# tokens: still far above a few drafts.) That
-# is why the papers' GPU speed-ups come close to their tokens per forward, and why Medusa's trees of 64
-# nodes pay there and not on this CPU (notebook 09). DeepSeek-V3's 1.8x fits: with one draft kept
+# 1-byte FP8 weights, the only ones DeepSeek-V3 releases (its README), the intensity doubles and the
+# ridge comes at about 100 tokens: still far above a few drafts.) That is why the papers' GPU
+# speed-ups come close to their tokens per forward, and why Medusa's trees of 64 nodes (Cai et al.'s
+# Figure 6, for Vicuna-7B; section 3.3.1 compares it with dense trees of 256 nodes) pay there and
+# not on this CPU (notebook 09). DeepSeek-V3's 1.8x fits: with one draft kept
 # 85-90% of the time a round commits about 1.85-1.9 tokens, and 1.8x leaves a cost ratio of about
 # 1.03-1.06 (the MTP module's own forward and the rest of the round):
 
@@ -268,8 +270,8 @@ for kept in (0.85, 0.90):
 # models are bound by overhead on any chip, which is why its cost ratio had to be measured, not
 # computed. Two more caveats: at large batch sizes a server is already closer to compute-bound, so
 # drafts are less free (Gloeckle et al. 2024 still report up to 3x "even with large batch sizes",
-# abstract and section 3.2); and the KV cache's reads grow with the context and the batch, moving the
-# balance again.
+# abstract; Figure S10 in their appendix A shows the speed-up across batch sizes); and the KV
+# cache's reads grow with the context and the batch, moving the balance again.
 #
 # ## Recap
 #
