@@ -84,7 +84,7 @@ print("hidden", tuple(hidden.shape), "-> logits", tuple(logits.shape), "== model
 # | type | what the head is (in tinymtp, before the shared unembedding) | from |
 # |---|---|---|
 # | `linear` | one C x C linear map, started as the identity | the simplest baseline |
-# | `mlp` | a residual block x + SiLU(W x + b), W and b started at zero, so it starts as x | Medusa's head (Cai et al. 2024, section 2.1), without Medusa's own output layer |
+# | `mlp` | a residual block x + SiLU(W x + b), W and b started at zero, so it starts as x | Medusa's head (Cai et al. 2024, section 2.1.1), without Medusa's own output layer |
 # | `block` | one full transformer layer per head, with its own attention | Gloeckle et al. 2024 (Meta), section 2 |
 # | `causal` | head k mixes head k-1's hidden state with the embedding of token x[t+k-1], then one transformer layer: a causal chain | DeepSeek-V3 (2024), section 2.2 |
 #
@@ -124,8 +124,8 @@ for head_type in HEAD_TYPES:
 # one layer of the trunk. Gloeckle et al. 2024 give each head a full transformer layer, and all heads
 # feed one shared unembedding. Medusa's heads (Cai et al. 2024) are a single residual block each, but
 # each then ends in **its own** output layer, a Linear(hidden, vocab) initialised from the base
-# model's LM head: Medusa does not share the unembedding (section 3 counts what that costs). tinymtp's
-# `mlp` head keeps Medusa's residual block and shares the one unembedding instead.
+# model's LM head: Medusa does not share the unembedding (section 3 below counts what that costs).
+# tinymtp's `mlp` head keeps Medusa's residual block and shares the one unembedding instead.
 #
 # **The start.** The `linear` and `mlp` heads start as the identity, so *before training every head
 # makes the same guess*: head 4 says exactly what head 1 says. Training then pulls them apart, each
@@ -142,7 +142,7 @@ for head_type in HEAD_TYPES:
 # | tinymtp (every head type) | the piece in the table above | **one, shared** by all heads |
 # | Gloeckle et al. 2024 (Meta) | one transformer layer | **shared** by all heads (section 2) |
 # | DeepSeek-V3 | one MTP module: two RMSNorms, a 2C -> C projection, one transformer block | **shared** with the main model, and so is the embedding (section 2.2) |
-# | Medusa (Cai et al. 2024) | one residual block **and its own output layer** Linear(hidden, vocab), initialised from the base model's LM head (section 2.1) | **not shared**: one per head |
+# | Medusa (Cai et al. 2024) | one residual block **and its own output layer** Linear(hidden, vocab), initialised from the base model's LM head (section 2.1.1) | **not shared**: one per head |
 #
 # Separate unembeddings cost (n - 1) x C x V more parameters. That is small here, but the unembedding
 # grows with the vocabulary: the cell prints what it would be for a vocabulary of 100,000 tokens and
@@ -191,8 +191,11 @@ print(f"ln V = ln {V} = {torch.log(torch.tensor(float(V))).item():.4f}")
 # How much should the far heads count? The papers made different choices:
 #
 # - Gloeckle et al. 2024 (Meta) add the n cross-entropies with **equal weights** (section 2).
-# - Medusa-2 (Cai et al. 2024, section 2.2) weights the extra heads less and less: **0.2 x 0.8^k** for
-#   its extra head k, on top of the next-token loss.
+# - Medusa-2 (Cai et al. 2024) weights the extra heads less and less: **0.2 x 0.8^k** for its extra
+#   head k (which predicts the token k + 1 ahead), on top of the next-token loss. The 0.8^k is the
+#   Medusa loss of section 2.2.1, the 0.2 its weight λ0 against the next-token loss (section 2.2.2),
+#   set to 0.2 for Vicuna-7B and 13B in the paper's appendix on experiment settings (0.01 for the
+#   self-distilled Vicuna-33B and Zephyr-7B).
 # - DeepSeek-V3 adds its extra losses scaled by a factor λ divided by their number D (section 2.2),
 #   with λ = 0.3 first and 0.1 later in training, and D = 1 (section 4.2).
 #
