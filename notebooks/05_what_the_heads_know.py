@@ -291,8 +291,8 @@ if not MODEL.is_own:
 # next-token loss (1.68 against 1.30), because agreeing with head 1 does not need head 1 to be right.
 #
 # For scale: the MTP paper reports that with n = 4 heads on code, 2.5 of the 3 drafts were accepted
-# per round on average, for a 3.0x speed-up (Gloeckle et al. 2024); our tiny models trained for
-# minutes on a CPU are much less sure of themselves.
+# per round on average, for a 3.0x speed-up (Gloeckle et al. 2024, section 3.2); our tiny models
+# trained for minutes on a CPU are much less sure of themselves.
 #
 # ## Exercises
 #
