@@ -258,8 +258,9 @@ print(f"greedy: {greedy.trace.summary()['forwards']} forwards for {len(greedy.to
 # "How often is head k's draft accepted?" has two honest answers, and papers and tools do not all
 # report the same one, so always say which one you mean:
 #
-# - **conditional**: of the rounds in which every earlier draft (heads 2..k-1) was kept, so head k's
-#   draft was actually checked, the share that kept it: P(head k kept | heads 2..k-1 kept);
+# - **conditional**: of the rounds that *reached* head k (every earlier draft, heads 2..k-1, was
+#   kept, so head k's draft was actually checked), the share that kept it:
+#   P(head k kept | heads 2..k-1 kept);
 # - **share of rounds**: of all the rounds that drafted, the share that kept head k's draft. It is the
 #   product of the conditional rates of heads 2..k, so it can only fall with k.
 #
@@ -273,14 +274,19 @@ print(f"greedy: {greedy.trace.summary()['forwards']} forwards for {len(greedy.to
 # `acceptance_length`, `drafts_accepted_per_round`), and counts every forward, the prefill included:
 
 # %%
+def percent(rate):
+    return "n/a" if rate is None else f"{rate:.0%}"  # None: no round reached that head
+
+
 summary = result.trace.summary()
 print(f"{summary['tokens']} tokens in {summary['forwards']} forwards ({summary['verify_rounds']} verifying rounds "
       f"+ the prefill): {summary['tokens_per_forward']:.2f} tokens per forward")
 print(f"acceptance length {summary['acceptance_length']:.2f} tokens per round "
       f"({summary['drafts_accepted_per_round']:.2f} drafts accepted per round, + 1 corrected or bonus token)")
 for row in summary["acceptance_per_head"]:
-    print(f"head {row['head']}: conditional {row['conditional']:.0%} ({row['accepted']} kept of {row['reached']} "
-          f"checked)   share of rounds {row['rate']:.0%} ({row['accepted']} of {row['rounds']} rounds)")
+    print(f"head {row['head']}: conditional {percent(row['conditional'])} ({row['accepted']} kept of the "
+          f"{row['reached']} rounds that reached it)   "
+          f"share of rounds {percent(row['rate'])} ({row['accepted']} of {row['rounds']} rounds)")
 viz.acceptance_per_head(result.trace)
 
 # %%
@@ -340,7 +346,7 @@ rows = {"this notebook's model": measurement["speculative"][-1],
                                                          drafting_heads=[shipped.model.config.n_heads - 1],
                                                          **settings)["speculative"][-1]}
 for name, entry in rows.items():
-    conditional = ", ".join(f"{c:.0%}" for c in entry["acceptance_conditional"])
+    conditional = ", ".join(percent(c) for c in entry["acceptance_conditional"])
     print(f"{name:26} {entry['tokens_per_forward']:.2f} tokens/forward, acceptance length "
           f"{entry['acceptance_length']:.2f}, conditional acceptance of heads 2..n: {conditional}, "
           f"{entry['speedup']:.2f}x")

@@ -317,8 +317,8 @@ viz.distributions(bars, shown, title="The second generated character: exact, pla
 # %%
 def acceptance_line(name, trace):
     s = trace.summary()
-    conditional = ", ".join(f"{r:.0%}" for r in s["acceptance_conditional"])
-    share = ", ".join(f"{r:.0%}" for r in s["acceptance_share_of_rounds"])
+    conditional = ", ".join("n/a" if r is None else f"{r:.0%}" for r in s["acceptance_conditional"])
+    share = ", ".join("n/a" if r is None else f"{r:.0%}" for r in s["acceptance_share_of_rounds"])
     return (f"{name:38} {s['tokens_per_forward']:.2f} tokens/forward, acceptance length {s['acceptance_length']:.2f} "
             f"({s['drafts_accepted_per_round']:.2f} drafts/round); heads 2..n conditional {conditional}, "
             f"share of rounds {share}")

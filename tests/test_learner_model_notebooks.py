@@ -1,7 +1,8 @@
-"""Notebooks 05-07 on the learner's own model: with a model saved where notebook 04 saves it
-(runs/my-model, here in a temporary TINYMTP_RUNS), they study that model, say so, and still run top
-to bottom with their comparison against the shipped mtp-4head. The plain notebook test runs them on
-the shipped model only (its TINYMTP_RUNS is empty)."""
+"""The learner's own model through notebooks 04-07. With a model saved where notebook 04 saves it
+(runs/my-model, here in a temporary TINYMTP_RUNS), notebooks 05-07 study that model, say so, and
+still run top to bottom with their comparison against the shipped mtp-4head (the plain notebook
+test runs them on the shipped model only: its TINYMTP_RUNS is empty); and notebook 04 in fast mode,
+as the tests run it, leaves that model untouched."""
 
 from __future__ import annotations
 
@@ -51,3 +52,19 @@ def test_notebook_studies_the_learners_own_model(name, runs, monkeypatch):
     assert f"your own model from notebook 04_training ({runs / LEARNER_MODEL_NAME})" in printed
     assert "shipped mtp-4head" in printed  # the live comparison row
     assert "both rows are the shipped model" not in printed and "are the shipped model too" not in printed
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_fast_mode_training_never_replaces_the_learners_model(runs, monkeypatch):
+    """The tests run notebook 04 in fast mode: its 40-step model must not replace a real runs/my-model."""
+    from nbclient import NotebookClient
+
+    saved = {p.name: p.read_bytes() for p in (runs / LEARNER_MODEL_NAME).iterdir()}
+    monkeypatch.setenv("TINYMTP_FAST", "1")
+    monkeypatch.setenv("TINYMTP_RUNS", str(runs))
+    nb = nbformat.read(NOTEBOOKS_DIR / "04_training.ipynb", as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}).execute()
+    assert {p.name: p.read_bytes() for p in (runs / LEARNER_MODEL_NAME).iterdir()} == saved
+    assert sorted(p.name for p in runs.iterdir()) == [LEARNER_MODEL_NAME]  # nothing else written there
