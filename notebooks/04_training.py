@@ -90,7 +90,7 @@ for step in (0, 1, 25, 49, 50, 250, 500, 750, 999):
 # ## 2. Train, and watch
 #
 # The model is smaller than the shipped checkpoint (2 layers of width 64 and a context of 64
-# characters instead of 4 layers of width 128 and 128 characters) so that it trains in a couple of
+# characters instead of 4 layers of width 128 and 128 characters) so that it trains in two to three
 # minutes on two CPU cores. Everything else is the same recipe.
 #
 # The training config asks PyTorch for **one thread** (`threads=1`). A model this small does too
