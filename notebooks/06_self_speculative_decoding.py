@@ -318,7 +318,7 @@ check("06.tokens_per_forward", answer, summary=summary)
 # Fewer forward passes is not yet less time. Each speculative forward feeds n tokens instead of 1,
 # and every round has some Python bookkeeping. On a big model on a GPU, a forward pass costs about
 # the same for 1 or n tokens (it is limited by reading the weights), so the speed-up comes close to
-# the tokens per forward: the MTP paper reports 3.0x on code with n = 4 (Gloeckle et al. 2024). Our
+# the tokens per forward: the MTP paper reports 3.0x on code with n = 4 (Gloeckle et al. 2024, section 3.2). Our
 # model is tiny and runs on a CPU, where per-round overhead weighs more. Measure it, on a few
 # prompts, for 1, 2 and 3 drafting heads (`heads=K` drafts with heads 2..K):
 
