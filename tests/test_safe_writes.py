@@ -198,3 +198,18 @@ def test_a_failed_write_from_the_cli_is_one_line(tmp_path):
     else:  # root writes through read-only modes; /proc refuses new folders even to root
         target = Path("/proc/tinymtp-test/model")
     assert_one_line_error(run_cli(*TRAIN, "--out", target), "could not write", str(target))
+
+
+def test_a_folder_created_by_someone_else_during_the_save_is_never_replaced(tmp_path):
+    model, tokenizer = micro_model(0)
+    target = tmp_path / "shared-name"
+
+    def fill_while_another_server_saves(folder):  # another process takes the name mid-save
+        (target).mkdir()
+        (target / "their-model.txt").write_text("theirs")
+        Path(folder, "config.json").write_text("{}")
+
+    with pytest.raises(TinyMTPError, match="created by someone else"):
+        safe_write.write_folder(str(target), fill_while_another_server_saves)
+    assert snapshot(target) == {"their-model.txt": b"theirs"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared-name"]

@@ -88,7 +88,7 @@ def save_checkpoint(path: str, model: MTPModel, tokenizer: CharTokenizer, metada
         with open(os.path.join(folder, CONFIG_FILE), "w", encoding="utf-8") as f:
             json.dump(config, f, indent=1, ensure_ascii=False)
 
-    return write_folder(path, fill)
+    return write_folder(path, fill, overwrite)
 
 
 def _read_config(path: str) -> dict:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import glob
 import os
 import shutil
@@ -31,7 +32,7 @@ from collections.abc import Callable
 
 from .errors import TinyMTPError
 
-RENAME_EXCHANGE = 2  # linux/fs.h: swap two paths atomically
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2  # linux/fs.h: rename unless the target exists; swap two paths
 AT_FDCWD = -100  # fcntl.h: paths relative to the current directory
 
 
@@ -109,25 +110,41 @@ def recover_folder(path: str) -> None:
             pass  # a read-only folder: the caller then reports the missing path
 
 
+def _renameat2(a: str, b: str, flags: int) -> int | None:
+    """Linux's renameat2: 0 on success, the errno on failure, None where the system has no such call."""
+    libc_name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(libc_name, use_errno=True) if libc_name else None
+    if libc is None or not hasattr(libc, "renameat2"):
+        return None
+    done = libc.renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), flags)
+    return 0 if done == 0 else ctypes.get_errno()
+
+
 def _exchange(a: str, b: str) -> bool:
     """Swap two existing paths in one atomic step; False where the system cannot."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    if not hasattr(libc, "renameat2"):
-        return False
-    done = libc.renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
-    return done == 0
+    return _renameat2(a, b, RENAME_EXCHANGE) == 0
 
 
-def _move_into_place(tmp: str, path: str) -> None:
-    if not os.path.lexists(path):
-        os.rename(tmp, path)
-        return
-    if os.path.isdir(path) and not os.listdir(path):
-        os.rmdir(path)
-        os.rename(tmp, path)
+def _rename_new(tmp: str, path: str) -> None:
+    """Rename `tmp` to `path` only if `path` still does not exist: another process may have
+    created it since the target was checked (two app servers saving under one name)."""
+    failed = _renameat2(tmp, path, RENAME_NOREPLACE)
+    if failed is None or failed in (errno.EINVAL, errno.ENOSYS):  # no such call, or a file system without it
+        if os.path.lexists(path):
+            failed = errno.EEXIST
+        else:
+            os.rename(tmp, path)
+            return
+    if failed == errno.EEXIST:
+        raise TinyMTPError(f"{path} was created by someone else while this was being saved; nothing was "
+                           "replaced (choose another name)")
+    if failed:
+        raise OSError(failed, os.strerror(failed), path)
+
+
+def _move_into_place(tmp: str, path: str, overwrite: bool) -> None:
+    if not os.path.lexists(path) or not overwrite:
+        _rename_new(tmp, path)
         return
     if _exchange(tmp, path):  # tmp now holds the old folder
         shutil.rmtree(tmp, ignore_errors=True)
@@ -138,9 +155,10 @@ def _move_into_place(tmp: str, path: str) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def write_folder(path: str, fill: Callable[[str], None]) -> str:
+def write_folder(path: str, fill: Callable[[str], None], overwrite: bool = False) -> str:
     """Create a temporary folder beside `path`, let `fill(folder)` write into it, then move it
-    into place (replacing `path` atomically). The caller has checked the target first."""
+    into place: as a new name, or (overwrite) replacing `path` atomically. The caller has
+    checked the target first; without overwrite an empty folder there is replaced too."""
     path = os.path.abspath(path)
     tmp = None
     try:
@@ -150,7 +168,9 @@ def write_folder(path: str, fill: Callable[[str], None]) -> str:
         tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=os.path.dirname(path))
         fill(tmp)
         usual_permissions(tmp)
-        _move_into_place(tmp, path)
+        if not overwrite and os.path.isdir(path) and not os.listdir(path):
+            os.rmdir(path)  # an empty folder was free to use (check_target)
+        _move_into_place(tmp, path, overwrite)
     except OSError as exc:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
