@@ -167,8 +167,9 @@ check("07.accept", accept)
 # output leans toward q.
 # </details>
 #
-# **Exercise 3 (code).** Write `residual(p, q)`: the distribution a rejected draft's replacement is
-# drawn from, norm(max(0, p - q)), for two (V,) float tensors. One case needs care: if p equals q
+# **Exercise 3 (code).** Write `residual_mine(p, q)` (not `residual`, which would hide the library's
+# function that the cells below use): the distribution a rejected draft's replacement is drawn from,
+# norm(max(0, p - q)), for two (V,) float tensors. One case needs care: if p equals q
 # there is nothing left over (the sum is 0, and 0 / 0 is nan); a rejection cannot happen then, but
 # rounding can still bring you here, and the right answer is p itself. The check compares with
 # `tinymtp.sampling.residual` on hidden pairs.
