@@ -357,9 +357,9 @@ if not MODEL.is_own:
 # Read the two rows with the generated text in mind. When this notebook was written (notebook 04,
 # then this one, on a shared 2-core machine), notebook 04's 2000-step model made 2.29 tokens per
 # forward on these prompts against the shipped model's 2.56: fewer of its drafts agree with its head
-# 1. Yet its wall-clock speed-up was not smaller (1.66x against 1.56x): the speed-up is tokens per
-# forward divided by how much more a verifying forward costs than a one-token forward, and that cost
-# ratio differs between a 2-layer and a 4-layer model. A weak model can also fall into repeating
+# 1. Yet its wall-clock speed-up was not smaller (three runs of this cell: 1.62x to 1.92x against
+# 1.56x to 1.66x): the speed-up is tokens per forward divided by how much more a verifying forward
+# costs than a one-token forward, and that cost ratio differs between a 2-layer and a 4-layer model. A weak model can also fall into repeating
 # itself (runs of spaces, `self.______`), which greedy decoding continues forever and the heads draft
 # easily: it raises tokens per forward without saying anything good about the model. Read the text
 # before trusting a tokens-per-forward figure.
