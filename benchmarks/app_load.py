@@ -104,14 +104,15 @@ def shown_round(session) -> tuple:
 
 async def decoding_visitor(url: str, steps: int, think: float, training_done: asyncio.Event, record: dict) -> None:
     """Open the Speculative page, then press Step at least `steps` times and on while anyone's
-    training is under way, `think` seconds apart, checking each press shows the next round
-    (Reset at the last one)."""
+    training is under way, `think` seconds apart, checking each press shows the next round.
+    After every `steps` rounds it presses Reset (untimed): a later round draws more, so runs
+    with and without training time the same rounds."""
     session = StreamlitSession(url, "speculative")
     try:
         await session.open(WAIT_S)
         expected, last = shown_round(session)
         while len(record["steps"]) < steps or not training_done.is_set():
-            if expected == last:
+            if expected == last or expected == steps:
                 await session.press("Reset", WAIT_S)
                 expected, last = shown_round(session)
             began = time.time()

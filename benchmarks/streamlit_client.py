@@ -3,7 +3,7 @@
 load test can run twenty sessions on a small machine without twenty pages drawing charts.
 
 What it does: open a session on one page, read the elements each script run sends (markdown,
-buttons, alerts, exceptions), and press a button by sending the rerun request the browser sends
+alerts, buttons, exceptions), and press a button (a form's submit button too) by sending the rerun request the browser sends
 for a click. What it leaves out: every other widget keeps its default value (it never sends
 their states), and cached-message references (it tells the server it has cached nothing).
 Used by benchmarks/app_load.py.
@@ -26,8 +26,9 @@ class StreamlitSession:
         self.ws_url = url.replace("http://", "ws://") + "/_stcore/stream"
         self.page = page
         self.ws = None
-        self.markdown: list = []  # the markdown bodies of the last script run
+        self.markdown: list = []  # the markdown and alert bodies of the last script run
         self.buttons: dict = {}  # label -> widget id, from the last script run
+        self.numbers: dict = {}  # number inputs: label -> widget id
         self.problems: list = []  # exceptions and error alerts, over every run
 
     async def open(self, timeout: float) -> float:
@@ -36,10 +37,11 @@ class StreamlitSession:
         self.ws = await connect(self.ws_url, subprotocols=["streamlit"], max_size=None, open_timeout=timeout)
         return await self._run(None, timeout)
 
-    async def press(self, label: str, timeout: float) -> float:
+    async def press(self, label: str, timeout: float, numbers: dict | None = None) -> float:
+        """Click a button; `numbers` ({label: value}) sets number inputs in the same request."""
         if label not in self.buttons:
             raise RuntimeError(f"no button '{label}' on the page (buttons: {sorted(self.buttons)})")
-        return await self._run(self.buttons[label], timeout)
+        return await self._run(self.buttons[label], timeout, numbers or {})
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -48,14 +50,17 @@ class StreamlitSession:
     def text(self) -> str:
         return "\n".join(self.markdown)
 
-    async def _run(self, button_id: str | None, timeout: float) -> float:
+    async def _run(self, button_id: str | None, timeout: float, numbers: dict | None = None) -> float:
         """Ask for a script run (a button's trigger when given) and read until it has finished."""
         msg = BackMsg()
         msg.rerun_script.page_name = self.page
         if button_id is not None:
             state = msg.rerun_script.widget_states.widgets.add()
             state.id, state.trigger_value = button_id, True
-        self.markdown, self.buttons = [], {}
+        for label, value in (numbers or {}).items():
+            state = msg.rerun_script.widget_states.widgets.add()
+            state.id, state.double_value = self.numbers[label], value
+        self.markdown, self.buttons, self.numbers = [], {}, {}
         began = time.perf_counter()
         await self.ws.send(msg.SerializeToString())
         await asyncio.wait_for(self._read_until_finished(), timeout)
@@ -81,7 +86,11 @@ class StreamlitSession:
             self.markdown.append(element.markdown.body)
         elif kind == "button":
             self.buttons[element.button.label] = element.button.id
+        elif kind == "number_input":
+            self.numbers[element.number_input.label] = element.number_input.id
         elif kind == "exception":
             self.problems.append(f"{element.exception.type}: {element.exception.message}")
-        elif kind == "alert" and element.alert.format == Alert.ERROR:
-            self.problems.append(element.alert.body)
+        elif kind == "alert":
+            self.markdown.append(element.alert.body)
+            if element.alert.format == Alert.ERROR:
+                self.problems.append(element.alert.body)

@@ -208,7 +208,7 @@ check("01.head_targets", head_targets)
 #
 # Once your function passes, try it on our example: `head_targets(tokens[0], 4).T` prints the shift
 # picture's rows as ids.
-#
+
 # %% [markdown]
 # ## 6. Training batches
 #

@@ -54,8 +54,9 @@ torch.manual_seed(0)
 # norm and one unembedding serve them all:
 #
 # ![the fan of heads over a shared unembedding](../docs/fan-of-heads.svg)
-# We use the small `micro` preset here (one layer, C = 32) so every
-# cell runs in a blink; the pieces are the same at every size.
+#
+# We use the small `micro` preset here (one layer, C = 32) so every cell runs in a blink; the pieces
+# are the same at every size.
 
 # %%
 corpus = load_corpus("python-stdlib")
@@ -97,8 +98,8 @@ print("hidden", tuple(hidden.shape), "-> logits", tuple(logits.shape), "== model
 # tinymtp's head k is DeepSeek-V3's MTP module k - 1 (their module 1 predicts the token two ahead).
 # Inside a module DeepSeek-V3 normalises both inputs with RMSNorm, concatenates them, projects 2C -> C
 # and runs one transformer block, as drawn. Note the depth: DeepSeek-V3 trains **one** such module
-# (D = 1, section 4.2); tinymtp's chains of two or three are an extrapolation of the design, not
-# something the report measured. Notebook 09 decodes with it. The cell below builds every type the
+# (D = 1, section 4.2); tinymtp's chain of n - 1 modules (3 in a 4-head model) extrapolates the
+# design beyond what the report measured. Notebook 09 decodes with it. The cell below builds every type the
 # library has.
 
 # %%

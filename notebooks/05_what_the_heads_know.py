@@ -16,40 +16,56 @@
 # %% [markdown]
 # # 05 · What the heads know
 #
-# A trained MTP model makes n guesses at every position. This notebook opens the shipped 4-head
-# checkpoint and looks at those guesses character by character, on real code it never trained on.
-# Then it scores them in two different ways, and shows that only one of the two tells you how much
-# faster the heads will make decoding.
+# A trained MTP model makes n guesses at every position. This notebook opens **your model from
+# notebook 04** (or the shipped 4-head checkpoint, if you have not trained one yet) and looks at
+# those guesses character by character, on real code it never trained on. Then it scores them in two
+# different ways, and shows that only one of the two tells you how much faster the heads will make
+# decoding.
 #
 # **At the end of this notebook you will be able to**
 # - read every head's top guesses on a piece of text, and find them yourself from the model's logits;
-# - measure each head's accuracy against how far ahead it looks;
-# - tell apart "matches the real text" from "matches what head 1 would generate", and estimate the
-#   tokens per forward of speculative decoding from the second.
+# - compute a head's accuracy two ways yourself: against the real text, and against what head 1
+#   would generate;
+# - estimate the tokens per forward of speculative decoding from the second, and compare your model
+#   with the shipped one.
 #
 # The code behind this notebook is `tinymtp/predictions.py`; the figures come from `tinymtp/viz.py`.
 
 # %%
 import os
-from pathlib import Path
 
 import torch
 
-import tinymtp
 from tinymtp import viz
 from tinymtp.checkpoint import load_checkpoint
 from tinymtp.corpora import load_corpus
 from tinymtp.exercises import check
-from tinymtp.predictions import accuracy_rows, corpus_snippets, head_predictions
+from tinymtp.paths import SHIPPED_MODEL_NAME, checkpoints_dir, learner_model
+from tinymtp.predictions import accuracy_rows, corpus_snippets, head_predictions, predicted_tokens_per_forward
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: fewer pieces of text
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
-CHECKPOINTS = Path(tinymtp.__file__).resolve().parent.parent / "checkpoints"
-checkpoint = load_checkpoint(str(CHECKPOINTS / "mtp-4head"))
+
+MODEL = learner_model()  # your runs/my-model once notebook 04 saved it; else the shipped mtp-4head
+print("studying", MODEL.describe())
+checkpoint = load_checkpoint(str(MODEL.path))
 model, tokenizer = checkpoint.model, checkpoint.tokenizer
 n = model.config.n_heads
 print(model.config)
 print("trained for", checkpoint.metadata.get("steps"), "steps on", checkpoint.metadata.get("corpus"))
+
+# %% [markdown]
+# If this is your own model, it differs from the shipped one in size and training time. The shipped
+# checkpoint's numbers come from its metadata (recorded when it was trained with the README's
+# command); yours from notebook 04:
+
+# %%
+shipped = load_checkpoint(str(checkpoints_dir() / SHIPPED_MODEL_NAME))
+for name, ck in [("this notebook's model", checkpoint), (f"shipped {SHIPPED_MODEL_NAME}", shipped)]:
+    cfg, meta = ck.model.config, ck.metadata
+    print(f"{name:26} {cfg.n_layers} layers x {cfg.d_model} wide, context {cfg.context_length}, "
+          f"{meta.get('steps')} steps ({meta.get('seconds', 0) / 60:.1f} min), "
+          f"next-token val loss {meta.get('next_token_val_loss')}")
 
 # %% [markdown]
 # ## 1. Every head's guess at every position
@@ -81,7 +97,8 @@ viz.head_grid(pred)
 #
 # Pick one position and look at the full top-5 of every head. A head that is sure puts most of its
 # probability on one character; a head that is unsure spreads it out. Position 14 is the `(` after
-# `def format_exc`; change `t` to explore (try 20, just after `limit=`, and 26).
+# `def format_exc` (on the Python this was written with; print `text` to see yours); change `t` to
+# explore (try 20 and 26).
 
 # %%
 t = 14
@@ -138,15 +155,64 @@ print("heads 1..n guessed:   ", repr(tokenizer.decode(top[t])))
 # Compare the three lines. Wherever the heads' guesses equal head 1's generation, a speculative round
 # at this position would keep them, however wrong they are about the real text: speculative decoding
 # reproduces head 1, not the text.
+#
+# **Exercise 1 (code).** Write `head_accuracies(tokens, guesses, greedy, k)`: head k's accuracy
+# against the real text and against head 1's generation, as a pair of numbers between 0 and 1.
+# `tokens` is the list of the text's T token ids; `guesses` (T, n) holds every head's top guess
+# (like `top` above); `greedy` (T, n) holds head 1's continuations (column j: the token j + 1 steps
+# after x[0..t], like `torch.tensor(pred.greedy)`). Mind the end of the text: x[t+k] exists only
+# while t + k < T, so the text accuracy counts only those positions; the greedy accuracy counts every
+# position. The check compares with `accuracy_rows` on hidden cases.
+
+# %%
+def head_accuracies(tokens, guesses, greedy, k):
+    raise NotImplementedError  # replace this line with your code
+
+
+check("05.head_accuracies", head_accuracies)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def head_accuracies(tokens, guesses, greedy, k):
+#     T = len(tokens)
+#     text_hits = sum(int(guesses[t, k - 1]) == tokens[t + k] for t in range(T - k))
+#     greedy_hits = sum(int(guesses[t, k - 1]) == int(greedy[t, k - 1]) for t in range(T))
+#     return text_hits / (T - k), greedy_hits / T
+# ```
+#
+# Dividing the text hits by T instead of T - k counts the last k positions, which have no target,
+# as misses.
+# </details>
+#
+# Once it passes, try it on the piece of text above and compare with the library's row for each
+# head (`accuracy_rows([pred])`).
 
 # %% [markdown]
 # ## 4. Accuracy against distance
 #
 # Pool the guesses of all the pieces of validation text and compute both accuracies per head
-# (`accuracy_rows`):
+# (`accuracy_rows`).
+#
+# **Exercise 2 (predict, then run).** Before running the table: which drafting head (2..n) will most
+# often match what head 1 would generate? Write your prediction, run the check, then the table.
 
 # %%
 preds = [head_predictions(model, tokenizer, s) for s in (snippets[:4] if FAST else snippets)]
+
+# %%
+answer = None  # a head number, 2..n
+check("05.best_drafter", answer, rows=accuracy_rows(preds))
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# Usually head 2, the nearest: it has the fewest unseen characters to guess through.
+# `max(rows[1:], key=lambda r: r["greedy_accuracy"])["head"]` reads it off the table below.
+# </details>
+
+# %%
 rows = accuracy_rows(preds)
 for r in rows:
     print(f"head {r['head']}: matches the real text {r['text_accuracy']:.1%} ({r['text_count']} guesses)   "
@@ -157,68 +223,10 @@ viz.head_accuracy(rows)
 # %% [markdown]
 # Read the two sets of bars:
 # - **Against the real text**, accuracy falls with distance: head k must guess through k - 1 unseen
-#   characters (notebook 04, section 4).
+#   characters (notebook 04, section 5).
 # - **Against head 1's generation**, the far heads do much better. Head 1's own guesses are often
 #   wrong about the real text, and the other heads, which read the same hidden state, tend to make
 #   the *same* mistakes. Agreeing with head 1 is an easier target than predicting the text.
-#
-# ## 5. From agreement to speed-up
-#
-# In a speculative round at position t, head 1 gives the next token for sure, then the drafts of
-# heads 2, 3, ... are checked in order and kept **until the first one that disagrees**. So a round
-# at t produces 1 + (the number of heads 2, 3, ... that agree with head 1's generation in a row).
-# Averaging that over positions predicts the tokens per forward that notebook 06 will measure:
-
-# %%
-def kept_drafts(pred, t):
-    """How many drafts a speculative round at position t would keep: agreeing heads 2, 3, ... in a row."""
-    kept = 0
-    for k in range(2, pred.n_heads + 1):
-        if not pred.matches_greedy(t, k):
-            break
-        kept += 1
-    return kept
-
-
-rounds = [kept_drafts(p, t) for p in preds for t in range(p.length)]
-print(f"predicted tokens per forward: {1 + sum(rounds) / len(rounds):.2f} (the ceiling is {n})")
-
-# %% [markdown]
-# This is an estimate: real decoding runs on the model's own generated text, not on the validation
-# text, and each round starts where the previous one stopped rather than at every position. Notebook
-# 06 measures the real number.
-#
-# For scale: the MTP paper reports that with n = 4 heads on code, 2.5 of the 3 drafts were accepted
-# per round on average, for a 3.0x speed-up (Gloeckle et al. 2024); our tiny model trained for
-# minutes on a CPU is much less sure of itself.
-#
-# ## Exercises
-#
-# **Exercise 1.** Suppose head 2's draft is kept 60% of the time, and head 3's draft is kept 50% of
-# the time *when head 2's was*. How many tokens does a round produce on average (with n = 3 heads)?
-
-# %%
-answer = None  # a number
-check("05.expected_tokens", answer)
-
-# %% [markdown]
-# <details><summary>Solution</summary>
-#
-# 1 (head 1's sure token) + 0.6 (head 2 kept) + 0.6 x 0.5 (heads 2 and 3 both kept) = 1.9.
-# </details>
-#
-# **Exercise 2.** In the table of section 4, which drafting head (2..n) most often matches what head
-# 1 would generate? Answer with its number.
-
-# %%
-answer = None  # a head number, 2..n
-check("05.best_drafter", answer, rows=rows)
-
-# %% [markdown]
-# <details><summary>Solution</summary>
-#
-# Usually head 2, the nearest: `max(rows[1:], key=lambda r: r["greedy_accuracy"])["head"]`.
-# </details>
 #
 # **Exercise 3.** What is head 1's accuracy against head 1's own greedy generation? (A number
 # between 0 and 1.)
@@ -233,7 +241,90 @@ check("05.greedy_accuracy_head1", answer)
 # 1.0: head 1's top guess at t *is* the first token of its own greedy generation after x[0..t].
 # </details>
 #
-# ## What's next
+# ## 5. From agreement to speed-up
+#
+# In a speculative round at position t, head 1 gives the next token for sure, then the drafts of
+# heads 2, 3, ... are checked in order and kept **until the first one that disagrees**. So a round
+# at t produces 1 + (the number of heads 2, 3, ... that agree with head 1's generation in a row).
+# Averaging that over positions predicts the tokens per forward that notebook 06 will measure. By
+# hand, then with the library's `predicted_tokens_per_forward`:
+
+# %%
+def kept_drafts(pred, t):
+    """How many drafts a speculative round at position t would keep: agreeing heads 2, 3, ... in a row."""
+    kept = 0
+    for k in range(2, pred.n_heads + 1):
+        if not pred.matches_greedy(t, k):
+            break
+        kept += 1
+    return kept
+
+
+rounds = [kept_drafts(p, t) for p in preds for t in range(p.length)]
+estimate = predicted_tokens_per_forward(preds)
+assert abs(estimate - (1 + sum(rounds) / len(rounds))) < 1e-12
+print(f"predicted tokens per forward: {estimate:.2f} (the ceiling is {n})")
+
+# %% [markdown]
+# This is an estimate: real decoding runs on the model's own generated text, not on the validation
+# text, and each round starts where the previous one stopped rather than at every position. Notebook
+# 06 measures the real number.
+#
+# **Your model against the shipped one.** The same estimate and the same accuracies for the shipped
+# `mtp-4head`, on the same pieces of text, computed now:
+
+# %%
+shipped_preds = [head_predictions(shipped.model, shipped.tokenizer, s) for s in (snippets[:4] if FAST else snippets)
+                 if not shipped.tokenizer.unknown_characters(s)]
+for name, these in [("this notebook's model", preds), (f"shipped {SHIPPED_MODEL_NAME}", shipped_preds)]:
+    matches = "  ".join(f"head {r['head']} {r['greedy_accuracy']:.0%}" for r in accuracy_rows(these)[1:])
+    print(f"{name:26} predicted tokens per forward {predicted_tokens_per_forward(these):.2f}   "
+          f"matches head 1's generation: {matches}")
+if not MODEL.is_own:
+    print("(both rows are the shipped model: train your own in notebook 04 to compare)")
+
+# %% [markdown]
+# A model trained for a few minutes (notebook 04) has heads that agree with head 1 less often than
+# the shipped one, trained for half an hour: its predicted tokens per forward is lower. Agreement
+# grows with training, because head 1 and the drafting heads both get closer to the text's real
+# regularities, and regular text is what they agree on.
+#
+# For scale: the MTP paper reports that with n = 4 heads on code, 2.5 of the 3 drafts were accepted
+# per round on average, for a 3.0x speed-up (Gloeckle et al. 2024); our tiny models trained for
+# minutes on a CPU are much less sure of themselves.
+#
+# ## Exercises
+#
+# Exercises 1 to 3 are above (sections 3 and 4).
+#
+# **Exercise 4.** Suppose head 2's draft is kept 60% of the time, and head 3's draft is kept 50% of
+# the time *when head 2's was*. How many tokens does a round produce on average (with n = 3 heads)?
+
+# %%
+answer = None  # a number
+check("05.expected_tokens", answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# 1 (head 1's sure token) + 0.6 (head 2 kept) + 0.6 x 0.5 (heads 2 and 3 both kept) = 1.9. The
+# 50% is a *conditional* rate (given head 2 was kept); notebook 06 shows both kinds of rate for a
+# real run.
+# </details>
+#
+# ## Recap
+#
+# - One forward: logits (1, T, n, V); head k's top guess at t is `logits[0, t, k-1].argmax()`, a
+#   guess for x[t+k].
+# - Accuracy against the text: guess == x[t+k], over the T - k positions where x[t+k] exists; it
+#   falls with k.
+# - Accuracy against head 1: guess == the k-th token head 1 generates greedily after x[0..t], over
+#   all T positions; it is 1 for head 1, and it is what speculative decoding checks.
+# - Tokens per forward ≈ 1 + E[number of heads 2, 3, ... agreeing with head 1 in a row]
+#   (`predicted_tokens_per_forward`); with conditional rates c2, c3, ...: 1 + c2 + c2·c3 + ...
+# - More training, more agreement: your minutes-old model drafts worse than the shipped one.
+#
+# ## Next
 #
 # Notebook **06_self_speculative_decoding** turns these guesses into a decoder: draft, verify, accept,
-# roll back the cache, and measure the speed-up.
+# roll back the cache, and measure the speed-up of your model.

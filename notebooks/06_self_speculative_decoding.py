@@ -23,33 +23,38 @@
 # pass to check them all at once, and keeps every guess that head 1 agrees with. The output is
 # token for token what greedy decoding gives; it just takes fewer forward passes.
 #
+# This notebook runs it on **your model from notebook 04** (or the shipped checkpoint if you have not
+# trained one yet), and compares the two.
+#
 # **At the end of this notebook you will be able to**
 # - run one round of self-speculative decoding by hand (draft, verify, accept, roll back the KV
-#   cache) and check it equals the library's round;
+#   cache), and write the round's decision yourself;
 # - read a decoding trace round by round, and check that speculative output equals greedy output;
-# - measure tokens per forward and the wall-clock speed-up, and say why they differ.
+# - read acceptance two ways (conditional, and share of rounds) and the acceptance length, and
+#   measure tokens per forward and the wall-clock speed-up, and say why they differ.
 #
 # The code behind this notebook is `tinymtp/speculative.py`, `tinymtp/decode.py`,
 # `tinymtp/kvcache.py` and `tinymtp/trace.py`.
 
 # %%
 import os
-from pathlib import Path
 
 import torch
 from IPython.display import HTML, display
 
-import tinymtp
 from tinymtp import viz
 from tinymtp.checkpoint import load_checkpoint
 from tinymtp.decode import generate
 from tinymtp.exercises import check
+from tinymtp.paths import SHIPPED_MODEL_NAME, checkpoints_dir, learner_model
 from tinymtp.predictions import measure_decoding
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: shorter generations
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
-CHECKPOINTS = Path(tinymtp.__file__).resolve().parent.parent / "checkpoints"
-checkpoint = load_checkpoint(str(CHECKPOINTS / "mtp-4head"))
+
+MODEL = learner_model()  # your runs/my-model once notebook 04 saved it; else the shipped mtp-4head
+print("decoding with", MODEL.describe())
+checkpoint = load_checkpoint(str(MODEL.path))
 model, tokenizer = checkpoint.model, checkpoint.tokenizer
 n = model.config.n_heads
 prompt = "class Queue:\n    def __init__(self"
@@ -65,6 +70,11 @@ prompt = "class Queue:\n    def __init__(self"
 # operation is what speculative decoding needs.
 #
 # ## 2. One round, by hand
+#
+# The whole story in one picture, two rounds of a 4-head model (an illustration; the rest of the
+# notebook runs the real thing):
+#
+# ![Two rounds of self-speculative decoding on a timeline: the sure token and three drafts fed in one forward, head 1's picks, a rejected draft struck out and cut from the KV cache, the corrected and the bonus token](../docs/speculative-timeline.svg)
 #
 # **Draft.** Feed the prompt once (the *prefill*). At its last position, head 1's top choice is the
 # next token for sure: greedy decoding would pick it too. Heads 2..n at the same position guess the
@@ -104,6 +114,36 @@ print("head 1 says:", repr(tokenizer.decode(choices)), "  drafts:", repr(tokeniz
 print(f"{accepted} of {len(drafts)} drafts accepted; the round adds {tokenizer.decode(committed)!r}")
 
 # %% [markdown]
+# **Exercise 1 (code).** Package that decision: write `greedy_round(drafts, head1_logits)`, which
+# returns the list of tokens the round commits (the kept drafts, then head 1's corrected or bonus
+# token). `drafts` is the list of the j drafted token ids; `head1_logits` (j + 1, V) is head 1 at
+# each fed position, the sure token's first (like `verify[:, 0]` above). The check compares with the
+# library's round logic (`top_choices` and `verify_greedy` in `tinymtp/speculative.py`) on hidden
+# rounds: all drafts kept, none kept, a mismatch in the middle, no drafts at all.
+
+# %%
+def greedy_round(drafts, head1_logits):
+    raise NotImplementedError  # replace this line with your code
+
+
+check("06.greedy_round", greedy_round)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def greedy_round(drafts, head1_logits):
+#     choices = head1_logits.argmax(-1).tolist()  # head 1's pick after each fed token
+#     kept = 0
+#     while kept < len(drafts) and drafts[kept] == choices[kept]:
+#         kept += 1
+#     return drafts[:kept] + [choices[kept]]
+# ```
+#
+# A draft that matches *after* a rejected one is not kept: it was checked against a context holding
+# the rejected draft, so head 1's pick there is meaningless.
+# </details>
+#
 # **Roll back.** The verify pass wrote keys and values for every fed token into the cache, including
 # rejected drafts. Those must go: a rejected draft left in the cache would be "seen" by every later
 # position. Keep the sure token and the accepted drafts; the corrected (or bonus) token has not been
@@ -173,23 +213,60 @@ for rnd in result.trace.rounds[:8]:
 # %% [markdown]
 # The promise of self-speculative *greedy* decoding: the output is exactly what plain greedy
 # decoding produces, because a token is only ever kept when head 1's greedy choice agrees with it.
+#
+# **Exercise 2 (predict, then run).** The speculative run above made 120 new tokens (40 in fast
+# mode). How many forward passes does *plain greedy* decoding make for 120 new tokens, the prefill
+# included? Predict, then run the cell after the check: it prints the count.
+
+# %%
+answer = None  # a whole number
+check("06.greedy_forwards", answer)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# 120: the prefill's forward already gives the first new token (head 1 at the prompt's last
+# position), and each of the 119 later forwards gives one more. Greedy decoding makes exactly one
+# token per forward, prefill included.
+# </details>
 
 # %%
 greedy = generate(model, tokenizer, prompt, mode="greedy", max_new_tokens=len(result.tokens))
 assert greedy.tokens == result.tokens
 print(repr(prompt + result.text))
 print("speculative output == greedy output:", greedy.tokens == result.tokens)
+print(f"greedy: {greedy.trace.summary()['forwards']} forwards for {len(greedy.tokens)} tokens;"
+      f" speculative: {result.trace.summary()['forwards']} forwards for the same tokens")
 
 # %% [markdown]
-# ## 5. Tokens per forward, and the speed-up
+# ## 5. Acceptance, two ways, and tokens per forward
 #
-# Each forward pass of greedy decoding yields one token. A speculative round yields 1 to n (here
-# n = 4): the accepted drafts plus the corrected or bonus token. The summary counts every forward,
-# the prefill included:
+# "How often is head k's draft accepted?" has two honest answers, and papers and tools do not all
+# report the same one, so always say which one you mean:
+#
+# - **conditional**: of the rounds in which every earlier draft (heads 2..k-1) was kept, so head k's
+#   draft was actually checked, the share that kept it: P(head k kept | heads 2..k-1 kept);
+# - **share of rounds**: of all the rounds that drafted, the share that kept head k's draft. It is the
+#   product of the conditional rates of heads 2..k, so it can only fall with k.
+#
+# And per round:
+#
+# - **acceptance length**: tokens committed per verifying round, the corrected or bonus token
+#   included (EAGLE's and SGLang's convention): between 1 and n;
+# - **drafts accepted per round**: the same without that token (one less).
+#
+# `trace.summary()` has all four (its keys: `acceptance_conditional`, `acceptance_share_of_rounds`,
+# `acceptance_length`, `drafts_accepted_per_round`), and counts every forward, the prefill included:
 
 # %%
 summary = result.trace.summary()
-print({key: summary[key] for key in ("tokens", "forwards", "tokens_per_forward", "acceptance_rate")})
+print(f"{summary['tokens']} tokens in {summary['forwards']} forwards ({summary['verify_rounds']} verifying rounds "
+      f"+ the prefill): {summary['tokens_per_forward']:.2f} tokens per forward")
+print(f"acceptance length {summary['acceptance_length']:.2f} tokens per round "
+      f"({summary['drafts_accepted_per_round']:.2f} drafts accepted per round, + 1 corrected or bonus token)")
+for row in summary["acceptance_per_head"]:
+    print(f"head {row['head']}: conditional {row['conditional']:.0%} ({row['accepted']} kept of {row['reached']} "
+          f"checked)   share of rounds {row['rate']:.0%} ({row['accepted']} of {row['rounds']} rounds)")
 viz.acceptance_per_head(result.trace)
 
 # %%
@@ -199,6 +276,25 @@ viz.tokens_per_forward(result.trace, n_heads=n, greedy_trace=greedy.trace)
 viz.lanes(greedy.trace, result.trace, tokenizer, forwards=30)
 
 # %% [markdown]
+# **Exercise 3.** Tokens per forward is a little lower than the acceptance length. Compute the
+# tokens per forward of the run from `summary["acceptance_length"]` and `summary["verify_rounds"]`
+# alone (the check compares with the run's own tokens per forward).
+
+# %%
+answer = None  # a number
+check("06.tokens_per_forward", answer, summary=summary)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# The prefill is a forward too, and it commits one token. So tokens = 1 + acceptance length x
+# verifying rounds and forwards = verifying rounds + 1:
+# `(1 + summary["acceptance_length"] * summary["verify_rounds"]) / (summary["verify_rounds"] + 1)`.
+# On long generations the two numbers meet; on short ones the prefill pulls tokens per forward down.
+# </details>
+#
+# ## 6. The speed-up, and your model against the shipped one
+#
 # Fewer forward passes is not yet less time. Each speculative forward feeds n tokens instead of 1,
 # and every round has some Python bookkeeping. On a big model on a GPU, a forward pass costs about
 # the same for 1 or n tokens (it is limited by reading the weights), so the speed-up comes close to
@@ -208,8 +304,8 @@ viz.lanes(greedy.trace, result.trace, tokenizer, forwards=30)
 
 # %%
 prompts = [prompt, "import os\n\n\ndef main(", "        if self._", "    return "][: 2 if FAST else 4]
-measurement = measure_decoding(model, tokenizer, prompts, max_new_tokens=32 if FAST else 100,
-                               repeats=1 if FAST else 3)
+settings = dict(max_new_tokens=32 if FAST else 100, repeats=1 if FAST else 3)
+measurement = measure_decoding(model, tokenizer, prompts, **settings)
 for entry in [measurement["greedy"]] + measurement["speculative"]:
     print(f"{entry['drafting_heads']} drafting heads: {entry['tokens_per_forward']:.2f} tokens/forward, "
           f"{entry['speedup']:.2f}x wall clock, same text as greedy: {entry['identical']}")
@@ -220,50 +316,46 @@ viz.speedup_vs_heads(measurement)
 # tokens per forward do not move: they are a property of the model and the prompts. Compare them
 # with the estimate of notebook 05, section 5.
 #
-# ## Exercises
-#
-# **Exercise 1.** The drafts are `e`, `t`, `u` and head 1's choices at the fed positions are `e`,
-# `t`, `x`, `s`. How many drafts are accepted?
+# The same prompts with the shipped `mtp-4head` (all its drafting heads), measured now, next to
+# your model's row:
 
 # %%
-answer = None  # a whole number
-check("06.accepted", answer)
+shipped = load_checkpoint(str(checkpoints_dir() / SHIPPED_MODEL_NAME))
+rows = {"this notebook's model": measurement["speculative"][-1],
+        f"shipped {SHIPPED_MODEL_NAME}": measure_decoding(shipped.model, shipped.tokenizer, prompts,
+                                                         drafting_heads=[shipped.model.config.n_heads - 1],
+                                                         **settings)["speculative"][-1]}
+for name, entry in rows.items():
+    conditional = ", ".join(f"{c:.0%}" for c in entry["acceptance_conditional"])
+    print(f"{name:26} {entry['tokens_per_forward']:.2f} tokens/forward, acceptance length "
+          f"{entry['acceptance_length']:.2f}, conditional acceptance of heads 2..n: {conditional}, "
+          f"{entry['speedup']:.2f}x")
+if not MODEL.is_own:
+    print("(both rows are the shipped model: train your own in notebook 04 to compare)")
 
 # %% [markdown]
-# <details><summary>Solution</summary>
+# Your model trained for a few minutes; the shipped one for half an hour on a bigger trunk. Fewer of
+# your drafts agree with your head 1, so fewer are accepted per round and the speed-up is smaller.
+# (A weak model can also fall into repeating itself, `self.______`, which greedy decoding then
+# continues forever; whether its heads draft such loops well depends on the model: read the text
+# above before trusting a tokens-per-forward figure.)
 #
-# 2: `e` and `t` match, `u` does not (head 1 says `x`). Head 1's `x` then corrects the third draft,
-# and the round adds `e`, `t`, `x` after the sure token.
-# </details>
+# ## Recap
 #
-# **Exercise 2.** The cache held 40 positions before a round. The round fed 4 tokens (the sure token
-# and 3 drafts) and accepted 1 draft. How long is the cache after the rollback?
-
-# %%
-answer = None  # a whole number
-check("06.cache_after", answer)
-
-# %% [markdown]
-# <details><summary>Solution</summary>
+# - One round: feed [sure, d2, ..., dn] (n tokens) in one forward; head 1's argmax at fed position i
+#   checks draft i + 1; keep drafts up to the first mismatch; add head 1's token there (corrected or
+#   bonus); commit 1..n tokens.
+# - Roll back: `cache.truncate(before + 1 + accepted)`; the rejected drafts' keys and values must not
+#   stay. The next round's drafts come from the same forward, at the last kept position.
+# - Output == plain greedy output, token for token.
+# - Conditional rate of head k = P(kept | heads 2..k-1 kept); share of rounds of head k = product of
+#   the conditional rates of heads 2..k.
+# - Acceptance length = tokens per verifying round, bonus included (1..n); drafts accepted per round
+#   = acceptance length - 1; tokens per forward = (1 + length x rounds) / (rounds + 1).
+# - Wall-clock speed-up ≈ tokens per forward / (cost of a verifying forward / cost of a 1-token
+#   forward): near the tokens per forward on a GPU, less on a CPU.
 #
-# 40 + 1 (the sure token) + 1 (the accepted draft) = 42. The corrected token is not in the cache
-# yet: it is fed as the next round's sure token.
-# </details>
-#
-# **Exercise 3.** What were the tokens per forward of the speculative run in section 4? Compute it
-# from `summary["tokens"]` and `summary["forwards"]`.
-
-# %%
-answer = None  # a number
-check("06.tokens_per_forward", answer, summary=summary)
-
-# %% [markdown]
-# <details><summary>Solution</summary>
-#
-# `summary["tokens"] / summary["forwards"]`, which is also `summary["tokens_per_forward"]`.
-# </details>
-#
-# ## What's next
+# ## Next
 #
 # Greedy decoding always picks the top token. Notebook **07_speculative_sampling** does the same trick
 # when the model *samples*, and shows the one rule that keeps the output distribution exactly right.

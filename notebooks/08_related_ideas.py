@@ -284,7 +284,7 @@ for name in ("addition", "induction"):
     for row in result["summary"]:
         step = row["formed_median_step"]
         print(f"  {row['size']:15} n={row['n_heads']}: reached it in {row['formed_seeds']} of {row['seeds']} seeds"
-              f"{f' (median step {step})' if step else ''}; final {row['final']['mean']:.3f} ± {row['final']['std']:.3f}")
+              f"{f' (median step {step:g})' if step else ''}; final {row['final']['mean']:.3f} ± {row['final']['std']:.3f}")
 
 # %% [markdown]
 # Read with care. In addition, n = 2 learned the task in every seed where n = 1 did not within the

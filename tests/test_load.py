@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,40 @@ def test_twenty_decoding_sessions_and_three_training_requests(tmp_path):
     assert all(later[0] >= earlier[1] for earlier, later in zip(intervals, intervals[1:]))
     # training never blocked the visitors who only decode
     assert result["steps_during_training"] >= 1
+
+
+def test_a_closed_session_gives_up_its_place_and_its_run(tmp_path):
+    """Two visitors press Train and close their tabs: the waiting run leaves the line and the
+    training run stops (app/training.py gives a gone session GONE_AFTER_SECONDS), so a class
+    that goes home does not leave the machine training for nobody."""
+    import asyncio
+
+    from app_load import WAIT_S, serve_app
+    from streamlit_client import StreamlitSession
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
+    from training import GONE_AFTER_SECONDS
+
+    async def press_train_and_leave(url):
+        texts = []
+        for _ in range(2):
+            visitor = StreamlitSession(url, "train")
+            await visitor.open(WAIT_S)
+            await visitor.press("Train", WAIT_S, numbers={"Minutes": 30.0})
+            texts.append(visitor.text() + "\n".join(visitor.problems))
+            await visitor.close()
+        return texts
+
+    checkpoints = make_checkpoints(tmp_path / "checkpoints")
+    with serve_app(checkpoints, tmp_path) as (url, log_path):
+        first, second = asyncio.run(press_train_and_leave(url))
+        assert "Queued: position 1 of 1" in second, second
+        deadline = time.time() + GONE_AFTER_SECONDS + 60
+        while time.time() < deadline and sum('"end"' in line or '"cancel"' in line
+                                             for line in log_path.read_text().splitlines()) < 2:
+            time.sleep(1)
+    events = [json.loads(line) for line in log_path.read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[:3] == ["queued", "start", "queued"] and sorted(kinds[3:]) == ["cancel", "end"], kinds
+    start, end = (next(e["time"] for e in events if e["event"] == kind) for kind in ("start", "end"))
+    assert end - start < GONE_AFTER_SECONDS + 40  # stopped long before its 30 minutes

@@ -46,8 +46,9 @@ from .errors import TinyMTPError
 MAX_TREE_NODES = 128  # root included; a forward over more candidates costs more than it can win
 
 # Chosen by measurement on checkpoints/mtp-4head (`python -m tinymtp bench tree`, tree_calibrate.py):
-# of the calibrated trees of 4..64 nodes, the fastest that branches (1.93x over greedy, 3.37 tokens
-# per forward; three runs, one thread). Bigger trees accept more but their forward costs more on a CPU.
+# of the calibrated trees of 4..64 nodes, the fastest that branches (its speed-up and tokens per
+# forward: the README's tree table, which quotes that command's run). Bigger trees accept more but
+# their forward costs more on a CPU.
 DEFAULT_PATHS = ((0,), (1,), (0, 0), (0, 0, 0), (0, 0, 1))
 PRESETS = {
     "chain": ((0,), (0, 0), (0, 0, 0)),  # the same drafts as self-speculative decoding
