@@ -201,9 +201,9 @@ def cmd_bench(args) -> int:
         from .tree_calibrate import bench_tree
 
         return bench_tree(args)
-    from . import bench
+    from .bench import cmd_bench as bench_decode_or_train
 
-    return bench.cmd_bench(args)
+    return bench_decode_or_train(args)
 
 
 def add_experiment_parser(sub):
