@@ -118,7 +118,7 @@ print(f"{accepted} of {len(drafts)} drafts accepted; the round adds {tokenizer.d
 # returns the list of tokens the round commits (the kept drafts, then head 1's corrected or bonus
 # token). `drafts` is the list of the j drafted token ids; `head1_logits` (j + 1, V) is head 1 at
 # each fed position, the sure token's first (like `verify[:, 0]` above). The check compares with the
-# library's round logic (`top_choices` and `verify_greedy` in `tinymtp/speculative.py`) on hidden
+# library's round logic (`verify_greedy` in `tinymtp/speculative.py`) on hidden
 # rounds: all drafts kept, none kept, a mismatch in the middle, no drafts at all.
 
 # %%

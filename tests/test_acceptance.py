@@ -129,7 +129,7 @@ def checkpoints(one_thread):
 
 
 RUNS = [("mtp-4head", dict(mode="speculative")),
-        ("mtp-4head", dict(mode="speculative", heads=3)),
+        ("mtp-4head", dict(mode="speculative", draft_len=2)),
         ("mtp-4head", dict(mode="speculative-sample", temperature=0.8, seed=3)),
         ("mtp-4head", dict(mode="draft-model", temperature=0)),
         ("mtp-4head", dict(mode="tree")),

@@ -154,6 +154,11 @@ def test_speculative_with_fewer_heads_and_with_the_draft_model(app):
     assert at.session_state["spec_result"].trace.mode == "draft-model"
     at.button(key="spec_step").click().run()
     assert not at.exception and not errors(at)
+    at.radio(key="spec_drafter").set_value("the text itself (lookup)").run()
+    result = at.session_state["spec_result"]
+    assert result.trace.mode == "lookup" and result.tokens == at.session_state["spec_base"].tokens
+    at.radio(key="spec_mode").set_value("sampling").run()
+    assert not at.exception and "decodes greedily" in all_text(at)
 
 
 def test_speculative_tree_view_draws_the_tree_and_its_mask(app):

@@ -83,13 +83,13 @@ def test_draft_model_greedy_equals_greedy(head_type):
     draft = random_model(n_heads=1, context_length=7, seed=2)
     greedy = decode_ids(main, [1, 2, 3], "greedy", 50).tokens
     for K in (1, 3, 5):
-        result = decode_ids(main, [1, 2, 3], "draft-model", 50, temperature=0, heads=K, draft_model=draft)
+        result = decode_ids(main, [1, 2, 3], "draft-model", 50, temperature=0, draft_len=K, draft_model=draft)
         assert result.tokens == greedy
         assert result.trace.summary()["draft_forwards"] > 0
 
 
 def test_speculative_with_fewer_heads_uses_only_those_heads(model):
-    result = decode_ids(model, [0, 1, 2], "speculative", 40, heads=2)
+    result = decode_ids(model, [0, 1, 2], "speculative", 40, draft_len=1)
     assert result.trace.drafters == [2]
     assert all(len(r.fed) <= 2 for r in result.trace.rounds if r.kind == "verify")
     assert result.tokens == decode_ids(model, [0, 1, 2], "greedy", 40).tokens
@@ -150,11 +150,12 @@ def test_unknown_characters_are_named(model, tokenizer):
 
 
 @pytest.mark.parametrize("kwargs,words", [
-    (dict(mode="speculative", heads=5), "between 2 and 4"),
-    (dict(mode="speculative", heads=1), "between 2 and 4"),
-    (dict(mode="greedy", heads=9), "between 1 and 4"),
-    (dict(mode="draft-model", heads=2), "needs a draft model"),
-    (dict(mode="draft-model", heads=0), "1 to 16"),
+    (dict(mode="speculative", draft_len=4), "between 1 and 3"),
+    (dict(mode="speculative", draft_len=0), "between 1 and 3"),
+    (dict(mode="greedy", draft_len=2), "drafts nothing"),
+    (dict(mode="draft-model", draft_len=2), "needs a draft model"),
+    (dict(mode="draft-model", draft_len=0), "1 to 16"),
+    (dict(mode="lookup", draft_len=17), "1 to 16"),
     (dict(mode="beam"), "unknown mode"),
     (dict(max_new_tokens=0), "max_new_tokens"),
     (dict(mode="sample", temperature=-1.0), "temperature"),

@@ -35,10 +35,10 @@ def test_speculative_equals_greedy_property(head_type, n_heads, vocab_size, cont
             decode_ids(model, prompt, "speculative", max_new_tokens)
         return
     heads = data.draw(st.integers(2, n_heads), label="heads")
-    spec = decode_ids(model, prompt, "speculative", max_new_tokens, heads=heads)
+    spec = decode_ids(model, prompt, "speculative", max_new_tokens, draft_len=heads - 1)
     assert spec.tokens == greedy.tokens
     # temperature 0 turns speculative sampling into the same greedy-exact algorithm
-    assert decode_ids(model, prompt, "speculative-sample", max_new_tokens, temperature=0, heads=heads).tokens \
+    assert decode_ids(model, prompt, "speculative-sample", max_new_tokens, temperature=0, draft_len=heads - 1).tokens \
         == greedy.tokens
 
 

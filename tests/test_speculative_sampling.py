@@ -109,9 +109,9 @@ def test_a_wrong_acceptance_rule_is_caught(mtp):
 def test_draft_model_sampling_matches_plain_sampling_distribution(mtp):
     draft = random_model(n_heads=1, seed=5)
     dist = exact_distribution(mtp, 1.0, None)
-    counts = counts_of(mtp, "draft-model", 1.0, None, heads=2, draft_model=draft)
+    counts = counts_of(mtp, "draft-model", 1.0, None, draft_len=2, draft_model=draft)
     assert p_value(counts, dist) > 0.01
-    wrong = counts_of(mtp, "draft-model", 1.0, None, runs=800, heads=2, draft_model=draft,
+    wrong = counts_of(mtp, "draft-model", 1.0, None, runs=800, draft_len=2, draft_model=draft,
                       _accept_rule=keep_if_p_at_least_q)
     assert p_value(wrong, dist) < 1e-6
 

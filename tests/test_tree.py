@@ -151,7 +151,7 @@ def test_tree_equals_greedy_property(head_type, n_heads, vocab_size, context_len
         return
     heads = data.draw(st.integers(2, n_heads), label="heads")
     shape = data.draw(tree_shapes(heads - 1, min(vocab_size, 3)), label="tree")
-    tree = decode_ids(model, prompt, "tree", max_new_tokens, heads=heads, tree=shape)
+    tree = decode_ids(model, prompt, "tree", max_new_tokens, draft_len=heads - 1, tree=shape)
     assert tree.tokens == greedy.tokens
     assert tree.trace.forwards <= max_new_tokens
 

@@ -30,7 +30,7 @@ def traces(model, tokenizer):
     run = lambda mode, **kw: generate(model, tokenizer, "def f", mode=mode, max_new_tokens=16, **kw).trace
     return {"greedy": run("greedy"), "speculative": run("speculative"),
             "sample": run("speculative-sample", temperature=1.0, seed=3),
-            "draft": run("draft-model", draft_model=model, heads=2, temperature=0.0)}
+            "draft": run("draft-model", draft_model=model, draft_len=2, temperature=0.0)}
 
 
 def test_show_char_and_plot_text():

@@ -29,17 +29,33 @@ from .sampling import probabilities
 
 
 class ChainDrafter:
-    """Heads 2..K of a causal model, drafting in turn from the last accepted position."""
+    """Heads 2..draft_len+1 of a causal model, drafting in turn from the last accepted position.
+    A drafter for the speculative loop (drafters.py); tree decoding asks it for `ranked` guesses."""
 
-    def __init__(self, model, K: int):
+    verify_heads = 1  # the verifying forward runs head 1 only: the chain cannot run there
+    own_forwards = 0  # its small forwards are not forwards of the main model
+
+    def __init__(self, model, draft_len: int):
         cfg = model.config
         p = next(model.parameters())
-        self.model, self.K = model, K
+        self.model = model
+        self.labels = list(range(2, draft_len + 2))  # head k drafts the (k-1)-th token of a round
         L, C = cfg.context_length, cfg.d_model
         self.caches = {k: KVCache(1, cfg.attn_heads, C // cfg.attn_heads, L, 1, p.dtype, p.device)
-                       for k in range(2, K + 1)}  # head k's own keys/values, final entries only
-        self.hidden = {k: torch.zeros(L, C, dtype=p.dtype, device=p.device) for k in range(1, K + 1)}  # (L, C)
+                       for k in self.labels}  # head k's own keys/values, final entries only
+        self.hidden = {k: torch.zeros(L, C, dtype=p.dtype, device=p.device)
+                       for k in [1] + self.labels}  # (L, C) per head
         self.window_start = 0
+
+    def begin(self, window, logits) -> None:
+        self.record(window)
+
+    def draft(self, tokens: list, draft_len: int, run):
+        """The speculative loop's call: tokens[-1] is the sure token."""
+        return self.guess(tokens, len(tokens) - 2, draft_len, run.temperature, run.top_k, run.generator)
+
+    def after_verify(self, window, logits, kept: int, end: int) -> None:
+        self.record(window)  # its caches hold final entries only: nothing to roll back
 
     def record(self, window) -> None:
         """Keep head 1's hidden states from the window's last forward (the chain starts from them)."""
@@ -54,10 +70,10 @@ class ChainDrafter:
         """For tree decoding: each head's `widths[d]` best guesses at depth d = 1..len(widths)-1,
         along the chain of first choices (a deeper head reads the first choice before it).
         Returns (candidates, q) with index 0 left for the root, as tree_decode expects."""
-        self.draft(tokens, p, len(widths) - 1, 0.0, None, None, widths=widths)  # fills self.candidates
+        self.guess(tokens, p, len(widths) - 1, 0.0, None, None, widths=widths)  # fills self.candidates
         return [[]] + self.candidates, [[]] + self.candidate_probs
 
-    def draft(self, tokens: list, p: int, count: int, temperature: float, top_k, generator, widths=None):
+    def guess(self, tokens: list, p: int, count: int, temperature: float, top_k, generator, widths=None):
         """`count` drafts for positions p+2 .. p+count+1; tokens[p+1] is the sure token.
 
         p: the last accepted (fed) position, absolute. Returns (drafts, q): q is a list of the

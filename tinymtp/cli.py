@@ -154,7 +154,7 @@ def cmd_eval(args) -> int:
     return 0
 
 
-MODES = ("greedy", "sample", "speculative", "speculative-sample", "draft-model", "tree")
+MODES = ("greedy", "sample", "speculative", "speculative-sample", "draft-model", "lookup", "tree")
 TREE_HELP = "tree shape for --mode tree: default, chain, widths per depth like 3,2,1, or paths like [[0],[1],[0,0]]"
 
 
@@ -169,7 +169,9 @@ def add_generate_parser(sub):
     p.add_argument("--max-new-tokens", type=positive_int, default=200)
     p.add_argument("--temperature", type=non_negative_float, default=1.0, help="0 means greedy")
     p.add_argument("--top-k", type=positive_int, default=None)
-    p.add_argument("--heads", type=positive_int, default=None, help="how many heads draft (speculative modes)")
+    p.add_argument("--heads", type=positive_int, default=None,
+                   help="speculative modes and tree: heads 2..HEADS draft (default all); draft-model and "
+                   "lookup: tokens proposed per round (default 3)")
     p.add_argument("--draft-checkpoint", default=None, help="draft model for --mode draft-model")
     p.add_argument("--tree", default=None, metavar="SHAPE", help=TREE_HELP)
     p.add_argument("--seed", type=int, default=0)
@@ -199,9 +201,9 @@ def cmd_bench(args) -> int:
         from .tree_calibrate import bench_tree
 
         return bench_tree(args)
-    from . import bench
+    from .bench import cmd_bench as bench_decode_or_train
 
-    return bench.cmd_bench(args)
+    return bench_decode_or_train(args)
 
 
 def add_experiment_parser(sub):

@@ -47,28 +47,49 @@ def load_draft(path: str | None, tokenizer):
     return draft.model
 
 
+def heads_to_draft_len(model, mode: str, heads: int | None) -> int | None:
+    """The CLI's --heads in the library's terms. With the model's own heads drafting (speculative,
+    speculative-sample, tree), --heads K means heads 2..K draft: draft_len = K - 1; with a draft
+    model or lookup it is the tokens proposed per round; greedy and sample use head 1 only."""
+    from .decode import HEAD_MODES, resolve_draft_len
+
+    n = model.config.n_heads
+    if mode in HEAD_MODES:
+        if n < 2:
+            return resolve_draft_len(model, mode, None)  # says why this model cannot self-speculate
+        if heads is not None and not 2 <= heads <= n:
+            raise TinyMTPError(f"--heads must be between 2 and {n} for {mode} on this {n}-head model "
+                               f"(heads 2..K draft), got {heads}")
+        return resolve_draft_len(model, mode, None if heads is None else heads - 1)
+    if mode in ("greedy", "sample"):
+        if heads is not None and not 1 <= heads <= n:
+            raise TinyMTPError(f"--heads must be between 1 and {n} on this {n}-head model, got {heads}")
+        return None
+    return resolve_draft_len(model, mode, heads)
+
+
 def cmd_generate(args) -> int:
     from .checkpoint import load_checkpoint
-    from .decode import generate, resolve_heads
+    from .decode import generate
 
     if args.trace and args.max_new_tokens > MAX_TRACE_TOKENS:
         raise TinyMTPError(f"--trace keeps every round in memory, so it allows at most {MAX_TRACE_TOKENS} new "
                            f"tokens (got --max-new-tokens {args.max_new_tokens}); leave out --trace for longer runs")
     ckpt = load_checkpoint(args.checkpoint)
-    heads = resolve_heads(ckpt.model, args.mode, args.heads)  # a bad --heads fails before any work
+    draft_len = heads_to_draft_len(ckpt.model, args.mode, args.heads)  # a bad --heads fails before any work
     if args.tree is not None:
         if args.mode != "tree":
             raise TinyMTPError(f"--tree applies only to --mode tree (this is --mode {args.mode})")
         from .tree_decode import resolve_tree
 
-        resolve_tree(ckpt.model, args.tree, heads)  # a bad --tree too
+        resolve_tree(ckpt.model, args.tree, draft_len)  # a bad --tree too
     draft = load_draft(args.draft_checkpoint, ckpt.tokenizer) if args.mode == "draft-model" else None
     torch.set_num_threads(1)  # a tiny model decodes faster on one thread (see speedup.py)
     stream = None if args.json else TextStream(args.prompt, ckpt.tokenizer.vocab)
     with StopOnCtrlC() as stop:
         result = generate(ckpt.model, ckpt.tokenizer, args.prompt, mode=args.mode,
                           max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                          heads=args.heads, draft_model=draft, seed=args.seed, tree=args.tree,
+                          draft_len=draft_len, draft_model=draft, seed=args.seed, tree=args.tree,
                           on_round=stream.write if stream else None, keep_rounds=args.trace,
                           should_stop=stop.requested)
     code = STOPPED_EXIT_CODE if result.trace.stopped else 0

@@ -83,12 +83,12 @@ def measure_step_costs(model, prompts: list, heads: int | None = None, max_new_t
         torch.set_num_threads(threads)
     greedy_s, verify_s, ratios, committed = [], [], [], []
     try:
-        decode_ids(model, prompts[0], mode="speculative", heads=heads, max_new_tokens=16)  # warm-up, not counted
+        decode_ids(model, prompts[0], mode="speculative", draft_len=heads - 1, max_new_tokens=16)  # warm-up, not counted
         for _ in range(repeats):
             greedy_rep, verify_rep = [], []
             for prompt in prompts:
                 greedy = decode_ids(model, prompt, mode="greedy", max_new_tokens=max_new_tokens)
-                spec = decode_ids(model, prompt, mode="speculative", heads=heads, max_new_tokens=max_new_tokens)
+                spec = decode_ids(model, prompt, mode="speculative", draft_len=heads - 1, max_new_tokens=max_new_tokens)
                 greedy_rep += [r.seconds for r in greedy.trace.rounds if r.kind == "decode"]
                 verify_rep += [r.seconds for r in spec.trace.rounds if r.kind == "verify"]
                 committed += [len(r.committed) for r in spec.trace.rounds if r.kind == "verify"]

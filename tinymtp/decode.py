@@ -1,4 +1,4 @@
-"""Decoding: continue a prompt with one of five modes, all on the same model and KV cache.
+"""Decoding: continue a prompt with one of seven modes, all on the same model and KV cache.
 
     generate(model, tokenizer, "def ", mode="speculative") -> DecodeResult(tokens, text, trace)
 
@@ -10,7 +10,9 @@
 |                    | head 1 agrees with (Stern et al. 2018), see speculative.py        | token for token |
 | speculative-sample | the same with exact speculative sampling (Leviathan et al. 2023)  | same distribution as sample |
 | draft-model        | a separate small next-token model drafts K tokens, the main model | = greedy (temperature 0) or |
-|                    | verifies them in one forward, see draft.py                        | same distribution as sample |
+|                    | verifies them in one forward (drafters.py)                        | same distribution as sample |
+| lookup             | drafts the tokens that followed the last earlier copy of the      | = greedy,   |
+|                    | text's last few tokens (prompt lookup, Saxena 2023; drafters.py)  | token for token |
 | tree               | feeds the sure token + a tree of the heads' top guesses, keeps    | = greedy,   |
 |                    | the longest path head 1 agrees with (Medusa), see tree.py         | token for token |
 
@@ -41,15 +43,20 @@ from dataclasses import dataclass
 
 import torch
 
+from .causal_drafts import ChainDrafter
+from .drafters import DraftModelDrafter, HeadsDrafter, LookupDrafter
 from .errors import TinyMTPError
 from .sampling import accept_exact, check_sampling_args, choose
+from .speculative import DecodeRun, speculative_decode
 from .tokenizer import encode_prompt
 from .trace import Round, Trace
+from .tree_decode import resolve_tree, tree_speculative_decode
 from .window import SlidingWindow
 
-MODES = ("greedy", "sample", "speculative", "speculative-sample", "draft-model", "tree")
-DEFAULT_DRAFT_TOKENS = 3  # draft-model mode: tokens the draft model proposes per round
-MAX_DRAFT_TOKENS = 16
+MODES = ("greedy", "sample", "speculative", "speculative-sample", "draft-model", "lookup", "tree")
+HEAD_MODES = ("speculative", "speculative-sample", "tree")  # the model's own heads draft
+DEFAULT_DRAFT_LEN = 3  # draft-model and lookup modes: tokens proposed per round
+MAX_DRAFT_LEN = 16
 
 
 @dataclass
@@ -60,55 +67,85 @@ class DecodeResult:
 
 
 def generate(model, tokenizer, prompt: str, mode: str = "greedy", max_new_tokens: int = 200,
-             temperature: float = 1.0, top_k: int | None = None, heads: int | None = None,
+             temperature: float = 1.0, top_k: int | None = None, draft_len: int | None = None,
              draft_model=None, seed: int = 0, tree=None, on_round=None, keep_rounds: bool = True,
              should_stop=None) -> DecodeResult:
     """Continue `prompt` with `mode`; see the table above. User errors raise TinyMTPError.
 
-    heads: speculative modes and tree: the drafting heads are 2..heads (2 <= heads <= n, default n);
-    draft-model: how many tokens the draft model proposes per round (default 3).
+    draft_len: tokens drafted per round. Self-speculation: heads 2..draft_len+1 draft (default:
+    every head, n - 1); tree: the tree's depth; draft-model and lookup: tokens proposed (default 3).
     tree: tree mode's shape (tree.parse_tree: a preset, widths like "3,2,1", or paths); default
-    the shape chosen by measurement (tree.DEFAULT_PATHS), cut to the drafting heads.
+    the shape chosen by measurement (tree.DEFAULT_PATHS), cut to draft_len.
     on_round(round): called after every forward with its Round (`round.committed`: the new tokens),
     e.g. to print text as it comes; keep_rounds=False: the trace keeps running totals only, so
     memory stays bounded (its summary is the same); should_stop(): polled after every round, True
     ends the run there with stop_reason "stopped" (the CLI's Ctrl-C).
     """
     ids = encode_prompt(tokenizer, prompt)  # empty prompts and unknown characters get one-line errors
-    result = decode_ids(model, ids, mode, max_new_tokens, temperature, top_k, heads, draft_model, seed,
+    result = decode_ids(model, ids, mode, max_new_tokens, temperature, top_k, draft_len, draft_model, seed,
                         vocab=tokenizer.vocab, tree=tree, on_round=on_round, keep_rounds=keep_rounds,
                         should_stop=should_stop)
     result.text = tokenizer.decode(result.tokens)
     return result
 
 
-def resolve_heads(model, mode: str, heads: int | None) -> int | None:
-    """Check `heads` against the mode and the model; return the value the mode uses."""
+def resolve_draft_len(model, mode: str, draft_len: int | None) -> int:
+    """Check `draft_len` against the mode and the model; return the value the mode uses (0: none)."""
     n = model.config.n_heads
-    if heads is not None and (isinstance(heads, bool) or int(heads) != heads):
-        raise TinyMTPError(f"heads must be a whole number, got {heads!r}")
+    if draft_len is not None and (isinstance(draft_len, bool) or int(draft_len) != draft_len):
+        raise TinyMTPError(f"draft_len must be a whole number, got {draft_len!r}")
+    if mode in ("greedy", "sample"):
+        if draft_len is not None:
+            raise TinyMTPError(f"{mode} decoding drafts nothing: draft_len is for the speculative modes")
+        return 0
+    if mode in ("draft-model", "lookup"):
+        draft_len = DEFAULT_DRAFT_LEN if draft_len is None else int(draft_len)
+        if not 1 <= draft_len <= MAX_DRAFT_LEN:
+            raise TinyMTPError(f"{mode} mode drafts 1 to {MAX_DRAFT_LEN} tokens per round, got {draft_len}")
+        return draft_len
+    if n < 2:
+        what = "tree decoding" if mode == "tree" else "self-speculative decoding"
+        raise TinyMTPError(f"{what} needs a model with at least 2 heads; this one has {n} (use --mode greedy, "
+                           "lookup, or draft-model with a separate draft model)")
+    draft_len = n - 1 if draft_len is None else int(draft_len)
+    if not 1 <= draft_len <= n - 1:
+        raise TinyMTPError(f"draft_len must be between 1 and {n - 1} for {mode} on this {n}-head model "
+                           f"(heads 2..draft_len+1 draft), got {draft_len}")
+    return draft_len
+
+
+def check_decode_args(model, prompt_ids: list, mode: str, max_new_tokens) -> None:
+    """One-line errors for everything `decode_ids` cannot work with."""
+    if mode not in MODES:
+        raise TinyMTPError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
+    V = model.config.vocab_size
+    if not prompt_ids:
+        raise TinyMTPError("the prompt is empty: give at least one token to continue")
+    if not all(0 <= t < V for t in prompt_ids):
+        raise TinyMTPError(f"the prompt has token ids outside the vocabulary (0..{V - 1})")
+    if isinstance(max_new_tokens, bool) or int(max_new_tokens) != max_new_tokens or max_new_tokens < 1:
+        raise TinyMTPError(f"max_new_tokens must be a whole number >= 1, got {max_new_tokens!r}")
+
+
+def check_draft_model(model, draft_model) -> None:
+    if draft_model is None:
+        raise TinyMTPError("draft-model mode needs a draft model (--draft-checkpoint DIR)")
+    if draft_model.config.vocab_size != model.config.vocab_size:
+        raise TinyMTPError(f"the draft model's vocabulary ({draft_model.config.vocab_size} tokens) differs "
+                           f"from the main model's ({model.config.vocab_size}): they must share one tokenizer")
+
+
+def make_drafter(model, mode: str, draft_len: int, draft_model):
+    """The drafter a speculative mode uses (drafters.py)."""
     if mode == "draft-model":
-        heads = DEFAULT_DRAFT_TOKENS if heads is None else int(heads)
-        if not 1 <= heads <= MAX_DRAFT_TOKENS:
-            raise TinyMTPError(f"draft-model mode drafts 1 to {MAX_DRAFT_TOKENS} tokens per round, got --heads {heads}")
-        return heads
-    if mode in ("speculative", "speculative-sample", "tree"):
-        if n < 2:
-            what = "tree decoding" if mode == "tree" else "self-speculative decoding"
-            raise TinyMTPError(f"{what} needs a model with at least 2 heads; this one has "
-                               f"{n} (use --mode greedy, or --mode draft-model with a separate draft model)")
-        heads = n if heads is None else int(heads)
-        if not 2 <= heads <= n:
-            raise TinyMTPError(f"--heads must be between 2 and {n} for {mode} on this {n}-head model "
-                               f"(heads 2..K draft), got {heads}")
-        return heads
-    if heads is not None and not 1 <= heads <= n:
-        raise TinyMTPError(f"--heads must be between 1 and {n} on this {n}-head model, got {heads}")
-    return 1  # greedy and sample use head 1 only
+        return DraftModelDrafter(draft_model, draft_len)
+    if mode == "lookup":
+        return LookupDrafter(draft_len, model.config.context_length)
+    return ChainDrafter(model, draft_len) if model.chained else HeadsDrafter(draft_len)
 
 
 def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 200, temperature: float = 1.0,
-               top_k: int | None = None, heads: int | None = None, draft_model=None, seed: int = 0,
+               top_k: int | None = None, draft_len: int | None = None, draft_model=None, seed: int = 0,
                vocab: str | None = None, tree=None, on_round=None, keep_rounds: bool = True, should_stop=None,
                _accept_rule=accept_exact) -> DecodeResult:
     """`generate` on token ids (no tokenizer needed); `vocab` only fills the trace's characters.
@@ -117,39 +154,27 @@ def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 20
     `_accept_rule(p_x, q_x, u) -> bool` replaces the exact acceptance test (tests use it to show
     that a wrong rule changes the output distribution).
     """
-    if mode not in MODES:
-        raise TinyMTPError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
-    V = model.config.vocab_size
     prompt_ids = [int(t) for t in prompt_ids]
-    if not prompt_ids:
-        raise TinyMTPError("the prompt is empty: give at least one token to continue")
-    if not all(0 <= t < V for t in prompt_ids):
-        raise TinyMTPError(f"the prompt has token ids outside the vocabulary (0..{V - 1})")
-    if isinstance(max_new_tokens, bool) or int(max_new_tokens) != max_new_tokens or max_new_tokens < 1:
-        raise TinyMTPError(f"max_new_tokens must be a whole number >= 1, got {max_new_tokens!r}")
-    check_sampling_args(temperature, top_k, V)
-    heads = resolve_heads(model, mode, heads)
+    check_decode_args(model, prompt_ids, mode, max_new_tokens)
+    check_sampling_args(temperature, top_k, model.config.vocab_size)
+    draft_len = resolve_draft_len(model, mode, draft_len)
     if mode == "draft-model":
-        if draft_model is None:
-            raise TinyMTPError("draft-model mode needs a draft model (--draft-checkpoint DIR)")
-        if draft_model.config.vocab_size != V:
-            raise TinyMTPError(f"the draft model's vocabulary ({draft_model.config.vocab_size} tokens) differs "
-                               f"from the main model's ({V}): they must share one tokenizer")
+        check_draft_model(model, draft_model)
     shape = None
     if mode == "tree":
-        from .tree_decode import resolve_tree
-
-        shape = resolve_tree(model, tree, heads)
-    greedy = temperature == 0 or mode in ("greedy", "speculative", "tree")
-    settings = {"temperature": 0.0 if greedy else float(temperature), "top_k": None if greedy else top_k,
-                "heads": heads, "seed": seed, "max_new_tokens": int(max_new_tokens),
-                "prompt_tokens": len(prompt_ids), "context_length": model.config.context_length}
+        shape = resolve_tree(model, tree, draft_len)
+    greedy = temperature == 0 or mode in ("greedy", "speculative", "lookup", "tree")
+    run = DecodeRun(max_new_tokens=int(max_new_tokens), temperature=0.0 if greedy else float(temperature),
+                    top_k=None if greedy else top_k, generator=torch.Generator().manual_seed(int(seed)),
+                    vocab=vocab, accept_rule=_accept_rule)
+    settings = {"temperature": run.temperature, "top_k": run.top_k, "draft_len": draft_len,
+                "heads": draft_len + 1 if mode in HEAD_MODES else (draft_len or 1), "seed": seed,
+                "max_new_tokens": run.max_new_tokens, "prompt_tokens": len(prompt_ids),
+                "context_length": model.config.context_length}
     if shape is not None:
         settings["tree"] = shape.text()
     trace = Trace(mode=mode, settings=settings, keep_rounds=keep_rounds, on_round=on_round,
                   should_stop=should_stop)
-    generator = torch.Generator().manual_seed(int(seed))
-    args = (prompt_ids, int(max_new_tokens), settings["temperature"], settings["top_k"], generator, vocab, trace)
     training = [m for m in (model, draft_model) if m is not None and m.training]
     for m in training:  # dropout off while decoding; put back afterwards
         m.eval()
@@ -157,19 +182,12 @@ def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 20
     try:
         with torch.inference_mode():
             if mode in ("greedy", "sample"):
-                tokens = plain_decode(model, *args)
+                tokens = plain_decode(model, prompt_ids, run, trace)
             elif mode == "tree":
-                from .tree_decode import tree_speculative_decode
-
-                tokens = tree_speculative_decode(model, heads, shape, *args)
-            elif mode == "draft-model":
-                from .draft import draft_model_decode
-
-                tokens = draft_model_decode(model, draft_model, heads, *args, accept_rule=_accept_rule)
+                tokens = tree_speculative_decode(model, shape, prompt_ids, run, trace)
             else:
-                from .speculative import self_speculative_decode
-
-                tokens = self_speculative_decode(model, heads, *args, accept_rule=_accept_rule)
+                drafter = make_drafter(model, mode, draft_len, draft_model)
+                tokens = speculative_decode(model, drafter, prompt_ids, run, trace)
     finally:
         trace.seconds = time.perf_counter() - started
         for m in training:
@@ -177,15 +195,16 @@ def decode_ids(model, prompt_ids, mode: str = "greedy", max_new_tokens: int = 20
     return DecodeResult(tokens, "".join(vocab[t] for t in tokens) if vocab else "", trace)
 
 
-def plain_decode(model, prompt_ids, max_new_tokens, temperature, top_k, generator, vocab, trace) -> list:
-    """Greedy (temperature 0) or sampling: one forward, one token, head 1 only."""
+def plain_decode(model, prompt_ids: list, run: DecodeRun, trace: Trace) -> list:
+    """Greedy (temperature 0) or sampling: one forward, one token, head 1 only. Deliberately its
+    own simple loop: the golden reference every speculative mode is tested against."""
     window = SlidingWindow(model, heads=1)  # the other heads are never computed ("standard inference")
     tokens, P = list(prompt_ids), len(prompt_ids)
-    while len(tokens) - P < max_new_tokens and not trace.stopped:
+    while len(tokens) - P < run.max_new_tokens and not trace.stopped:
         t0 = time.perf_counter()
         before, prefill = window.cache.length, trace.forwards == 0
         logits, reread = window.feed(tokens, len(tokens))  # (T, 1, V)
-        token, prob = choose(logits[-1, 0], temperature, top_k, generator)
+        token, prob = choose(logits[-1, 0], run.temperature, run.top_k, run.generator)
         fed = tokens[len(tokens) - logits.size(0) :]
         tokens.append(token)
         trace.add(Round(
@@ -194,4 +213,3 @@ def plain_decode(model, prompt_ids, max_new_tokens, temperature, top_k, generato
             cache_after=window.cache.length, seconds=time.perf_counter() - t0, window_start=window.start,
             reread=reread, note=window.note(reread, prefill)))
     return tokens[P:]
-

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from .decode import DEFAULT_DRAFT_TOKENS, decode_ids
+from .decode import DEFAULT_DRAFT_LEN, decode_ids
 from .errors import TinyMTPError
 from .tree import tree_positions
 from .tree_decode import resolve_tree
@@ -59,7 +59,7 @@ def heldout_prompts(tokenizer, count: int = 12, length: int = 48, corpus: str = 
 
 
 def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256, repeats: int = 3,
-                     heads_sweep=None, draft_model=None, draft_tokens: int = DEFAULT_DRAFT_TOKENS,
+                     heads_sweep=None, draft_model=None, draft_tokens: int = DEFAULT_DRAFT_LEN,
                      threads: int | None = 1, on_progress=None, trees=()) -> dict:
     """Greedy vs speculative (K = 2..n) vs draft-model vs tree decoding, interleaved; see the module doc.
 
@@ -77,14 +77,14 @@ def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256,
         raise TinyMTPError("no prompts to measure")
     configs = {"greedy": dict(mode="greedy")}
     for K in sweep:
-        configs[f"speculative K={K}"] = dict(mode="speculative", heads=K)
+        configs[f"speculative K={K}"] = dict(mode="speculative", draft_len=K - 1)
     if draft_model is not None:
-        configs["draft-model"] = dict(mode="draft-model", heads=draft_tokens, draft_model=draft_model,
+        configs["draft-model"] = dict(mode="draft-model", draft_len=draft_tokens, draft_model=draft_model,
                                       temperature=0)
-    shapes = [resolve_tree(model, t, n) for t in trees]
+    shapes = [resolve_tree(model, t, n - 1) for t in trees]
     for i, shape in enumerate(shapes):
         name = f"tree N={shape.size}"
-        configs[name if name not in configs else f"{name} #{i + 1}"] = dict(mode="tree", heads=n, tree=shape)
+        configs[name if name not in configs else f"{name} #{i + 1}"] = dict(mode="tree", draft_len=n - 1, tree=shape)
     ids = [tokenizer.encode(p) for p in prompts]
     old_threads = torch.get_num_threads()
     if threads:
@@ -169,7 +169,7 @@ def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threa
         pooled = type(traces[0])(mode=traces[0].mode, drafters=traces[0].drafters,
                                  rounds=[rd for t in traces for rd in t.rounds])
         entry = {
-            "mode": kwargs["mode"], "heads": kwargs.get("heads", 1),
+            "mode": kwargs["mode"], "heads": traces[0].settings["heads"],
             "tokens_per_second": round(statistics.median(rate(rep) for rep in runs[name]), 1),
             "tokens_per_forward": round(tokens / forwards, 4), "tokens": tokens, "forwards": forwards,
             "seconds": round(statistics.median(seconds), 4),
@@ -187,7 +187,7 @@ def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threa
         if kwargs["mode"] == "tree":
             entry.update(tree=kwargs["tree"].text(), nodes=kwargs["tree"].size)
         if kwargs["mode"] == "draft-model":
-            entry["draft_tokens"] = kwargs["heads"]
+            entry["draft_tokens"] = kwargs["draft_len"]
             entry["draft_forwards"] = sum(r.draft_forwards for t in traces for r in t.rounds)
         entries[name] = entry
     greedy = entries["greedy"]

@@ -60,7 +60,7 @@ def greedy_ranks(model, prompts_ids: list, max_new_tokens: int = 256, depth: int
     rows = []
     with torch.inference_mode():
         for ids in prompts_ids:
-            text = ids + decode_ids(model, ids, "speculative", max_new_tokens, heads=D + 1).tokens  # = greedy
+            text = ids + decode_ids(model, ids, "speculative", max_new_tokens, draft_len=D).tokens  # = greedy
             wanted = range(len(ids) - 1, len(text) - 1 - D)  # positions whose D later tokens are greedy's
             for start in sorted({window_start(t, C) for t in wanted}):
                 here = [t for t in wanted if window_start(t, C) == start]

@@ -28,10 +28,13 @@ Explained in notebooks/09_trees_and_causal_heads.ipynb.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+
+import torch
 
 from .causal_drafts import ChainDrafter
 from .errors import TinyMTPError
-from .speculative import prefill_round, top_choices
+from .speculative import DecodeRun, prefill, round_length, top_choices
 from .trace import DraftCheck, Round
 from .tree import (
     DEFAULT_PATHS,
@@ -45,14 +48,14 @@ from .tree import (
 from .window import SlidingWindow
 
 
-def resolve_tree(model, tree, heads: int) -> TreeShape:
-    """The shape tree mode uses with drafting heads 2..heads; the default is cut to their depth."""
+def resolve_tree(model, tree, draft_len: int) -> TreeShape:
+    """The shape tree mode uses with drafting heads 2..draft_len+1; the default is cut to draft_len."""
     vocab_size = model.config.vocab_size
-    shape = make_tree(DEFAULT_PATHS).cut(heads - 1) if tree is None else parse_tree(tree)
+    shape = make_tree(DEFAULT_PATHS).cut(draft_len) if tree is None else parse_tree(tree)
     if shape.size == 1:
         raise TinyMTPError("the tree has no nodes below the root: give at least one path, e.g. [[0]]")
-    if shape.depth > heads - 1:
-        raise TinyMTPError(f"the tree is {shape.depth} deep, but heads 2..{heads} guess only {heads - 1} "
+    if shape.depth > draft_len:
+        raise TinyMTPError(f"the tree is {shape.depth} deep, but heads 2..{draft_len + 1} guess only {draft_len} "
                            f"token(s) ahead: use a shallower tree or more --heads")
     if model.chained:  # causal heads rank guesses only below their own first choices
         shape = only_first_choice_ancestors(shape)
@@ -74,28 +77,23 @@ def head_candidates(probs, shape: TreeShape) -> tuple[list, list]:
     return [[]] + top_t.tolist(), [[]] + top_p.tolist()
 
 
-def tree_speculative_decode(model, K, shape: TreeShape, prompt_ids, max_new_tokens, temperature, top_k, generator,
-                            vocab, trace, propose=head_candidates) -> list:
+def tree_speculative_decode(model, shape: TreeShape, prompt_ids: list, run: DecodeRun, trace,
+                            propose=head_candidates) -> list:
     """Heads 2..D+1 fill a candidate tree, head 1 checks every node in one forward; greedy only."""
     trace.drafters = list(range(2, shape.depth + 2))
-    chain = ChainDrafter(model, shape.depth + 1) if model.chained else None  # causal heads guess in turn
+    chain = ChainDrafter(model, shape.depth) if model.chained else None  # causal heads guess in turn
     window = SlidingWindow(model, heads=1 if chain else shape.depth + 1, extra=shape.size - 1)  # room for a tree
     tokens, P = list(prompt_ids), len(prompt_ids)
-
-    t0 = time.perf_counter()
-    logits, _ = window.feed(tokens, P)  # the prefill: (T, D+1, V)
-    probs, top_t, top_p = top_choices(logits[-1:])
-    token, prob = top_t[0][0], top_p[0][0]
+    logits = prefill(window, tokens, run, trace)  # (T, D+1, V)
+    probs, _, top_p = top_choices(logits[-1:])  # (1, D+1, V)
+    token, prob = tokens[-1], top_p[0][0]  # the prefill's token is head 1's greedy choice
     guesses, q = (None, None) if chain else propose(probs[0], shape)
-    trace.add(prefill_round(window, tokens, logits.size(0), token, prob, t0))
-    tokens.append(token)
     cut = {shape.depth: shape}  # the tree cut to a smaller depth, near the end of the text or a window
 
-    while len(tokens) - P < max_new_tokens and not trace.stopped:
-        t0 = time.perf_counter()
+    while len(tokens) - P < run.max_new_tokens and not trace.stopped:
+        started = time.perf_counter()
         root = len(tokens) - 1  # position of the sure token: committed, not yet fed
-        left = max_new_tokens - (len(tokens) - P)  # a round commits at most depth + 1 tokens
-        depth = min(shape.depth, left - 1, window.last_position(root) - root)
+        depth = round_length(window, tokens, P, run, shape.depth)
         if depth not in cut:
             cut[depth] = shape.cut(depth)
         tree = cut[depth]
@@ -106,34 +104,47 @@ def tree_speculative_decode(model, K, shape: TreeShape, prompt_ids, max_new_toke
         before = window.cache.length
         logits, reread = window.feed_tree(tokens, nodes, tree)  # ONE forward over every node: (N, D+1, V)
         probs, top_t, top_p = top_choices(logits)
-        choices = [row[0] for row in top_t]  # head 1's greedy token after each node's path
-        path = accepted_path(tree, nodes, choices)
-        last = path[-1]
-        committed = [nodes[i] for i in path[1:]] + [choices[last]]
+        checked = CheckedTree(tree=tree, nodes=nodes, q=q, root_prob=prob, probs=probs,
+                              choices=[row[0] for row in top_t], choice_probs=[row[0] for row in top_p])
+        path = accepted_path(tree, nodes, checked.choices)
+        committed = [nodes[i] for i in path[1:]] + [checked.choices[path[-1]]]
         window.keep_path(root, path)  # the accepted nodes move next to the prefix; the rest is forgotten
-        trace.add(tree_round(trace.forwards, tree, nodes, q, prob, probs, choices, top_p, path,
-                                       committed, vocab, before, window, reread, t0))
+        trace.add(tree_round(trace.forwards, checked, path, committed, run, before=before, window=window,
+                             reread=reread, started=started))
         tokens.extend(committed)
-        token, prob = choices[last], top_p[last][0]
+        token, prob = checked.choices[path[-1]], checked.choice_probs[path[-1]]
         if not chain:
-            guesses, q = propose(probs[last], shape)  # the next round's guesses, from the last accepted node
+            guesses, q = propose(probs[path[-1]], shape)  # the next round's guesses, from the last kept node
     return tokens[P:]
 
 
-def tree_round(index, tree: TreeShape, nodes, q, root_prob, probs, choices, top_p, path, committed, vocab,
-               before, window, reread, started) -> Round:
+@dataclass
+class CheckedTree:
+    """One round's candidate tree after the verifying forward."""
+
+    tree: TreeShape
+    nodes: list  # token at every node, root first
+    q: list  # q[d][r]: the drafting head's probability of its rank-r guess at depth d
+    root_prob: float  # head 1's probability of the root (the sure token)
+    probs: torch.Tensor  # (N, heads, V) at every node
+    choices: list  # head 1's greedy token after each node's path
+    choice_probs: list  # and its probability
+
+
+def tree_round(index: int, checked: CheckedTree, path: list, committed: list, run: DecodeRun, *, before: int,
+               window, reread: int, started: float) -> Round:
     """The trace's record of one tree round: every node, the mask, the accepted path (JSON-safe)."""
+    tree, nodes, choices = checked.tree, checked.nodes, checked.choices
     on_path = set(path)
     parents, depths, ranks = tree.parents, tree.depths, tree.ranks
-    node_q = [root_prob] + [q[d][r] for d, r in zip(depths[1:], ranks[1:])]
-    p_token = probs[tree.parent_ids, 0, nodes[1:]].tolist()  # head 1's probability of each node at its parent
-    chars = [vocab[t] if vocab else "" for t in nodes]
-    choice_chars = [vocab[t] if vocab else "" for t in choices]
-    checks = [DraftCheck(depths[i], depths[i] + 1, nodes[i], chars[i], node_q[i], choices[parents[i]],
-                         choice_chars[parents[i]], top_p[parents[i]][0], p_token[i - 1], None, i in on_path,
-                         "match", parents[i] in on_path)
+    node_q = [checked.root_prob] + [checked.q[d][r] for d, r in zip(depths[1:], ranks[1:])]
+    p_token = checked.probs[tree.parent_ids, 0, nodes[1:]].tolist()  # head 1's probability of each node at its parent
+    checks = [DraftCheck(offset=depths[i], drafter=depths[i] + 1, token=nodes[i], char=run.char(nodes[i]),
+                         q=node_q[i], verifier_token=choices[parents[i]], verifier_char=run.char(choices[parents[i]]),
+                         verifier_prob=checked.choice_probs[parents[i]], p=p_token[i - 1], uniform=None,
+                         accepted=i in on_path, rule="match", checked=parents[i] in on_path)
               for i in range(1, tree.size)]
-    described = [{"index": i, "token": nodes[i], "char": chars[i], "depth": depths[i],
+    described = [{"index": i, "token": nodes[i], "char": run.char(nodes[i]), "depth": depths[i],
                   "parent": parents[i] if i else None, "head": depths[i] + 1, "rank": ranks[i], "q": node_q[i],
                   "greedy_next": choices[i], "accepted": i in on_path, "checked": i == 0 or parents[i] in on_path}
                  for i in range(tree.size)]
@@ -141,6 +152,7 @@ def tree_round(index, tree: TreeShape, nodes, q, root_prob, probs, choices, top_
     return Round(
         index=index, kind="verify", fed=list(nodes), checks=checks, accepted=len(path) - 1,
         next_token=choices[last], next_kind="corrected" if tree.children[last] else "bonus",
-        next_prob=top_p[last][0], committed=committed, cache_before=before, cache_after=window.cache.length,
-        seconds=time.perf_counter() - started, note=window.note(reread), window_start=window.start, reread=reread,
+        next_prob=checked.choice_probs[last], committed=committed, cache_before=before,
+        cache_after=window.cache.length, seconds=time.perf_counter() - started, note=window.note(reread),
+        window_start=window.start, reread=reread,
         tree={"depth": tree.depth, "nodes": described, "path": list(path), "mask": tree.mask_rows})

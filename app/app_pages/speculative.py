@@ -8,7 +8,7 @@ from tinymtp.decode import generate
 from tinymtp.errors import TinyMTPError
 from tinymtp.predictions import trace_upto
 
-OWN_HEADS, DRAFT_MODEL = "the model's own heads", "a separate draft model"
+OWN_HEADS, DRAFT_MODEL, LOOKUP = "the model's own heads", "a separate draft model", "the text itself (lookup)"
 
 st.title("Speculative decoding, live")
 entry = common.current_model()
@@ -42,8 +42,10 @@ with left:
         st.session_state["spec_prompt"] = examples[0] if examples else ""
     prompt = st.text_area("Prompt", key="spec_prompt", height=90, max_chars=400)
     c1, c2, c3 = st.columns(3)
-    drafter_options = [OWN_HEADS] + ([DRAFT_MODEL] if draft_label and draft_label != entry.label else [])
-    drafter = c1.radio("Drafts from", drafter_options, key="spec_drafter")
+    drafter_options = [OWN_HEADS] + ([DRAFT_MODEL] if draft_label and draft_label != entry.label else []) + [LOOKUP]
+    drafter = c1.radio("Drafts from", drafter_options, key="spec_drafter",
+                       help="lookup (prompt lookup decoding): the characters that followed the last earlier "
+                            "copy of the text's last few characters; no model drafts, greedy only.")
     mode = c2.radio("Mode", ["greedy", "sampling"], horizontal=True, key="spec_mode",
                     help="greedy: always the most likely character. sampling: draw at random from head 1's "
                          "distribution (temperature, top-k).")
@@ -54,12 +56,10 @@ with left:
             st.warning(f"'{entry.label}' has a single head, so it has nothing to draft with. Pick a model with "
                        "several heads in the sidebar (e.g. mtp-4head), or let a separate draft model draft.")
             st.stop()
-        drafting = c4.slider("Drafting heads", 1, n - 1, n - 1, key="spec_drafting",
-                             help="k drafting heads are heads 2..k+1; each round can add up to k + 1 characters.")
-        heads_arg = drafting + 1
+        draft_len = c4.slider("Drafting heads", 1, n - 1, n - 1, key="spec_drafting",
+                              help="k drafting heads are heads 2..k+1; each round can add up to k + 1 characters.")
     else:
-        drafting = c4.slider("Draft tokens per round", 1, 8, 3, key="spec_draft_tokens")
-        heads_arg = drafting
+        draft_len = c4.slider("Draft tokens per round", 1, 8, 3, key="spec_draft_tokens")
     speed = c5.slider("Play speed (seconds per round)", 0.2, 2.0, 0.6, step=0.1, key="spec_speed")
     shape, tree_text = "chain", None
     if drafter == OWN_HEADS and mode == "greedy":
@@ -79,14 +79,19 @@ with left:
     else:
         temperature, top_k, seed = 0.0, None, 0
 
+if drafter == LOOKUP and mode == "sampling":
+    st.info("Prompt lookup drafts without probabilities, so it decodes greedily here: switch Mode to greedy.")
+    st.stop()
 if drafter == DRAFT_MODEL:
     spec_mode = "draft-model"
+elif drafter == LOOKUP:
+    spec_mode = "lookup"
 elif shape == "tree":
     spec_mode = "tree"
 else:
     spec_mode = "speculative" if mode == "greedy" else "speculative-sample"
 base_mode = "greedy" if mode == "greedy" else "sample"
-settings = (entry.label, id(model), prompt, spec_mode, temperature, top_k, heads_arg, max_new, seed, tree_text)
+settings = (entry.label, id(model), prompt, spec_mode, temperature, top_k, draft_len, max_new, seed, tree_text)
 tree_arg = {"tree": None if tree_text in (None, "", "default") else tree_text} if spec_mode == "tree" else {}
 
 if st.session_state.get("spec_settings") != settings:
@@ -97,9 +102,9 @@ if st.session_state.get("spec_settings") != settings:
         with st.spinner("Decoding…"):
             for warm_mode in (base_mode, spec_mode):  # warm up both paths so the timings compare fairly
                 extra = tree_arg if warm_mode == spec_mode else {}
-                generate(model, tokenizer, prompt, mode=warm_mode, heads=heads_arg if warm_mode == spec_mode else None,
+                generate(model, tokenizer, prompt, mode=warm_mode, draft_len=draft_len if warm_mode == spec_mode else None,
                          draft_model=draft_model, **{**common_args, "max_new_tokens": 2}, **extra)
-            spec = generate(model, tokenizer, prompt, mode=spec_mode, heads=heads_arg, draft_model=draft_model,
+            spec = generate(model, tokenizer, prompt, mode=spec_mode, draft_len=draft_len, draft_model=draft_model,
                             **common_args, **tree_arg)
             base = generate(model, tokenizer, prompt, mode=base_mode, **common_args)
     except TinyMTPError as exc:
@@ -218,7 +223,7 @@ def viewer():
 
     g1, g2 = st.columns(2)
     with g1:
-        common.plot(viz.tokens_per_forward(so_far, n_heads=heads_arg if spec_mode != "draft-model" else drafting + 1,
+        common.plot(viz.tokens_per_forward(so_far, n_heads=draft_len + 1,
                                            greedy_trace=trace_upto(base.trace, shown)), key="spec_tpf")
     with g2:
         common.plot(viz.acceptance_per_head(so_far), key="spec_accept")

@@ -2,7 +2,7 @@
 
 The code exercise asks for the decision of one greedy speculative round: given the drafts and head
 1's logits at every fed position, which tokens does the round commit? The check compares with the
-library's own round logic (`top_choices` then `verify_greedy` in tinymtp/speculative.py) on hidden
+library's own round logic (`verify_greedy` in tinymtp/speculative.py) on hidden
 rounds: every draft kept (a bonus token), none kept, a mismatch in the middle, no drafts at all.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from tinymtp.exercises.kinds import CodeExercise, Exercise
-from tinymtp.speculative import top_choices, verify_greedy
+from tinymtp.speculative import DecodeRun, verify_greedy
 
 
 def greedy_round(drafts: list, head1_logits: torch.Tensor) -> list:
@@ -20,10 +20,9 @@ def greedy_round(drafts: list, head1_logits: torch.Tensor) -> list:
     drafts: the j drafted tokens fed after the sure token; head1_logits (j + 1, V): head 1 at each
     fed position (the sure token's first). Returns the kept drafts, then head 1's own token."""
     j = len(drafts)
-    probs, top_t, top_p = top_choices(head1_logits[:, None, :])  # (j+1, 1, V): the library reads (T, n, V)
-    accepted, next_token, _, _, _ = verify_greedy(probs, top_t, top_p, list(drafts), [None] * j,
-                                                  list(range(2, j + 2)))
-    return list(drafts[:accepted]) + [next_token]
+    verdict = verify_greedy(head1_logits, list(drafts), q=[None] * j, labels=list(range(2, j + 2)),
+                            run=DecodeRun(max_new_tokens=j + 1))
+    return list(drafts[: verdict.accepted]) + [verdict.token]
 
 
 def _every_matching_draft(drafts: list, head1_logits: torch.Tensor) -> list:

@@ -1,0 +1,65 @@
+"""Prompt lookup, the drafter with no training: what it finds, and the golden reference (its output
+equals plain greedy decoding token for token), on random float64 models whose windows restart
+and on the shipped checkpoint, through the library and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import CHECKPOINTS, DECODING_CASES, greedy_case, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tinymtp.checkpoint import load_checkpoint
+from tinymtp.decode import decode_ids, generate
+from tinymtp.drafters import lookup
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_lookup_proposes_what_followed_the_latest_copy_of_the_longest_tail():
+    text = list("abcXabcYabc")
+    assert lookup(text, 3) == list("Yab")  # "abc" last occurred before "Y"
+    assert lookup(text, 1) == ["Y"]
+    assert lookup(list("zzqab"), 2, ngram=3) == []  # nothing repeats the tail "b"
+    assert lookup(list("xaybxa"), 2, ngram=3) == list("yb")  # "bxa" and "xa" no: "xa" at 0 -> "yb"
+    assert lookup(list("a"), 2) == []  # a one-token text has nothing earlier to copy
+
+
+def test_lookup_prefers_longer_matches_over_later_ones():
+    text = list("qrsT") + list("xrsU") + list("qrs")
+    assert lookup(text, 1, ngram=3) == ["T"]  # "qrs" matches at 0; "rs" alone would say "U"
+    assert lookup(text, 1, ngram=2) == ["U"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**DECODING_CASES, draft_len=st.integers(1, 5))
+def test_lookup_equals_greedy_property(head_type, n_heads, vocab_size, context_length, seed, prompt,
+                                       max_new_tokens, draft_len):
+    model, prompt, greedy = greedy_case(head_type, n_heads, vocab_size, context_length, seed, prompt, max_new_tokens)
+    result = decode_ids(model, prompt, "lookup", max_new_tokens, draft_len=draft_len)
+    assert result.tokens == greedy.tokens
+    assert result.trace.summary()["tokens"] == max_new_tokens
+
+
+def test_lookup_on_repetitive_code_equals_greedy_and_drafts_for_free():
+    ckpt = load_checkpoint(str(CHECKPOINTS / "mtp-4head"))
+    prompt = "    def run(self):\n        return self.value\n\n    def stop(self):\n        return self.value\n\n    def "
+    greedy = generate(ckpt.model, ckpt.tokenizer, prompt, "greedy", max_new_tokens=120)
+    found = generate(ckpt.model, ckpt.tokenizer, prompt, "lookup", max_new_tokens=120, draft_len=4)
+    assert found.tokens == greedy.tokens
+    summary = found.trace.summary()
+    assert summary["tokens_per_forward"] > 1.2  # repeated text: some drafts are kept
+    assert all(r.draft_forwards == 0 for r in found.trace.rounds)  # no model drafted
+
+
+def test_lookup_from_the_cli_prints_one_json_object():
+    proc = run_cli("generate", "--checkpoint", CHECKPOINTS / "ntp-1head", "--prompt", "import os\nimport sys\nimport ",
+                   "--mode", "lookup", "--heads", "5", "--max-new-tokens", "40", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["summary"]["tokens"] == 40 and out["settings"]["draft_len"] == 5
+    greedy = run_cli("generate", "--checkpoint", CHECKPOINTS / "ntp-1head", "--prompt", "import os\nimport sys\nimport ",
+                     "--max-new-tokens", "40", "--json")
+    assert json.loads(greedy.stdout)["text"] == out["text"]

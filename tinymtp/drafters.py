@@ -1,0 +1,147 @@
+"""Drafters: who guesses the next tokens for the speculative loop (speculative.py) to check.
+
+Every drafter answers the same three calls, so one loop serves them all:
+
+    begin(window, logits)              after the prompt's forward (the prefill)
+    draft(tokens, draft_len, run)      guess `draft_len` tokens after the sure token tokens[-1];
+                                       returns (drafts, q): q is each draft's probability
+                                       (greedy) or the (draft_len, V) distributions they were
+                                       drawn from (sampling), exactly the q the check uses
+    after_verify(window, logits, kept, end)
+                                       hear the verdict: the verifying forward's logits (one
+                                       row per fed token), how many drafts were kept, and `end`,
+                                       the position just after them; roll back what it holds
+                                       beyond `end`
+
+and says how it drafts: `labels` (who drafts position i of a round, for the trace: heads 2..K,
+or draft steps 1..K), `verify_heads` (how many heads the main model's forward must compute)
+and `own_forwards` (forwards of its own per round).
+
+| drafter            | where its guesses come from                       | cost per round         |
+|--------------------|---------------------------------------------------|------------------------|
+| HeadsDrafter       | heads 2..K at the last kept position, already in  | nothing: the verifying |
+|                    | the verifying forward (Stern et al. 2018)         | forward computes them  |
+| ChainDrafter       | causal (DeepSeek-V3) heads one after the other    | K-1 small forwards     |
+|                    | (causal_drafts.py)                                |                        |
+| DraftModelDrafter  | a separate small next-token model                 | K forwards of it       |
+|                    | (Leviathan et al. 2023)                           |                        |
+| LookupDrafter      | the tokens that followed the last earlier copy of | a search of the text   |
+|                    | the text's last few tokens (Saxena 2023)          |                        |
+
+`draft_len` is the one name for "tokens drafted per round": for self-speculation heads
+2..draft_len+1 draft one token each; a draft model or the lookup proposes draft_len tokens.
+Explained in notebooks/06_self_speculative_decoding.ipynb.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .sampling import choose, probabilities, sample
+from .window import SlidingWindow
+
+
+def greedy_picks(rows: torch.Tensor) -> tuple[list, list]:
+    """Argmax of each row (softmax, then max: exactly as the verifier picks); rows (j, V)."""
+    top_p, top_t = torch.softmax(rows, dim=-1).max(dim=-1)  # (j,)
+    return top_t.tolist(), top_p.tolist()
+
+
+class HeadsDrafter:
+    """Heads 2..draft_len+1 of the main model: their guesses at the last kept position are in
+    the verifying forward already, so drafting costs nothing."""
+
+    own_forwards = 0
+
+    def __init__(self, draft_len: int):
+        self.labels = list(range(2, draft_len + 2))  # head k drafts the (k-1)-th token of a round
+        self.verify_heads = draft_len + 1  # heads 1..draft_len+1 in every forward
+        self.row = None  # (heads, V): every head at the last kept position
+
+    def begin(self, window, logits) -> None:
+        self.row = logits[-1]  # (heads, V)
+
+    def draft(self, tokens: list, draft_len: int, run):
+        if run.temperature == 0:
+            return greedy_picks(self.row[1 : draft_len + 1])
+        q = probabilities(self.row[1 : draft_len + 1], run.temperature, run.top_k)  # (draft_len, V)
+        drafts = torch.multinomial(q, 1, generator=run.generator)[:, 0].tolist() if draft_len else []
+        return drafts, q
+
+    def after_verify(self, window, logits, kept: int, end: int) -> None:
+        self.row = logits[kept]  # (heads, V) at the last kept position: the next round drafts from here
+
+
+class DraftModelDrafter:
+    """A separate next-token model drafts, one forward per token, with its own KV cache. It
+    needs the main model's vocabulary; its window follows the same rule (window.py)."""
+
+    def __init__(self, draft_model, draft_len: int):
+        self.labels = list(range(1, draft_len + 1))  # draft steps 1..draft_len play the role of heads
+        self.verify_heads = 1  # the main model is a plain next-token model here
+        self.window = SlidingWindow(draft_model, heads=1)
+        self.own_forwards = 0
+
+    def begin(self, window, logits) -> None:
+        pass  # the draft model reads the prompt in its first draft() call
+
+    def draft(self, tokens: list, draft_len: int, run):
+        seq, drafts, q = list(tokens), [], []
+        for _ in range(draft_len):
+            logits, _ = self.window.feed(seq, len(seq))  # feeds whatever it has not seen: (T, 1, V)
+            last = logits[-1, 0]  # (V,)
+            if run.temperature == 0:
+                token, prob = choose(last, 0, None, None)
+                q.append(prob)
+            else:
+                dist = probabilities(last, run.temperature, run.top_k)  # (V,)
+                token = sample(dist, run.generator)
+                q.append(dist)
+            drafts.append(token)
+            seq.append(token)
+        self.own_forwards = draft_len
+        if run.temperature != 0:
+            V = self.window.model.config.vocab_size
+            q = torch.stack(q) if q else torch.zeros(0, V)  # (draft_len, V)
+        return drafts, q
+
+    def after_verify(self, window, logits, kept: int, end: int) -> None:
+        self.window.truncate(min(self.window.end, end))  # forget its rejected drafts too
+
+
+class LookupDrafter:
+    """Prompt lookup (Saxena 2023; transformers' `prompt_lookup_num_tokens`): find the last
+    earlier place where the text's final `ngram` tokens occurred (trying `ngram` down to 1)
+    and propose the tokens that followed it there. No model, no training; text that repeats
+    itself (code, quotes, the prompt) gets long accepted drafts, new text gets none.
+
+    Greedy only (the `lookup` mode): its drafts carry no probability of their own (q = 1)."""
+
+    own_forwards = 0
+
+    def __init__(self, draft_len: int, context_length: int, ngram: int = 3):
+        self.labels = list(range(1, draft_len + 1))
+        self.verify_heads = 1
+        self.ngram = ngram
+        self.search = context_length  # look back over what the model can see, not the whole text
+
+    def begin(self, window, logits) -> None:
+        pass
+
+    def draft(self, tokens: list, draft_len: int, run):
+        drafts = lookup(tokens[-self.search :], draft_len, self.ngram) if draft_len else []
+        return drafts, [1.0] * len(drafts)
+
+    def after_verify(self, window, logits, kept: int, end: int) -> None:
+        pass  # it holds nothing: the next search reads the committed text
+
+
+def lookup(tokens: list, count: int, ngram: int = 3) -> list:
+    """Up to `count` tokens that followed the latest earlier occurrence of the last n tokens of
+    `tokens` (n = ngram, ngram - 1, ..., 1; the longest match wins). [] when nothing repeats."""
+    for n in range(min(ngram, len(tokens) - 1), 0, -1):
+        tail = tokens[-n:]
+        for start in range(len(tokens) - n - 1, -1, -1):  # latest first, never the tail itself
+            if tokens[start : start + n] == tail:
+                return tokens[start + n : start + n + count]
+    return []
