@@ -10,18 +10,16 @@ never changed; models trained on the Train page belong to the visitor's session
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
 
-import tinymtp
 from tinymtp.checkpoint import load_checkpoint
 from tinymtp.errors import TinyMTPError
+from tinymtp.paths import checkpoints_dir
 
-REPO_ROOT = Path(tinymtp.__file__).resolve().parent.parent
 DEFAULT_MODEL = "mtp-4head"
 SHIPPED_ORDER = ("mtp-4head", "ntp-1head", "draft", "causal-4head")
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # uploads for the Train page
@@ -47,16 +45,6 @@ def favicon():
     for k, colour in enumerate(("#0072B2", "#E69F00", "#009E73", "#CC79A7")):
         draw.rounded_rectangle([6, 6 + 14 * k, 58 - 10 * k, 16 + 14 * k], radius=4, fill=colour)
     return image
-
-
-def checkpoint_dir() -> Path:
-    """Where shipped checkpoints live: checkpoints/ at the repo root (TINYMTP_CHECKPOINTS overrides)."""
-    return Path(os.environ.get("TINYMTP_CHECKPOINTS") or REPO_ROOT / "checkpoints")
-
-
-def runs_dir() -> Path:
-    """Where the Train page saves checkpoints: runs/ at the repo root (TINYMTP_RUNS overrides)."""
-    return Path(os.environ.get("TINYMTP_RUNS") or REPO_ROOT / "runs")
 
 
 @dataclass
@@ -90,8 +78,8 @@ class ModelEntry:
 
 
 def shipped_checkpoints() -> dict:
-    """{name: path} of the checkpoint directories under checkpoint_dir(), the default first."""
-    root = checkpoint_dir()
+    """{name: path} of the checkpoint directories under checkpoints_dir(), the default first."""
+    root = checkpoints_dir()
     if not root.is_dir():
         return {}
     found = {p.name: p for p in sorted(root.iterdir()) if (p / "config.json").is_file()}
@@ -228,8 +216,8 @@ def builtin_corpus(name: str):
 
 def corpus_examples(entry: ModelEntry, count: int = 4, length: int = 64) -> list:
     """A few snippets of the validation text the model was trained on (built-in corpora only)."""
+    from tinymtp.analysis.predictions import corpus_snippets
     from tinymtp.corpora import BUILT_IN
-    from tinymtp.predictions import corpus_snippets
 
     name = entry.metadata.get("corpus")
     if entry.corpus is not None:

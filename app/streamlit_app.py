@@ -18,7 +18,7 @@ import streamlit as st  # noqa: E402
 
 # Everything the pages import, heaviest first. Imported once, in one thread, before any page runs.
 APP_MODULES = ("torch", "pandas", "pyarrow", "plotly.graph_objects", "plotly.io", "PIL.ImageDraw", "tinymtp.viz",
-               "tinymtp.decode", "tinymtp.predictions", "tinymtp.train", "tinymtp.corpora", "tinymtp.experiments",
+               "tinymtp.decoding.decode", "tinymtp.analysis.predictions", "tinymtp.train", "tinymtp.corpora", "tinymtp.experiments",
                "common", "training")
 
 

@@ -8,7 +8,7 @@ train at once; the others wait their turn, see their place in line, and can canc
 
 Why one PyTorch thread: a server serves many sessions at once, each decoding on its own thread.
 Several threads per matrix product would make those sessions fight for the same cores, and
-for a model this small one thread is also the faster one (tinymtp/cli_generate.py does the
+for a model this small one thread is also the faster one (tinymtp/cli/generate.py does the
 same). So the server sets one thread per operation, once, and a training run uses one core.
 
 No model logic here: training is tinymtp.train.train, saving tinymtp.checkpoint.save_checkpoint.
@@ -23,11 +23,12 @@ import traceback
 
 import streamlit as st
 import torch
-from common import ModelEntry, runs_dir, safe_name
+from common import ModelEntry, safe_name
 from training_queue import CANCELLED, QUEUED, RUNNING, TrainingQueue
 
 from tinymtp.checkpoint import save_checkpoint
 from tinymtp.errors import TinyMTPError
+from tinymtp.paths import runs_dir
 
 LIMIT_VARIABLE = "TINYMTP_MAX_TRAINING_RUNS"
 LOG_VARIABLE = "TINYMTP_TRAINING_LOG"  # a file the queue appends its events to (for load tests)

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT = ROOT / "checkpoints" / "mtp-4head"
 PROMPT = "def parse(self, text):\n"
 LOAD_ONLY = ("import torch; from tinymtp.checkpoint import load_checkpoint; "
-             f"load_checkpoint({str(CHECKPOINT)!r}); import tinymtp.decode")
+             f"load_checkpoint({str(CHECKPOINT)!r}); import tinymtp.decoding.decode")
 
 
 def peak_of(command: list) -> dict:

@@ -47,12 +47,12 @@ import torch
 from IPython.display import HTML, display
 
 from tinymtp import viz
+from tinymtp.analysis.predictions import head_predictions
+from tinymtp.analysis.speedup import forward_costs
 from tinymtp.checkpoint import load_checkpoint
-from tinymtp.decode import generate
+from tinymtp.decoding.decode import generate
 from tinymtp.exercises import check
 from tinymtp.paths import checkpoints_dir
-from tinymtp.predictions import head_predictions
-from tinymtp.speedup import forward_costs
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: a shorter timing of one forward
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)

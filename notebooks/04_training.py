@@ -42,10 +42,10 @@ import torch
 from IPython.display import clear_output, display
 
 from tinymtp import viz
+from tinymtp.analysis.information import entropy_ahead
 from tinymtp.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from tinymtp.corpora import load_corpus, make_batch
 from tinymtp.exercises import check
-from tinymtp.information import entropy_ahead
 from tinymtp.model import ModelConfig, MTPModel
 from tinymtp.paths import LEARNER_MODEL_NAME, SHIPPED_MODEL_NAME, checkpoints_dir, learner_model, runs_dir
 from tinymtp.train import TrainConfig, build_optimizer, learning_rate, train, training_metadata
@@ -233,7 +233,7 @@ viz.model_comparison({"your run": result.final_eval, f"shipped {SHIPPED_MODEL_NA
 # We can see it without any neural network. Count, in the corpus, how uncertain the character k
 # places after a 2-character context is: the *conditional entropy* H(x[t+k] | the 2 characters up to
 # x[t]), estimated by counting pairs (context, character) (`entropy_ahead` in
-# `tinymtp/information.py`). Lower means more predictable.
+# `tinymtp/analysis/information.py`). Lower means more predictable.
 
 # %%
 sample = corpus.tokens("train")[: 100_000 if FAST else 400_000]  # (N,) token ids

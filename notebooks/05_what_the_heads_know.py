@@ -29,7 +29,7 @@
 # - estimate the tokens per forward of speculative decoding from the second, and compare your model
 #   with the shipped one.
 #
-# The code behind this notebook is `tinymtp/predictions.py`; the figures come from `tinymtp/viz.py`.
+# The code behind this notebook is `tinymtp/analysis/predictions.py`; the figures come from `tinymtp/viz/`.
 
 # %%
 import os
@@ -37,11 +37,16 @@ import os
 import torch
 
 from tinymtp import viz
+from tinymtp.analysis.predictions import (
+    accuracy_rows,
+    corpus_snippets,
+    head_predictions,
+    predicted_tokens_per_forward,
+)
 from tinymtp.checkpoint import load_checkpoint
 from tinymtp.corpora import load_corpus
 from tinymtp.exercises import check
 from tinymtp.paths import SHIPPED_MODEL_NAME, checkpoints_dir, learner_model
-from tinymtp.predictions import accuracy_rows, corpus_snippets, head_predictions, predicted_tokens_per_forward
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: fewer pieces of text
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)

@@ -33,8 +33,8 @@
 # - read acceptance two ways (conditional, and share of rounds) and the acceptance length, and
 #   measure tokens per forward and the wall-clock speed-up, and say why they differ.
 #
-# The code behind this notebook is `tinymtp/speculative.py`, `tinymtp/decode.py`,
-# `tinymtp/kvcache.py` and `tinymtp/trace.py`.
+# The code behind this notebook is `tinymtp/decoding/speculative.py`, `tinymtp/decoding/decode.py`,
+# `tinymtp/decoding/kvcache.py` and `tinymtp/decoding/trace.py`.
 
 # %%
 import os
@@ -43,11 +43,11 @@ import torch
 from IPython.display import HTML, display
 
 from tinymtp import viz
+from tinymtp.analysis.predictions import measure_decoding
 from tinymtp.checkpoint import load_checkpoint
-from tinymtp.decode import generate
+from tinymtp.decoding.decode import generate
 from tinymtp.exercises import check
 from tinymtp.paths import SHIPPED_MODEL_NAME, checkpoints_dir, learner_model
-from tinymtp.predictions import measure_decoding
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: shorter generations
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
@@ -118,7 +118,7 @@ print(f"{accepted} of {len(drafts)} drafts accepted; the round adds {tokenizer.d
 # returns the list of tokens the round commits (the kept drafts, then head 1's corrected or bonus
 # token). `drafts` is the list of the j drafted token ids; `head1_logits` (j + 1, V) is head 1 at
 # each fed position, the sure token's first (like `verify[:, 0]` above). The check compares with the
-# library's round logic (`verify_greedy` in `tinymtp/speculative.py`) on hidden
+# library's round logic (`verify_greedy` in `tinymtp/decoding/speculative.py`) on hidden
 # rounds: all drafts kept, none kept, a mismatch in the middle, no drafts at all.
 
 # %%

@@ -33,8 +33,8 @@
 # - show what goes wrong with a rule that looks almost the same;
 # - read the acceptance of a sampling run (both rates, and the acceptance length) next to greedy's.
 #
-# The code behind this notebook is `tinymtp/sampling.py` (the rule) and `verify_sampled` in
-# `tinymtp/speculative.py`.
+# The code behind this notebook is `tinymtp/decoding/sampling.py` (the rule) and `verify_sampled` in
+# `tinymtp/decoding/speculative.py`.
 #
 # **Mind the letters.** Here, as in tinymtp's code, **p is always the main model (head 1)** and **q
 # the drafter** (head k, or a draft model). Some papers and codebases swap the two letters.
@@ -46,12 +46,12 @@ from collections import Counter
 import torch
 
 from tinymtp import viz
+from tinymtp.analysis.noise import chance_total_variation, total_variation
 from tinymtp.checkpoint import load_checkpoint
-from tinymtp.decode import generate
+from tinymtp.decoding.decode import generate
+from tinymtp.decoding.sampling import accept_exact, probabilities, residual, sample
 from tinymtp.exercises import check
-from tinymtp.noise import chance_total_variation, total_variation
 from tinymtp.paths import SHIPPED_MODEL_NAME, checkpoints_dir, learner_model
-from tinymtp.sampling import accept_exact, probabilities, residual, sample
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: fewer draws
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
@@ -144,7 +144,7 @@ print("residual(p, q) =", residual(p, q).tolist(), "  output == p")
 #
 # **Exercise 2 (code).** Write `accept(p_x, q_x, u)`: True when a draft x with main-model probability
 # `p_x` and drafter probability `q_x` is kept, given the uniform draw `u` in [0, 1). The check
-# compares with `tinymtp.sampling.accept_exact` on hidden triples, edge cases included (p(x) = 0,
+# compares with `tinymtp.decoding.sampling.accept_exact` on hidden triples, edge cases included (p(x) = 0,
 # p(x) ≥ q(x), u = 0).
 
 # %%
@@ -172,7 +172,7 @@ check("07.accept", accept)
 # norm(max(0, p - q)), for two (V,) float tensors. One case needs care: if p equals q
 # there is nothing left over (the sum is 0, and 0 / 0 is nan); a rejection cannot happen then, but
 # rounding can still bring you here, and the right answer is p itself. The check compares with
-# `tinymtp.sampling.residual` on hidden pairs.
+# `tinymtp.decoding.sampling.residual` on hidden pairs.
 
 # %%
 def residual_mine(p, q):
@@ -299,7 +299,7 @@ bars.update({f"{mode} ({runs} runs)": [second[mode][ch] / runs for ch in shown] 
 viz.distributions(bars, shown, title="The second generated character: exact, plain and speculative sampling")
 
 # %% [markdown]
-# The last line is the yardstick (`chance_total_variation` in `tinymtp/noise.py`): even an exact
+# The last line is the yardstick (`chance_total_variation` in `tinymtp/analysis/noise.py`): even an exact
 # sampler misses by about that much, just by chance, with this many draws of this distribution. Plain
 # and speculative sampling should both land near the average; one time in twenty an exact sampler
 # lands beyond the second number, so with two samplers that happens about one run in ten, and beyond

@@ -38,17 +38,18 @@ import torch
 
 import tinymtp
 from tinymtp import viz
+from tinymtp.analysis.information import bits, two_token_decomposition
+from tinymtp.analysis.predictions import measure_decoding
 from tinymtp.checkpoint import load_checkpoint
 from tinymtp.corpora import load_corpus
 from tinymtp.evaluate import evaluate_on_corpus
 from tinymtp.exercises import check
 from tinymtp.experiments import load_results
-from tinymtp.information import bits, two_token_decomposition
-from tinymtp.predictions import measure_decoding
+from tinymtp.paths import checkpoints_dir
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: fewer windows and tokens
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
-CHECKPOINTS = Path(tinymtp.__file__).resolve().parent.parent / "checkpoints"
+CHECKPOINTS = checkpoints_dir()
 mtp = load_checkpoint(str(CHECKPOINTS / "mtp-4head"))
 ntp = load_checkpoint(str(CHECKPOINTS / "ntp-1head"))
 draft = load_checkpoint(str(CHECKPOINTS / "draft"))
@@ -256,7 +257,7 @@ check("08.mutual_information", mutual_information)
 #     seen = p > 0  # 0 log 0 counts as 0
 #     return float((p[seen] * (p[seen] / (px * py).expand_as(p)[seen]).log()).sum())
 # ```
-# The library's `tinymtp.information.mutual_information` is the same formula.
+# The library's `tinymtp.analysis.information.mutual_information` is the same formula.
 # </details>
 #
 # **The model measures it too.** Head 1 of `mtp-4head` predicts x[t+1] from the last 64 characters;

@@ -36,8 +36,8 @@
 # - run tree decoding, check it equals greedy decoding, and weigh its extra tokens per forward
 #   against the cost of a bigger forward pass.
 #
-# The code behind this notebook is `tinymtp/heads.py` (`CausalHead`), `tinymtp/causal_drafts.py`,
-# `tinymtp/tree.py`, `tinymtp/tree_decode.py` and `tinymtp/viz_tree.py`.
+# The code behind this notebook is `tinymtp/heads.py` (`CausalHead`), `tinymtp/decoding/causal_drafts.py`,
+# `tinymtp/decoding/tree.py`, `tinymtp/decoding/tree_decode.py` and `tinymtp/viz/tree.py`.
 #
 # The fan of heads studied here is **your own model** from notebook 04 when you saved one
 # (`runs/my-model`), else the shipped `mtp-4head`; the first cell says which. The causal model is
@@ -51,13 +51,13 @@ import os
 import torch
 
 from tinymtp import viz
+from tinymtp.analysis.speedup import measure_decoding
 from tinymtp.checkpoint import load_checkpoint
 from tinymtp.corpora import shift_targets
-from tinymtp.decode import generate
+from tinymtp.decoding.decode import generate
+from tinymtp.decoding.tree import parse_tree
 from tinymtp.exercises import check
 from tinymtp.paths import checkpoints_dir, learner_model
-from tinymtp.speedup import measure_decoding
-from tinymtp.tree import parse_tree
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: fewer prompts and tokens
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
@@ -156,7 +156,7 @@ for name, ckpt in (("fan", fan), ("causal", causal)):
           f"share of rounds {show(summary['acceptance_share_of_rounds'])}")
 
 # %% [markdown]
-# The trace gives two acceptance rates per head (tinymtp/trace.py):
+# The trace gives two acceptance rates per head (tinymtp/decoding/trace.py):
 #
 # - **conditional**: P(head k kept | heads 2..k-1 kept), counted over the rounds that reached head
 #   k. "head 3: 0.9" means "when head 2's draft was kept, head 3's was kept 90% of the time";
@@ -207,7 +207,7 @@ print(small.mask.int())
 # **Write it yourself.** `tree_mask(parents)` takes the parent links of a tree (parents[0] = -1,
 # and every parent comes before its children) and returns the (N, N) `torch.bool` mask: row i is
 # True at i itself and at every ancestor of i, up to and including the root. The check runs it on
-# hidden trees, from a chain to a star to random ones, against `tinymtp.tree.tree_mask`.
+# hidden trees, from a chain to a star to random ones, against `tinymtp.decoding.tree.tree_mask`.
 
 # %%
 def tree_mask(parents):

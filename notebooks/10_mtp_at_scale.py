@@ -33,7 +33,7 @@
 # - write the roofline time of a forward pass, and explain with it why a GPU's verifying forward
 #   costs about what a greedy one does.
 #
-# The code behind this notebook is `tinymtp/cost_model.py`, with `tinymtp/speedup.py` for the
+# The code behind this notebook is `tinymtp/analysis/cost_model.py`, with `tinymtp/analysis/speedup.py` for the
 # speed-up measurement it is compared with.
 
 # %%
@@ -41,11 +41,11 @@ import os
 
 import torch
 
+from tinymtp.analysis.cost_model import measure_step_costs, predicted_speedup, relative_error, roofline_time
+from tinymtp.analysis.speedup import heldout_prompts, measure_decoding
 from tinymtp.checkpoint import load_checkpoint
-from tinymtp.cost_model import measure_step_costs, predicted_speedup, relative_error, roofline_time
 from tinymtp.exercises import check
 from tinymtp.paths import checkpoints_dir, learner_model
-from tinymtp.speedup import heldout_prompts, measure_decoding
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: fewer prompts, tokens and repeats
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
@@ -138,7 +138,7 @@ check("10.predicted_speedup", answer)
 # <details><summary>Solution</summary>
 #
 # 3.2 / 1.6 = 2.0. Each round is worth 3.2 greedy steps of text but costs 1.6 of time.
-# `tinymtp.cost_model.predicted_speedup(3.2, 1.6)` computes the same.
+# `tinymtp.analysis.cost_model.predicted_speedup(3.2, 1.6)` computes the same.
 # </details>
 #
 # Now measure both numbers on your machine, from the decoding loop itself: the trace records each
@@ -214,7 +214,7 @@ check("10.forward_time", forward_time)
 #     weight_bytes = 2 * parameters  # bf16: every weight read once per forward
 #     return max(flops / flops_per_second, weight_bytes / bytes_per_second)  # reading and computing overlap
 # ```
-# `tinymtp.cost_model.roofline_time` returns the same seconds, with the intensity and the bound.
+# `tinymtp.analysis.cost_model.roofline_time` returns the same seconds, with the intensity and the bound.
 # </details>
 #
 # **The numbers of one GPU.** NVIDIA's H200 datasheet (nvidia.com/en-us/data-center/h200) gives

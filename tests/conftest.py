@@ -11,11 +11,12 @@ import pytest
 import torch
 from hypothesis import strategies as st
 
-from tinymtp.kvcache import KVCache
+from tinymtp.decoding.kvcache import KVCache
 from tinymtp.model import ModelConfig, MTPModel
+from tinymtp.paths import checkpoints_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKPOINTS = ROOT / "checkpoints"
+CHECKPOINTS = checkpoints_dir()  # the one place that says where (tinymtp/paths.py)
 
 
 def run_cli(*args, timeout=300, cwd=None, env=None):
@@ -100,7 +101,7 @@ DECODING_CASES = dict(head_type=st.sampled_from(["linear", "mlp", "block", "caus
 
 def greedy_case(head_type, n_heads, vocab_size, context_length, seed, prompt, max_new_tokens):
     """(model, prompt, plain greedy result) for one DECODING_CASES example."""
-    from tinymtp.decode import decode_ids
+    from tinymtp.decoding.decode import decode_ids
 
     model = random_model(vocab_size, n_heads, head_type, context_length, seed)
     prompt = [t % vocab_size for t in prompt]

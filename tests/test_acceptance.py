@@ -14,9 +14,9 @@ import pytest
 from conftest import CHECKPOINTS
 
 from tinymtp.checkpoint import load_checkpoint
-from tinymtp.cli_generate import summary_line
-from tinymtp.decode import generate
-from tinymtp.trace import DraftCheck, Round, Trace
+from tinymtp.cli.generate import summary_line
+from tinymtp.decoding.decode import generate
+from tinymtp.decoding.trace import DraftCheck, Round, Trace
 
 
 def verify_round(drafted: int, accepted: int) -> Round:

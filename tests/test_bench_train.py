@@ -4,7 +4,7 @@ import json
 
 from conftest import assert_one_line_error, run_cli
 
-from tinymtp.bench import measure_training_cost
+from tinymtp.analysis.bench import measure_training_cost
 
 
 def test_measure_training_cost_reports_every_configuration_and_the_ratios():

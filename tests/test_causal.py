@@ -8,14 +8,14 @@ import pytest
 import torch
 from conftest import PoisonedCache, assert_one_line_error, random_model, run_cli
 
-import tinymtp.causal_drafts as causal_drafts
-from tinymtp.causal_drafts import ChainDrafter
+import tinymtp.decoding.causal_drafts as causal_drafts
 from tinymtp.corpora import shift_targets
-from tinymtp.decode import decode_ids
+from tinymtp.decoding.causal_drafts import ChainDrafter
+from tinymtp.decoding.decode import decode_ids
+from tinymtp.decoding.window import SlidingWindow
 from tinymtp.errors import TinyMTPError
 from tinymtp.loss import memory_saving_backward
 from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.window import SlidingWindow
 
 
 def micro(n_heads=4, vocab_size=13):
@@ -127,7 +127,7 @@ def test_causal_cli_train_generate_and_eval(tmp_path, small_text_file):
 
 
 def test_head_predictions_feed_causal_heads_the_text_then_head_1s_continuation():
-    from tinymtp.predictions import head_predictions, tokens_ahead
+    from tinymtp.analysis.predictions import head_predictions, tokens_ahead
     from tinymtp.tokenizer import CharTokenizer
 
     greedy = torch.tensor([[7, 8, 9], [7, 8, 9], [7, 8, 9], [7, 8, 9]])  # (T=4, n=3)

@@ -1,4 +1,4 @@
-"""The speed-up cost model and the roofline (tinymtp/cost_model.py). No timed assertions: the
+"""The speed-up cost model and the roofline (tinymtp/analysis/cost_model.py). No timed assertions: the
 measurement is only checked to return sane, positive, consistent numbers."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tinymtp.cost_model import (
+from tinymtp.analysis.cost_model import (
     StepCosts,
     measure_step_costs,
     predicted_speedup,

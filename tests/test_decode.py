@@ -8,10 +8,10 @@ import pytest
 import torch
 from conftest import random_model as shared_random_model
 
-from tinymtp.decode import DecodeResult, decode_ids, generate
+from tinymtp.decoding.decode import DecodeResult, decode_ids, generate
+from tinymtp.decoding.window import window_start
 from tinymtp.errors import TinyMTPError, UnknownCharactersError
 from tinymtp.tokenizer import CharTokenizer
-from tinymtp.window import window_start
 
 VOCAB = "abcde"
 V = len(VOCAB)

@@ -1,4 +1,4 @@
-"""entropy_ahead (tinymtp/information.py), the count behind notebook 04's "why are the far heads
+"""entropy_ahead (tinymtp/analysis/information.py), the count behind notebook 04's "why are the far heads
 worse": checked against a brute-force count with Counter, against the module's own H(X) and H(Y),
 and on texts whose answer is known."""
 
@@ -9,9 +9,9 @@ from collections import Counter
 
 import pytest
 
+from tinymtp.analysis.information import entropy_ahead, two_token_decomposition
 from tinymtp.corpora import stories_text
 from tinymtp.errors import TinyMTPError
-from tinymtp.information import entropy_ahead, two_token_decomposition
 from tinymtp.tokenizer import CharTokenizer
 
 

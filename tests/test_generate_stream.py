@@ -17,10 +17,10 @@ import time
 import pytest
 from conftest import CHECKPOINTS, ROOT, assert_one_line_error, run_cli
 
-from tinymtp import cli_generate
 from tinymtp.checkpoint import load_checkpoint
 from tinymtp.cli import build_parser, main
-from tinymtp.decode import generate
+from tinymtp.cli import generate as cli_generate
+from tinymtp.decoding.decode import generate
 from tinymtp.errors import TinyMTPError
 
 MTP = CHECKPOINTS / "mtp-4head"
@@ -94,7 +94,7 @@ def test_trace_for_a_huge_run_is_a_one_line_error():
 
 
 def test_the_cli_keeps_no_rounds_without_trace(monkeypatch, capsys):
-    import tinymtp.decode
+    import tinymtp.decoding.decode
 
     seen = []
 
@@ -103,7 +103,7 @@ def test_the_cli_keeps_no_rounds_without_trace(monkeypatch, capsys):
         seen.append(result)
         return result
 
-    monkeypatch.setattr(tinymtp.decode, "generate", spy)
+    monkeypatch.setattr(tinymtp.decoding.decode, "generate", spy)
     for extra in ([], ["--json"]):
         assert main(["generate", "--checkpoint", str(MTP), "--prompt", PROMPT, "--mode", "tree",
                      "--max-new-tokens", "200", *extra]) == 0

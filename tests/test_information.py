@@ -1,4 +1,4 @@
-"""Entropies from counts and Gloeckle et al.'s two-token decomposition (tinymtp/information.py)."""
+"""Entropies from counts and Gloeckle et al.'s two-token decomposition (tinymtp/analysis/information.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from tinymtp.analysis.information import bits, entropy, mutual_information, two_token_decomposition
 from tinymtp.errors import TinyMTPError
-from tinymtp.information import bits, entropy, mutual_information, two_token_decomposition
 
 
 def test_entropy_of_known_distributions():

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tinymtp.checkpoint import load_checkpoint
-from tinymtp.decode import decode_ids, generate
-from tinymtp.drafters import lookup
+from tinymtp.decoding.decode import decode_ids, generate
+from tinymtp.decoding.drafters import lookup
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

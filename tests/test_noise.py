@@ -1,4 +1,4 @@
-"""tinymtp/noise.py: the yardstick notebook 07 uses to judge sampled frequencies, against exact sums."""
+"""tinymtp/analysis/noise.py: the yardstick notebook 07 uses to judge sampled frequencies, against exact sums."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from tinymtp.analysis.noise import chance_total_variation, total_variation
 from tinymtp.errors import TinyMTPError
-from tinymtp.noise import chance_total_variation, total_variation
 
 
 def test_total_variation():

@@ -1,4 +1,4 @@
-"""predicted_tokens_per_forward (tinymtp/predictions.py), notebook 05's estimate of the speed-up from
+"""predicted_tokens_per_forward (tinymtp/analysis/predictions.py), notebook 05's estimate of the speed-up from
 the heads' guesses: on hand-made guesses, and against real first rounds of the speculative decoder."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tinymtp.analysis.predictions import HeadPredictions, head_predictions, predicted_tokens_per_forward
 from tinymtp.corpora import shift_targets
-from tinymtp.decode import decode_ids
+from tinymtp.decoding.decode import decode_ids
 from tinymtp.errors import TinyMTPError
 from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.predictions import HeadPredictions, head_predictions, predicted_tokens_per_forward
 from tinymtp.tokenizer import CharTokenizer
 
 

@@ -1,13 +1,11 @@
-"""tinymtp.predictions: every head's guesses, both kinds of accuracy, and decoding measurements."""
+"""tinymtp.analysis.predictions: every head's guesses, both kinds of accuracy, and decoding measurements."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from tinymtp.errors import TinyMTPError, UnknownCharactersError
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.predictions import (
+from tinymtp.analysis.predictions import (
     accuracy_rows,
     corpus_snippets,
     encode_prompt,
@@ -17,6 +15,8 @@ from tinymtp.predictions import (
     measure_decoding,
     trace_upto,
 )
+from tinymtp.errors import TinyMTPError, UnknownCharactersError
+from tinymtp.model import ModelConfig, MTPModel
 from tinymtp.tokenizer import CharTokenizer
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n"
@@ -121,7 +121,7 @@ def test_corpus_snippets_are_deterministic_pieces_of_the_text():
 
 
 def test_trace_upto_and_measure_decoding(model, tokenizer):
-    from tinymtp.decode import generate
+    from tinymtp.decoding.decode import generate
 
     result = generate(model, tokenizer, "the cat", mode="speculative", max_new_tokens=12)
     partial = trace_upto(result.trace, 2)

@@ -14,7 +14,7 @@ from conftest import DECODING_CASES, greedy_case, poison_forgotten_slots, random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinymtp.decode import decode_ids
+from tinymtp.decoding.decode import decode_ids
 from tinymtp.errors import TinyMTPError
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -66,8 +66,8 @@ def test_speculative_equals_greedy_on_the_shipped_checkpoint():
     path = CHECKPOINTS / "mtp-4head"
     if not (path / "config.json").exists():
         pytest.skip(f"no shipped checkpoint at {path} (the lead ships it; see the README recipe)")
+    from tinymtp.analysis.speedup import heldout_prompts
     from tinymtp.checkpoint import load_checkpoint
-    from tinymtp.speedup import heldout_prompts
 
     ckpt = load_checkpoint(str(path))
     prompts = heldout_prompts(ckpt.tokenizer, count=32, length=40)

@@ -16,9 +16,9 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from tinymtp.decode import decode_ids
+from tinymtp.decoding.decode import decode_ids
+from tinymtp.decoding.sampling import probabilities
 from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.sampling import probabilities
 
 V, PROMPT, RUNS = 4, [0, 1], 2000
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tinymtp.analysis.speedup import format_table, heldout_prompts, measure_decoding
 from tinymtp.corpora import load_corpus
 from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.speedup import format_table, heldout_prompts, measure_decoding
 from tinymtp.tokenizer import CharTokenizer
 
 

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tinymtp.decode import decode_ids
+from tinymtp.decoding.decode import decode_ids
 from tinymtp.errors import TinyMTPError
 from tinymtp.model import ModelConfig, MTPModel
 from tinymtp.tasks import (

@@ -19,10 +19,9 @@ from conftest import DECODING_CASES, greedy_case, poison_forgotten_slots, random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinymtp.decode import decode_ids
-from tinymtp.errors import TinyMTPError
-from tinymtp.kvcache import KVCache
-from tinymtp.tree import (
+from tinymtp.decoding.decode import decode_ids
+from tinymtp.decoding.kvcache import KVCache
+from tinymtp.decoding.tree import (
     DEFAULT_PATHS,
     accepted_path,
     feed_mask,
@@ -34,6 +33,7 @@ from tinymtp.tree import (
     tree_mask,
     tree_positions,
 )
+from tinymtp.errors import TinyMTPError
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 SMALL = [(0,), (1,), (0, 0), (0, 1), (1, 0), (0, 0, 0)]  # nodes 1..6 in this order
@@ -205,8 +205,8 @@ def test_tree_equals_greedy_on_the_shipped_checkpoint():
     path = CHECKPOINTS / "mtp-4head"
     if not (path / "config.json").exists():
         pytest.skip(f"no shipped checkpoint at {path}")
+    from tinymtp.analysis.speedup import heldout_prompts
     from tinymtp.checkpoint import load_checkpoint
-    from tinymtp.speedup import heldout_prompts
 
     ckpt = load_checkpoint(str(path))
     for i, prompt in enumerate(heldout_prompts(ckpt.tokenizer, count=6, length=40)):  # float32, as shipped
@@ -250,5 +250,6 @@ def test_tree_trace_is_json_safe_and_adds_up():
 def test_the_notebook_exercise_mask_is_the_library_mask():
     from tinymtp.exercises import solution
 
-    assert parse_tree("[[0],[1],[0,0],[1,0]]").mask.int().tolist() == solution("09.tree_mask")
+    shape = parse_tree("[[0],[1],[0,0],[1,0]]")
+    assert solution("09.tree_mask")(shape.parents).int().tolist() == shape.mask.int().tolist()
     assert parse_tree("3,2,1").size - 1 == solution("09.tree_nodes")

@@ -7,9 +7,9 @@ import pytest
 import torch
 from conftest import random_model
 
-from tinymtp.kvcache import KVCache
-from tinymtp.tree import make_tree
-from tinymtp.window import SlidingWindow
+from tinymtp.decoding.kvcache import KVCache
+from tinymtp.decoding.tree import make_tree
+from tinymtp.decoding.window import SlidingWindow
 
 
 def test_kv_cache_keep_moves_the_kept_slots_next_to_the_prefix():

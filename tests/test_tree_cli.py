@@ -7,14 +7,14 @@ from collections import Counter
 
 import pytest
 import torch
-from conftest import random_model
+from conftest import CHECKPOINTS, random_model
 
+from tinymtp.analysis.tree_calibrate import count_paths, expected_tokens_per_forward, greedy_ranks, grow_tree
 from tinymtp.checkpoint import save_checkpoint
 from tinymtp.cli import main
+from tinymtp.decoding.tree import DEFAULT_PATHS, make_tree
 from tinymtp.model import ModelConfig, MTPModel
 from tinymtp.tokenizer import CharTokenizer
-from tinymtp.tree import DEFAULT_PATHS, make_tree
-from tinymtp.tree_calibrate import count_paths, expected_tokens_per_forward, greedy_ranks, grow_tree
 
 VOCAB = "\n abcdefghij(),:="
 
@@ -72,8 +72,8 @@ def test_generate_tree_errors_are_one_line(checkpoints, capsys, ckpt, args, word
 
 
 def test_measure_decoding_with_trees():
+    from tinymtp.analysis.speedup import format_table, heldout_prompts, measure_decoding
     from tinymtp.corpora import load_corpus
-    from tinymtp.speedup import format_table, heldout_prompts, measure_decoding
 
     tok = load_corpus("python-stdlib").tokenizer
     torch.manual_seed(0)
@@ -103,7 +103,7 @@ def test_greedy_ranks_match_the_heads_guesses():
     model = random_model(vocab_size=6, n_heads=3, context_length=10, seed=2)
     prompt = [1, 2, 3]
     rows = greedy_ranks(model, [prompt], max_new_tokens=20)
-    from tinymtp.decode import decode_ids
+    from tinymtp.decoding.decode import decode_ids
 
     text = prompt + decode_ids(model, prompt, "greedy", 20).tokens
     assert len(rows) == len(text) - 1 - 2 - (len(prompt) - 1) and all(len(r) == 2 for r in rows)
@@ -114,10 +114,7 @@ def test_greedy_ranks_match_the_heads_guesses():
 
 
 def test_bench_tree_quick_json(capsys):
-    from tinymtp.speedup import CHECKPOINTS
-
-    if not (CHECKPOINTS / "mtp-4head" / "config.json").exists():
-        pytest.skip("no shipped checkpoint")
+    assert (CHECKPOINTS / "mtp-4head" / "config.json").exists()  # shipped with the repository
     code, out, err = run(capsys, "bench", "tree", "--quick", "--json")
     assert code == 0, err
     data = json.loads(out)

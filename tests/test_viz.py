@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from tinymtp import viz
-from tinymtp.decode import generate
+from tinymtp.analysis.predictions import head_predictions
+from tinymtp.decoding.decode import generate
 from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.predictions import head_predictions
 from tinymtp.tokenizer import CharTokenizer
 
 TEXT = "def f(x):\n    return x + 1\n<img src=x onerror=alert(1)>&\"'"

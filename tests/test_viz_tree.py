@@ -5,9 +5,9 @@ from __future__ import annotations
 from conftest import random_model
 
 from tinymtp import viz
-from tinymtp.decode import decode_ids
+from tinymtp.decoding.decode import decode_ids
+from tinymtp.decoding.tree import make_tree, parse_tree
 from tinymtp.tokenizer import CharTokenizer
-from tinymtp.tree import make_tree, parse_tree
 
 
 def tree_rounds():

@@ -1,7 +1,7 @@
-"""python -m tinymtp train | eval | generate | bench (see tinymtp/cli.py)."""
+"""python -m tinymtp train | eval | generate | bench (see tinymtp/cli/main.py)."""
 
 import sys
 
-from .cli import main
+from .cli.main import main
 
 sys.exit(main())

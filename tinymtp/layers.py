@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .kvcache import KVCache
+from .decoding.kvcache import KVCache
 
 if TYPE_CHECKING:
     from .model import ModelConfig

@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 
+from .decoding.kvcache import KVCache
 from .errors import TinyMTPError
 from .heads import HEAD_TYPES, make_head
-from .kvcache import KVCache
 from .layers import Block, CausalSelfAttention
 from .loss import combine_head_losses, head_losses
 

@@ -5,9 +5,9 @@ import common
 import streamlit as st
 
 from tinymtp import viz
+from tinymtp.analysis.predictions import accuracy_rows, head_predictions, max_prompt_length, measure_decoding
 from tinymtp.errors import TinyMTPError
 from tinymtp.experiments import load_results
-from tinymtp.predictions import accuracy_rows, head_predictions, max_prompt_length, measure_decoding
 
 st.title("Next-token only vs multi-token prediction")
 labels = common.model_labels()

@@ -4,8 +4,8 @@ import common
 import streamlit as st
 
 from tinymtp import viz
+from tinymtp.analysis.predictions import head_predictions, max_prompt_length
 from tinymtp.errors import TinyMTPError
-from tinymtp.predictions import head_predictions, max_prompt_length
 
 MAX_SHOWN = 64  # columns in the grid; longer prompts would make the cells unreadable
 

@@ -4,9 +4,9 @@ import common
 import streamlit as st
 
 from tinymtp import viz
-from tinymtp.decode import generate
+from tinymtp.analysis.predictions import trace_upto
+from tinymtp.decoding.decode import generate
 from tinymtp.errors import TinyMTPError
-from tinymtp.predictions import trace_upto
 
 OWN_HEADS, DRAFT_MODEL, LOOKUP = "the model's own heads", "a separate draft model", "the text itself (lookup)"
 

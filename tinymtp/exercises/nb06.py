@@ -2,7 +2,7 @@
 
 The code exercise asks for the decision of one greedy speculative round: given the drafts and head
 1's logits at every fed position, which tokens does the round commit? The check compares with the
-library's own round logic (`verify_greedy` in tinymtp/speculative.py) on hidden
+library's own round logic (`verify_greedy` in tinymtp/decoding/speculative.py) on hidden
 rounds: every draft kept (a bonus token), none kept, a mismatch in the middle, no drafts at all.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from tinymtp.decoding.speculative import DecodeRun, verify_greedy
 from tinymtp.exercises.kinds import CodeExercise, Exercise
-from tinymtp.speculative import DecodeRun, verify_greedy
 
 
 def greedy_round(drafts: list, head1_logits: torch.Tensor) -> list:

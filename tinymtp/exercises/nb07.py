@@ -1,6 +1,6 @@
 """The exercises of notebook 07_speculative_sampling (notebooks/07_speculative_sampling.py): right answers, hints, checks.
 
-Two code exercises take the rule apart, each checked against tinymtp/sampling.py: the acceptance
+Two code exercises take the rule apart, each checked against tinymtp/decoding/sampling.py: the acceptance
 test (`accept_exact`) on hidden (p(x), q(x), u), edge cases included, and the residual
 distribution (`residual`) on hidden (p, q), the case p == q (a zero sum: nothing left over) included.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from tinymtp.decoding.sampling import accept_exact, residual
 from tinymtp.exercises.kinds import CodeExercise, Exercise, close
-from tinymtp.sampling import accept_exact, residual
 
 
 def accept(p_x: float, q_x: float, u: float) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from tinymtp.cost_model import predicted_speedup, roofline_time
+from tinymtp.analysis.cost_model import predicted_speedup, roofline_time
 from tinymtp.exercises.kinds import CodeExercise, Exercise
 from tinymtp.exercises.nb08 import same_number
 

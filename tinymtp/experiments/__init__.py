@@ -11,7 +11,7 @@
 | `head-types`     | linear vs mlp vs block (vs causal) at equal compute               | head_types.py |
 
 Each one returns a JSON-safe result (runner.py says what is in it) that `save_result` writes to
-`results/NAME.json`, whose figure tinymtp/viz_results.py draws. Equal compute
+`results/NAME.json`, whose figure tinymtp/viz/results.py draws. Equal compute
 is defined in budget.py (equal-time experiments) and curves.py (learning curves). The results
 are whatever was measured: every finding is a sentence computed from the numbers.
 """
@@ -19,11 +19,11 @@ are whatever was measured: every finding is a sentence computed from the numbers
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 from ..errors import TinyMTPError
+from ..paths import results_dir
 from . import addition, head_types, induction, ntp_vs_mtp
 from .runner import ExperimentSettings, Progress, save_result
 
@@ -57,7 +57,7 @@ def run_experiment(name: str, settings: ExperimentSettings | None = None, on_pro
 
 def results_folder() -> Path:
     """Where results live: $TINYMTP_RESULTS, else the repository's results/ folder."""
-    return Path(os.environ.get("TINYMTP_RESULTS") or Path(__file__).resolve().parents[2] / "results")
+    return results_dir()
 
 
 def load_results(folder=None) -> tuple[dict, list]:

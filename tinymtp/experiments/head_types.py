@@ -16,10 +16,10 @@ experiment trains its own (the same configurations, seeds and budget).
 
 from __future__ import annotations
 
+from ..analysis.speedup import heldout_prompts, measure_decoding
 from ..errors import TinyMTPError
 from ..heads import HEAD_TYPES
 from ..model import ModelConfig
-from ..speedup import heldout_prompts, measure_decoding
 from .budget import MEANING, train_at_equal_compute
 from .ntp_vs_mtp import SMOKE_TRUNK, TRUNK, experiment_corpus
 from .runner import compare, result_header, spread

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from .errors import TinyMTPError
+from ..errors import TinyMTPError
 
 
 def number_parser(convert, is_ok, requirement: str):
@@ -44,8 +44,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def add_train_parser(sub):
-    from .heads import HEAD_TYPES
-    from .model import PRESETS, ModelConfig
+    from ..heads import HEAD_TYPES
+    from ..model import PRESETS, ModelConfig
 
     p = sub.add_parser("train", help="train an MTP model and save a checkpoint")
     p.add_argument("--corpus", default="python-stdlib", help="python-stdlib (default), stories, or a text file")
@@ -80,12 +80,12 @@ def parse_loss_weights(text: str):
 
 
 def cmd_train(args) -> int:
-    from .checkpoint import check_checkpoint_target, load_checkpoint, save_checkpoint
-    from .corpora import check_long_enough, load_corpus
-    from .loss import check_memory_saving
-    from .model import ModelConfig
-    from .progress import TrainProgressBar
-    from .train import TrainConfig, resolve_device, train, training_metadata
+    from ..checkpoint import check_checkpoint_target, load_checkpoint, save_checkpoint
+    from ..corpora import check_long_enough, load_corpus
+    from ..loss import check_memory_saving
+    from ..model import ModelConfig
+    from ..progress import TrainProgressBar
+    from ..train import TrainConfig, resolve_device, train, training_metadata
 
     check_checkpoint_target(args.out, args.overwrite)  # before training: a refusal costs no run
     resume = load_checkpoint(args.resume, with_optimizer=True) if args.resume else None
@@ -136,9 +136,9 @@ def add_eval_parser(sub):
 
 
 def cmd_eval(args) -> int:
-    from .checkpoint import load_checkpoint
-    from .corpora import load_corpus
-    from .evaluate import evaluate_on_corpus
+    from ..checkpoint import load_checkpoint
+    from ..corpora import load_corpus
+    from ..evaluate import evaluate_on_corpus
 
     ckpt = load_checkpoint(args.checkpoint)
     corpus_name = args.corpus or ckpt.metadata.get("corpus", "python-stdlib")
@@ -182,7 +182,7 @@ def add_generate_parser(sub):
 
 
 def cmd_generate(args) -> int:
-    from .cli_generate import cmd_generate as run
+    from .generate import cmd_generate as run
 
     return run(args)
 
@@ -198,10 +198,10 @@ def add_bench_parser(sub):
 
 def cmd_bench(args) -> int:
     if args.what == "tree":
-        from .tree_calibrate import bench_tree
+        from ..analysis.tree_calibrate import bench_tree
 
         return bench_tree(args)
-    from .bench import cmd_bench as bench_decode_or_train
+    from ..analysis.bench import cmd_bench as bench_decode_or_train
 
     return bench_decode_or_train(args)
 
@@ -224,7 +224,7 @@ def add_experiment_parser(sub):
 
 
 def cmd_experiment(args) -> int:
-    from .experiments.command import cmd_experiment as run
+    from ..experiments.command import cmd_experiment as run
 
     return run(args)
 

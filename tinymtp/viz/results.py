@@ -3,7 +3,7 @@
 `experiment_figure(result)` picks the figure for `result["experiment"]`, so a saved
 `results/NAME.json` can be drawn anywhere (the app's Compare page, notebook 08). Seeds are shown, not hidden: bars and lines are means, error bars and
 bands the spread across seeds (standard deviation for bars, min to max for bands). Same look as
-tinymtp/viz.py: its template, fonts and `_layout`; n = 1 is always grey.
+tinymtp/viz/: its template, fonts and `layout`; n = 1 is always grey.
 """
 
 from __future__ import annotations
@@ -11,15 +11,11 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .style import layout
+
 N_COLOURS = {1: "#888888", 2: "#0072B2", 3: "#009E73", 4: "#D55E00"}
 TYPE_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]
 
-
-def _layout(fig: go.Figure, title: str | None = None, height: int | None = None, **kwargs) -> go.Figure:
-    """viz.py's layout, imported when called: viz.py re-exports this module, so not at the top."""
-    from .viz import _layout as layout
-
-    return layout(fig, title, height, **kwargs)
 
 
 def n_colour(n: int) -> str:
@@ -64,7 +60,7 @@ def ntp_vs_mtp_figure(result: dict, title: str | None = None) -> go.Figure:
     fig.update_yaxes(range=[0, top * 1.2], row=1, col=1)
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%", row=1, col=2)
     minutes = result["settings"]["budget_seconds_per_run"] / 60
-    return _layout(fig, title or f"{result['title']} ({minutes:g} min per run)", height=400, barmode="group",
+    return layout(fig, title or f"{result['title']} ({minutes:g} min per run)", height=400, barmode="group",
                    legend=dict(orientation="h", y=-0.15), margin=dict(l=10, r=10, t=90, b=10))
 
 
@@ -84,7 +80,7 @@ def curves_figure(result: dict, metric_label: str, title: str | None = None, cha
         fig.update_xaxes(title="training step", row=1, col=col)
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
     fig.update_yaxes(title=metric_label, row=1, col=1)
-    return _layout(fig, title or result["title"], height=400, legend=dict(orientation="h", y=-0.2),
+    return layout(fig, title or result["title"], height=400, legend=dict(orientation="h", y=-0.2),
                    margin=dict(l=10, r=10, t=90, b=10))
 
 
@@ -105,7 +101,7 @@ def addition_figure(result: dict, title: str | None = None) -> go.Figure:
         fig.add_trace(_bar(digits, row["digit_accuracy"], f"n={n}", n_colour(n), False, digits=2), row=1, col=2)
     fig.update_yaxes(range=[0, 1.1], tickformat=".0%")
     fig.update_xaxes(title="training step", row=1, col=1)
-    return _layout(fig, title or result["title"], height=400, barmode="group", legend=dict(orientation="h", y=-0.2),
+    return layout(fig, title or result["title"], height=400, barmode="group", legend=dict(orientation="h", y=-0.2),
                    margin=dict(l=10, r=10, t=90, b=10))
 
 
@@ -129,7 +125,7 @@ def how_many_heads_figure(result: dict, title: str | None = None) -> go.Figure:
     fig.add_hline(y=1, line=dict(color="#999999", dash="dot"), row=1, col=1)
     fig.update_xaxes(title="K (heads 2..K draft)", tickvals=ks)
     fig.update_yaxes(rangemode="tozero")
-    return _layout(fig, title or result["title"], height=400, legend=dict(orientation="h", y=-0.2),
+    return layout(fig, title or result["title"], height=400, legend=dict(orientation="h", y=-0.2),
                    margin=dict(l=10, r=10, t=90, b=10))
 
 
@@ -158,7 +154,7 @@ def head_types_figure(result: dict, title: str | None = None) -> go.Figure:
     fig.update_xaxes(title="head k", dtick=1, row=1, col=2)
     fig.update_xaxes(showticklabels=False, row=1, col=1)
     fig.update_xaxes(showticklabels=False, row=1, col=3)
-    return _layout(fig, title or result["title"], height=420, legend=dict(orientation="h", y=-0.1),
+    return layout(fig, title or result["title"], height=420, legend=dict(orientation="h", y=-0.1),
                    margin=dict(l=10, r=10, t=90, b=10))
 
 

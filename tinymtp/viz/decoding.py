@@ -1,15 +1,7 @@
-"""Plotly figures of tinymtp's ideas, shared by the app and the notebooks.
+"""Figures of speculative decoding: one round's drafts and verdicts, the committed text, acceptance,
+tokens per forward, greedy and speculative lanes, and the measured speed-ups.
 
-Every function takes plain library objects (a training history dict, a `Trace`, a
-`HeadPredictions`, a `measure_decoding` result) and returns a plotly `Figure`, except
-`committed_text_html`, which returns an HTML string with every character escaped.
-
-The same colours mean the same things everywhere: each head keeps its colour (HEAD_COLOURS,
-the Okabe-Ito palette, readable by colour-blind viewers), accepted drafts are green with a check
-mark and rejected ones vermillion with a cross (colour AND symbol). Characters are drawn with
-`show_char`, which makes spaces, newlines and tabs visible.
-
-Explained in notebooks/05_what_the_heads_know.ipynb and notebooks/06_self_speculative_decoding.ipynb.
+Explained in notebooks/06_self_speculative_decoding.ipynb.
 """
 
 from __future__ import annotations
@@ -19,173 +11,19 @@ import html
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-HEAD_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#8C6D31", "#000000"]
-ACCEPTED, REJECTED, UNUSED = "#009E73", "#D55E00", "#BBBBBB"
-ACCEPT_MARK, REJECT_MARK = "✓", "✗"
-# pale backgrounds for the text each round committed (cycled), dark enough to tell apart
-ROUND_COLOURS = ["#DCEBFA", "#FDE8C8", "#D7F0E5", "#F6DCEB", "#E8E2F7", "#FBE0D5", "#E9EFC9", "#D9EEF4"]
-TEMPLATE = "plotly_white"
-FONT = dict(family="Source Sans Pro, Helvetica Neue, Arial, sans-serif", size=13)
-MONO = "DejaVu Sans Mono, Menlo, Consolas, monospace"
+from .style import (
+    ACCEPT_MARK,
+    ACCEPTED,
+    MONO,
+    REJECT_MARK,
+    REJECTED,
+    ROUND_COLOURS,
+    head_colour,
+    layout,
+    plot_text,
+    show_char,
+)
 
-_VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
-
-
-def head_colour(k: int) -> str:
-    """Head k's colour (1-based); the same in every figure."""
-    return HEAD_COLOURS[(k - 1) % len(HEAD_COLOURS)]
-
-
-def show_char(ch: str) -> str:
-    """A character as a label: whitespace made visible, other control characters as \\xNN."""
-    if ch in _VISIBLE:
-        return _VISIBLE[ch]
-    if len(ch) == 1 and (ord(ch) < 32 or ord(ch) == 127):
-        return f"\\x{ord(ch):02x}"
-    return ch
-
-
-def plot_text(text: str) -> str:
-    """Text for a plotly label: visible whitespace, and <, >, & escaped (plotly reads some HTML)."""
-    return html.escape("".join(show_char(c) for c in text), quote=False)
-
-
-def _layout(fig: go.Figure, title: str | None = None, height: int | None = None, **kwargs) -> go.Figure:
-    margin = kwargs.pop("margin", dict(l=10, r=10, t=50 if title else 20, b=10))
-    fig.update_layout(template=TEMPLATE, font=FONT, title=dict(text=title, x=0, xanchor="left") if title else None,
-                      margin=margin, height=height, **kwargs)
-    return fig
-
-
-# ---- training ----------------------------------------------------------------------------------
-
-def loss_curves(history: dict, smooth: int = 10, title: str = "Loss per head") -> go.Figure:
-    """Each head's training loss (thin, smoothed over `smooth` steps) and validation loss (dots).
-
-    history: {"train": [[step, loss_head1, ..., loss_headn], ...], "eval": [{"step", "heads": [...]}]}
-    """
-    fig = go.Figure()
-    train_rows = history.get("train") or []
-    eval_rows = history.get("eval") or []
-    n = max([len(r) - 1 for r in train_rows] + [len(e.get("heads") or []) for e in eval_rows] + [0])
-    for k in range(1, n + 1):
-        colour = head_colour(k)
-        steps = [r[0] for r in train_rows if len(r) > k]
-        losses = [r[k] for r in train_rows if len(r) > k]
-        if losses:
-            window = max(1, min(smooth, len(losses)))
-            smoothed, running = [], 0.0
-            for i, v in enumerate(losses):
-                running += v
-                if i >= window:
-                    running -= losses[i - window]
-                smoothed.append(running / min(i + 1, window))
-            fig.add_trace(go.Scatter(x=steps, y=smoothed, mode="lines", name=f"head {k} train",
-                                     legendgroup=f"h{k}", line=dict(color=colour, width=1.6)))
-        points = [(e["step"], h["val_loss"]) for e in eval_rows for h in e.get("heads") or [] if h["head"] == k]
-        if points:
-            fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="markers+lines",
-                                     name=f"head {k} val", legendgroup=f"h{k}",
-                                     line=dict(color=colour, width=1, dash="dot"),
-                                     marker=dict(color=colour, size=8, symbol="circle", line=dict(color="white", width=1))))
-    fig.update_xaxes(title="training step")
-    fig.update_yaxes(title="cross-entropy loss (nats)")
-    return _layout(fig, title, height=380, legend=dict(orientation="h", y=-0.2), margin=dict(l=10, r=10, t=90, b=10))
-
-
-# ---- what the heads predict ---------------------------------------------------------------------
-
-def head_grid(pred, title: str | None = "Each head's top guess") -> go.Figure:
-    """The Heads grid: columns are the prompt's positions t, rows heads 1..n (head 1 on top).
-
-    Cell (k, t) shows head k's top-1 guess for x[t+k], shaded by its probability. A green
-    circle marks a guess that matches the real text x[t+k]; an orange diamond one that matches
-    what head 1 would generate k steps after x[0..t] (what speculative decoding checks).
-    """
-    T, n = pred.length, pred.n_heads
-    z, text, hover = [], [], []
-    for k in range(1, n + 1):
-        z_row, text_row, hover_row = [], [], []
-        for t in range(T):
-            guess, p = pred.top_chars[t][k - 1][0], pred.top_probs[t][k - 1][0]
-            real = pred.real[t][k - 1]
-            real_txt = "past the prompt" if real is None else repr(show_char(pred.chars[t + k]))
-            z_row.append(p)
-            text_row.append(plot_text(guess))
-            hover_row.append(
-                f"after {plot_text(repr(''.join(pred.chars[max(0, t - 11): t + 1])))} (t={t})<br>"
-                f"head {k} guesses {plot_text(repr(show_char(guess)))} for t+{k} with p={p:.2f}<br>"
-                f"real text: {plot_text(real_txt)}<br>"
-                f"head 1 would generate: {plot_text(repr(show_char(pred.greedy_chars[t][k - 1])))}")
-        z.append(z_row)
-        text.append(text_row)
-        hover.append(hover_row)
-    fig = go.Figure(go.Heatmap(
-        z=z, x=list(range(T)), y=list(range(1, n + 1)), text=text, texttemplate="%{text}",
-        textfont=dict(family=MONO, size=16), customdata=hover, hovertemplate="%{customdata}<extra></extra>",
-        colorscale=[[0, "#FFFFFF"], [0.5, "#C6DBEF"], [1, "#5B9BD5"]], zmin=0, zmax=1, xgap=2, ygap=2,
-        colorbar=dict(title=dict(text="probability", side="right"), thickness=12, len=0.9)))
-    for label, symbol, colour, dx, dy, test in (
-            ("matches the real text x[t+k]", "circle", ACCEPTED, 0.3, -0.28, lambda t, k: pred.matches_text(t, k)),
-            ("matches what head 1 would generate", "diamond", "#E69F00", 0.3, 0.28,
-             lambda t, k: pred.matches_greedy(t, k))):
-        first = 2 if symbol == "diamond" else 1  # head 1 always matches its own generation: no marks
-        xs = [t + dx for k in range(first, n + 1) for t in range(T) if test(t, k)]
-        ys = [k + dy for k in range(first, n + 1) for t in range(T) if test(t, k)]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=label, hoverinfo="skip",
-                                 marker=dict(symbol=symbol, size=8, color=colour, line=dict(color="white", width=1))))
-    fig.update_xaxes(tickvals=list(range(T)), ticktext=[plot_text(c) for c in pred.chars], tickangle=0,
-                     tickfont=dict(family=MONO, size=13), title="the prompt, position t (the character just read)",
-                     showgrid=False, zeroline=False, range=[-0.5, T - 0.5])
-    fig.update_yaxes(tickvals=list(range(1, n + 1)), autorange="reversed", showgrid=False, zeroline=False,
-                     ticktext=[f"head {k} → t+{k}" for k in range(1, n + 1)])
-    return _layout(fig, title, height=150 + 58 * n, legend=dict(orientation="h", y=1.02, x=1, xanchor="right",
-                                                                yanchor="bottom"))
-
-
-def topk_bars(pred, t: int, title: str | None = None) -> go.Figure:
-    """Every head's top-k guesses at position t, one panel per head; the bar matching the real text
-    has a green outline and a ✓ in its label, the one matching head 1's generation a ◆."""
-    n = pred.n_heads
-    fig = make_subplots(rows=1, cols=n, shared_yaxes=False, horizontal_spacing=0.06,
-                        subplot_titles=[f"head {k}: x[t+{k}]" for k in range(1, n + 1)])
-    for k in range(1, n + 1):
-        chars = pred.top_chars[t][k - 1]
-        probs = pred.top_probs[t][k - 1]
-        ids = pred.top_tokens[t][k - 1]
-        real, greedy = pred.real[t][k - 1], pred.greedy[t][k - 1]
-        labels, outlines = [], []
-        for ch, tok in zip(chars, ids, strict=True):
-            marks = (" ✓" if tok == real else "") + (" ◆" if tok == greedy else "")
-            labels.append(f"{plot_text(repr(show_char(ch)))}{marks}")
-            outlines.append(ACCEPTED if tok == real else "rgba(0,0,0,0)")
-        fig.add_trace(go.Bar(x=probs[::-1], y=labels[::-1], orientation="h", marker=dict(
-            color=head_colour(k), line=dict(color=outlines[::-1], width=3)), showlegend=False,
-            text=[f"{p:.2f}" for p in probs[::-1]], textposition="auto",
-            hovertemplate="%{y}: p=%{x:.3f}<extra>head " + str(k) + "</extra>"), row=1, col=k)
-        fig.update_xaxes(range=[0, 1], row=1, col=k, showgrid=True)
-        fig.update_yaxes(tickfont=dict(family=MONO), row=1, col=k)
-    title = title or (f"Top guesses after {plot_text(repr(''.join(pred.chars[max(0, t - 15): t + 1])))} "
-                      f"(t={t}) · ✓ real text · ◆ head 1 would generate")
-    return _layout(fig, title, height=280, margin=dict(l=10, r=10, t=80, b=10))
-
-
-def head_accuracy(rows: list, title: str = "Accuracy per head: two meanings") -> go.Figure:
-    """Both accuracies against the distance k a head looks ahead (rows from `accuracy_rows`)."""
-    heads = [r["head"] for r in rows]
-    fig = go.Figure()
-    for key, name, colour, pattern in (
-            ("text_accuracy", "matches the real text", ACCEPTED, ""),
-            ("greedy_accuracy", "matches what head 1 would generate (predicts speed-up)", "#E69F00", "/")):
-        values = [r[key] for r in rows]
-        fig.add_trace(go.Bar(x=heads, y=values, name=name, marker=dict(color=colour, pattern_shape=pattern),
-                             text=["–" if v is None else f"{v:.0%}" for v in values], textposition="outside"))
-    fig.update_xaxes(title="head k (looks k tokens ahead)", tickvals=heads, ticktext=[f"head {k}" for k in heads])
-    fig.update_yaxes(title="top-1 accuracy", range=[0, 1.15], tickformat=".0%")
-    return _layout(fig, title, height=320, barmode="group", legend=dict(orientation="h", y=-0.25))
-
-
-# ---- speculative decoding ------------------------------------------------------------------------
 
 def _chars(tokenizer, ids) -> str:
     return tokenizer.decode(ids) if ids else ""
@@ -276,7 +114,7 @@ def speculative_round(rnd, tokenizer, mode: str | None = None, title: str | None
                      autorange="reversed", range=[2.5, -0.5], showgrid=False, zeroline=False)
     title = title or (f"Round {rnd.index}: {rnd.accepted} of {len(rnd.checks)} drafts accepted · "
                       f"KV cache {rnd.cache_before} → {rnd.cache_after}")
-    return _layout(fig, title, height=290, margin=dict(l=10, r=10, t=90, b=10))
+    return layout(fig, title, height=290, margin=dict(l=10, r=10, t=90, b=10))
 
 
 def committed_text_html(prompt: str, trace, tokenizer, rounds: int | None = None) -> str:
@@ -313,7 +151,7 @@ def acceptance_per_head(trace_or_rows, title: str = "Acceptance per drafting hea
         text=[f"{r['accepted']}/{r['rounds']} rounds" if r["rounds"] else "no drafts yet" for r in rows],
         textposition="outside", hovertemplate="%{x}: kept in %{y:.0%} of the rounds<extra></extra>"))
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title="rounds that kept its draft")
-    return _layout(fig, title, height=280)
+    return layout(fig, title, height=280)
 
 
 def tokens_per_forward(trace, n_heads: int | None = None, greedy_trace=None,
@@ -344,7 +182,7 @@ def tokens_per_forward(trace, n_heads: int | None = None, greedy_trace=None,
     rate = ys[-1] / forwards if forwards else 0.0
     fig.update_xaxes(title="forward passes of the model")
     fig.update_yaxes(title="tokens produced")
-    return _layout(fig, title or f"Tokens per forward pass: {rate:.2f}", height=300,
+    return layout(fig, title or f"Tokens per forward pass: {rate:.2f}", height=300,
                    legend=dict(orientation="h", y=-0.3))
 
 
@@ -359,7 +197,7 @@ def wall_clock(seconds: dict, title: str = "Wall-clock time, same prompt") -> go
                            textposition="auto"))
     fig.update_xaxes(title="seconds")
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, title, height=80 + 45 * len(names))
+    return layout(fig, title, height=80 + 45 * len(names))
 
 
 def lanes(greedy_trace, speculative_trace, tokenizer, forwards: int | None = None, min_width: int = 24,
@@ -400,10 +238,10 @@ def lanes(greedy_trace, speculative_trace, tokenizer, forwards: int | None = Non
     fig.update_xaxes(range=[0, width], title="forward passes →", showgrid=False, zeroline=False)
     fig.update_yaxes(tickvals=[0, 1], ticktext=[names[1], names[0]], range=[-0.6, 1.6], showgrid=False,
                      zeroline=False)
-    return _layout(fig, title, height=200)
+    return layout(fig, title, height=200)
 
 
-# ---- comparisons ----------------------------------------------------------------------------------
+
 
 def speedup_vs_heads(measurement: dict, title: str = "Speed-up and tokens per forward vs drafting heads") -> go.Figure:
     """From `measure_decoding`: wall-clock speed-up (bars) and tokens per forward (line) against
@@ -429,7 +267,9 @@ def speedup_vs_heads(measurement: dict, title: str = "Speed-up and tokens per fo
     fig.update_yaxes(title="speed-up over greedy (×)", range=[0, top * 1.3], secondary_y=False)
     fig.update_yaxes(title="tokens per forward", range=[0, max(ks) + 1.5], dtick=1, secondary_y=True,
                      showgrid=False)
-    return _layout(fig, title, height=360, legend=dict(orientation="h", y=-0.25))
+    return layout(fig, title, height=360, legend=dict(orientation="h", y=-0.25))
+
+
 
 
 def decoding_comparison(measurement: dict, title: str = "Self-speculative vs a separate draft model") -> go.Figure:
@@ -452,68 +292,4 @@ def decoding_comparison(measurement: dict, title: str = "Self-speculative vs a s
     fig.update_yaxes(rangemode="tozero")
     fig.update_yaxes(range=[0, max([r[1]["speedup"] or 0 for r in rows] + [1]) * 1.3], row=1, col=1)
     fig.update_yaxes(range=[0, max(r[1]["tokens_per_forward"] for r in rows) * 1.3], row=1, col=2)
-    return _layout(fig, title, height=360, margin=dict(l=10, r=10, t=90, b=10))
-
-
-def model_comparison(models: dict, title: str = "Next-token only vs multi-token prediction") -> go.Figure:
-    """models: {label: checkpoint metadata}; left: next-token validation loss, right: each head's
-    validation accuracy (matches the real text) against how far ahead it looks."""
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.38, 0.62], horizontal_spacing=0.14,
-                        subplot_titles=["next-token val loss", "val accuracy per head"])
-    palette = ["#888888", "#0072B2", "#D55E00", "#009E73", "#CC79A7"]
-    for i, (label, meta) in enumerate(models.items()):
-        colour = palette[i % len(palette)]
-        loss = meta.get("next_token_val_loss")
-        fig.add_trace(go.Bar(x=[label.split(" (")[0]], y=[loss], marker=dict(color=colour), name=label,
-                             legendgroup=label,
-                             text=["–" if loss is None else f"{loss:.3f}"], textposition="outside",
-                             showlegend=False), row=1, col=1)
-        heads = meta.get("heads") or []
-        fig.add_trace(go.Scatter(x=[h["head"] for h in heads], y=[h["val_accuracy"] for h in heads],
-                                 mode="lines+markers", name=label, legendgroup=label,
-                                 line=dict(color=colour, width=2), marker=dict(size=10)), row=1, col=2)
-    losses = [m.get("next_token_val_loss") or 0 for m in models.values()]
-    fig.update_yaxes(range=[0, max(losses + [1]) * 1.25], title="lower is better", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.05], tickformat=".0%", row=1, col=2)
-    fig.update_xaxes(title="head k (looks k tokens ahead)", dtick=1, row=1, col=2)
-    return _layout(fig, title, height=380, legend=dict(orientation="h", y=-0.2), margin=dict(l=10, r=10, t=90, b=10))
-
-
-# ---- notebooks: attention and distributions ------------------------------------------------------
-
-def attention_map(weights, chars: list, title: str | None = "Attention weights") -> go.Figure:
-    """One attention head's weights (T queries x S keys, a tensor or nested list) as a heatmap,
-    with the characters on both axes: row t shows how much query t looks at each key s."""
-    rows = weights.tolist() if hasattr(weights, "tolist") else [list(r) for r in weights]
-    T, S = len(rows), len(rows[0]) if rows else 0
-    keys = [plot_text(c) for c in chars[-S:]] if S else []
-    fig = go.Figure(go.Heatmap(
-        z=rows, x=list(range(S)), y=list(range(T)), colorscale="Blues", zmin=0, zmax=1, xgap=1, ygap=1,
-        hovertemplate="query %{y} looks at key %{x}: weight %{z:.3f}<extra></extra>",
-        colorbar=dict(title=dict(text="weight", side="right"), thickness=12)))
-    fig.update_xaxes(tickvals=list(range(S)), ticktext=keys, tickangle=0, side="top", title="key s (looked at)",
-                     tickfont=dict(family=MONO, size=12), showgrid=False, zeroline=False)
-    fig.update_yaxes(tickvals=list(range(T)), ticktext=[plot_text(c) for c in chars[-T:]], autorange="reversed",
-                     title="query t (looking)", tickfont=dict(family=MONO, size=12), showgrid=False, zeroline=False)
-    side = 24 * max(T, 4) + 120
-    return _layout(fig, title, height=min(side, 720), margin=dict(l=10, r=10, t=90 if title else 60, b=10))
-
-
-def distributions(named: dict, labels: list, title: str | None = "Distributions") -> go.Figure:
-    """Grouped bars, one group per outcome in `labels`, one bar colour per named distribution:
-    {"p (the target)": [...], "observed": [...]} (each a list of probabilities in label order)."""
-    palette = ["#888888", "#0072B2", "#D55E00", "#009E73", "#CC79A7"]
-    fig = go.Figure()
-    for i, (name, probs) in enumerate(named.items()):
-        values = [float(p) for p in probs]
-        fig.add_trace(go.Bar(x=[plot_text(str(lab)) for lab in labels], y=values, name=name,
-                             marker=dict(color=palette[i % len(palette)]), text=[f"{v:.2f}" for v in values],
-                             textposition="outside"))
-    top = max([float(p) for probs in named.values() for p in probs] + [0.1])
-    fig.update_yaxes(title="probability", range=[0, min(1.0, top * 1.25) + 0.05])
-    fig.update_xaxes(title="outcome", tickfont=dict(family=MONO))
-    return _layout(fig, title, height=320, barmode="group", legend=dict(orientation="h", y=-0.3))
-
-
-from .viz_results import experiment_figure  # noqa: E402,F401  (the experiments figures, see viz_results.py)
-from .viz_tree import candidate_tree, tree_attention_mask  # noqa: E402,F401  (tree rounds, see viz_tree.py)
+    return layout(fig, title, height=360, margin=dict(l=10, r=10, t=90, b=10))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import TinyMTPError
+from ..errors import TinyMTPError
 
 
 def check_sampling_args(temperature: float, top_k: int | None, vocab_size: int) -> None:

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import TinyMTPError
 from .causal_drafts import ChainDrafter
-from .errors import TinyMTPError
 from .speculative import DecodeRun, prefill, round_length, top_choices
 from .trace import DraftCheck, Round
 from .tree import (

@@ -20,7 +20,7 @@ the prompt and commits the first token; each later round ("verify") feeds the to
 last (the "sure" token) plus any drafts, so a forward commits 1 .. (drafts + 1) tokens and plain
 greedy decoding makes exactly one token per forward. A draft is only checked while every earlier
 draft of its round was kept; the drafts after the first rejection stay in `checks` with
-`checked=False`. When the context window restarts (see tinymtp/window.py), the round's forward
+`checked=False`. When the context window restarts (see tinymtp/decoding/window.py), the round's forward
 also re-reads `reread` earlier tokens, and `note` says so.
 
 Acceptance, two rates per drafter (head k = the (k-1)-th drafter; draft-model step i; tree depth d):
@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from .errors import TinyMTPError
+from ..errors import TinyMTPError
 
 
 @dataclass
@@ -83,7 +83,7 @@ class Round:
     cache_after: int = 0
     seconds: float = 0.0
     note: str | None = None  # e.g. "context window slid: re-read the last 64 tokens"
-    window_start: int = 0  # absolute position of the KV cache's first slot (see tinymtp/window.py)
+    window_start: int = 0  # absolute position of the KV cache's first slot (see tinymtp/decoding/window.py)
     reread: int = 0  # earlier tokens fed again by this forward because the window restarted
     draft_forwards: int = 0  # forwards of the separate draft model in this round (draft-model mode)
     tree: dict | None = None  # tree mode: the candidate tree, its mask and the accepted path (tree_decode.py)

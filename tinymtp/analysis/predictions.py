@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import TinyMTPError
-from .tokenizer import encode_prompt
-from .trace import Trace
+from ..decoding.trace import Trace
+from ..errors import TinyMTPError
+from ..tokenizer import encode_prompt
 
 
 @dataclass

@@ -31,12 +31,11 @@ from pathlib import Path
 
 import torch
 
-from .decode import DEFAULT_DRAFT_LEN, decode_ids
-from .errors import TinyMTPError
-from .tree import tree_positions
-from .tree_decode import resolve_tree
-
-CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+from ..decoding.decode import DEFAULT_DRAFT_LEN, decode_ids
+from ..decoding.tree import tree_positions
+from ..decoding.tree_decode import resolve_tree
+from ..errors import TinyMTPError
+from ..paths import checkpoints_dir
 
 
 def heldout_prompts(tokenizer, count: int = 12, length: int = 48, corpus: str = "python-stdlib") -> list:
@@ -45,7 +44,7 @@ def heldout_prompts(tokenizer, count: int = 12, length: int = 48, corpus: str = 
     Prompts with characters outside the tokenizer's vocabulary are skipped (a neighbour offset
     is used instead), so the list may be shorter only when the text is.
     """
-    from .corpora import load_corpus
+    from ..corpora import load_corpus
 
     text = load_corpus(corpus).val_text
     if len(text) < length:
@@ -214,15 +213,15 @@ def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threa
 
 def bench_decode(args) -> int:
     """`python -m tinymtp bench decode [--checkpoint DIR] [--json] [--quick]`: a table or one JSON object."""
-    from .checkpoint import load_checkpoint
-    from .corpora import BUILT_IN
+    from ..checkpoint import load_checkpoint
+    from ..corpora import BUILT_IN
 
-    path = args.checkpoint or str(CHECKPOINTS / "mtp-4head")
+    path = args.checkpoint or str(checkpoints_dir() / "mtp-4head")
     if not args.checkpoint and not Path(path).is_dir():
         raise TinyMTPError(f"no shipped checkpoint at {path}: pass --checkpoint DIR (a model with 2+ heads)")
     ckpt = load_checkpoint(path)
     draft, draft_note = None, None
-    draft_path = CHECKPOINTS / "draft"
+    draft_path = checkpoints_dir() / "draft"
     if (draft_path / "config.json").is_file():
         draft_ckpt = load_checkpoint(str(draft_path))
         if draft_ckpt.tokenizer == ckpt.tokenizer:

@@ -41,7 +41,7 @@ from itertools import product
 
 import torch
 
-from .errors import TinyMTPError
+from ..errors import TinyMTPError
 
 MAX_TREE_NODES = 128  # root included; a forward over more candidates costs more than it can win
 

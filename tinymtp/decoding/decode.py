@@ -43,12 +43,12 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import TinyMTPError
+from ..tokenizer import encode_prompt
 from .causal_drafts import ChainDrafter
 from .drafters import DraftModelDrafter, HeadsDrafter, LookupDrafter
-from .errors import TinyMTPError
 from .sampling import accept_exact, check_sampling_args, choose
 from .speculative import DecodeRun, speculative_decode
-from .tokenizer import encode_prompt
 from .trace import Round, Trace
 from .tree_decode import resolve_tree, tree_speculative_decode
 from .window import SlidingWindow

@@ -25,18 +25,18 @@ from pathlib import Path
 
 import torch
 
-from .errors import TinyMTPError
+from ..errors import TinyMTPError
+from ..paths import checkpoints_dir
 
-DEFAULT_DRAFT = Path(__file__).resolve().parent.parent / "checkpoints" / "draft"
 MAX_TRACE_TOKENS = 20_000  # a kept round costs a few kB (a tree round more): 20,000 tokens stay in tens of MB
 STOPPED_EXIT_CODE = 130
 
 
 def load_draft(path: str | None, tokenizer):
     """The draft model for --mode draft-model; it must share the main model's vocabulary."""
-    from .checkpoint import load_checkpoint
+    from ..checkpoint import load_checkpoint
 
-    path = path or str(DEFAULT_DRAFT)
+    path = path or str(checkpoints_dir() / "draft")
     if not Path(path).is_dir():
         raise TinyMTPError(f"draft checkpoint not found: {path} (pass --draft-checkpoint DIR, a next-token model "
                            f"trained on the same corpus)")
@@ -51,7 +51,7 @@ def heads_to_draft_len(model, mode: str, heads: int | None) -> int | None:
     """The CLI's --heads in the library's terms. With the model's own heads drafting (speculative,
     speculative-sample, tree), --heads K means heads 2..K draft: draft_len = K - 1; with a draft
     model or lookup it is the tokens proposed per round; greedy and sample use head 1 only."""
-    from .decode import HEAD_MODES, resolve_draft_len
+    from ..decoding.decode import HEAD_MODES, resolve_draft_len
 
     n = model.config.n_heads
     if mode in HEAD_MODES:
@@ -69,8 +69,8 @@ def heads_to_draft_len(model, mode: str, heads: int | None) -> int | None:
 
 
 def cmd_generate(args) -> int:
-    from .checkpoint import load_checkpoint
-    from .decode import generate
+    from ..checkpoint import load_checkpoint
+    from ..decoding.decode import generate
 
     if args.trace and args.max_new_tokens > MAX_TRACE_TOKENS:
         raise TinyMTPError(f"--trace keeps every round in memory, so it allows at most {MAX_TRACE_TOKENS} new "
@@ -80,7 +80,7 @@ def cmd_generate(args) -> int:
     if args.tree is not None:
         if args.mode != "tree":
             raise TinyMTPError(f"--tree applies only to --mode tree (this is --mode {args.mode})")
-        from .tree_decode import resolve_tree
+        from ..decoding.tree_decode import resolve_tree
 
         resolve_tree(ckpt.model, args.tree, draft_len)  # a bad --tree too
     draft = load_draft(args.draft_checkpoint, ckpt.tokenizer) if args.mode == "draft-model" else None

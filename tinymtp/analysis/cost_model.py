@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .decode import decode_ids
-from .errors import TinyMTPError
+from ..decoding.decode import decode_ids
+from ..errors import TinyMTPError
 
 
 def predicted_speedup(tokens_per_round: float, cost_ratio: float) -> float:

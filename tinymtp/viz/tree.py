@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from .viz import ACCEPT_MARK, ACCEPTED, MONO, REJECT_MARK, REJECTED, UNUSED, _layout, plot_text
+from .style import ACCEPT_MARK, ACCEPTED, MONO, REJECT_MARK, REJECTED, UNUSED, layout, plot_text
 
 ROOT_FILL, PATH_EDGE, OTHER_EDGE = "#0072B2", "#1B2A41", "#CCCCCC"
 
@@ -101,7 +101,7 @@ def candidate_tree(rnd, tokenizer, title: str | None = None) -> go.Figure:
     kept, committed = len(path) - 1, len(rnd.committed)
     title = title or (f"Round {rnd.index}: {len(nodes) - 1} candidates · {kept} accepted · "
                       f"{committed} token{'s' if committed != 1 else ''} written")
-    return _layout(fig, title, height=max(260, 44 * (max(rows) + 1) + 110), margin=dict(l=10, r=10, t=90, b=10))
+    return layout(fig, title, height=max(260, 44 * (max(rows) + 1) + 110), margin=dict(l=10, r=10, t=90, b=10))
 
 
 def tree_attention_mask(rnd, title: str | None = "Tree attention mask: who may look at whom") -> go.Figure:
@@ -123,4 +123,4 @@ def tree_attention_mask(rnd, title: str | None = "Tree attention mask: who may l
     fig.add_annotation(x=1, y=-0.02, xref="paper", yref="paper", showarrow=False, xanchor="right", yanchor="top",
                        font=dict(size=10), text="green: the kept path · blue: other allowed looks · grey: masked")
     side = 22 * max(N, 6) + 150
-    return _layout(fig, title, height=min(side, 760), margin=dict(l=10, r=10, t=120, b=30))
+    return layout(fig, title, height=min(side, 760), margin=dict(l=10, r=10, t=120, b=30))

@@ -18,10 +18,10 @@ import time
 
 import torch
 
-from .corpora import make_batch
-from .heads import HEAD_TYPES
-from .model import ModelConfig, MTPModel
-from .train import TrainConfig, build_optimizer
+from ..corpora import make_batch
+from ..heads import HEAD_TYPES
+from ..model import ModelConfig, MTPModel
+from ..train import TrainConfig, build_optimizer
 
 DEFAULT_HEAD_TYPE = ModelConfig().head_type
 

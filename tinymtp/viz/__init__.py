@@ -1,0 +1,123 @@
+"""Plotly figures of tinymtp's ideas, shared by the app and the notebooks.
+
+Every function takes plain library objects (a training history dict, a `Trace`, a
+`HeadPredictions`, a `measure_decoding` result, an experiment's result) and returns a plotly
+`Figure`, except `committed_text_html`, which returns an HTML string with every character escaped.
+
+The same colours mean the same things everywhere (style.py): each head keeps its colour (the
+Okabe-Ito palette, readable by colour-blind viewers), accepted drafts are green with a check
+mark and rejected ones vermillion with a cross (colour AND symbol). One module per topic:
+
+    style.py        colours, fonts, visible characters, the shared layout
+    training.py     loss curves, next-token vs multi-token models
+    predictions.py  per-head guesses, accuracies, attention weights, distributions
+    decoding.py     speculative rounds, acceptance, tokens per forward, speed-ups
+    tree.py         candidate trees and their attention mask
+    results.py      the experiments' figures
+"""
+
+from .decoding import (
+    acceptance_per_head,
+    committed_text_html,
+    decoding_comparison,
+    drafter_name,
+    lanes,
+    round_rows,
+    speculative_round,
+    speedup_vs_heads,
+    tokens_per_forward,
+    wall_clock,
+)
+from .predictions import (
+    attention_map,
+    distributions,
+    head_accuracy,
+    head_grid,
+    topk_bars,
+)
+from .results import (
+    FIGURES,
+    N_COLOURS,
+    TYPE_COLOURS,
+    addition_figure,
+    curves_figure,
+    experiment_figure,
+    head_types_figure,
+    how_many_heads_figure,
+    induction_figure,
+    n_colour,
+    ntp_vs_mtp_figure,
+    type_colour,
+)
+from .style import (
+    ACCEPT_MARK,
+    ACCEPTED,
+    FONT,
+    HEAD_COLOURS,
+    MONO,
+    REJECT_MARK,
+    REJECTED,
+    ROUND_COLOURS,
+    TEMPLATE,
+    UNUSED,
+    head_colour,
+    layout,
+    plot_text,
+    show_char,
+)
+from .training import (
+    loss_curves,
+    model_comparison,
+)
+from .tree import (
+    candidate_tree,
+    tree_attention_mask,
+)
+
+__all__ = [
+    "acceptance_per_head",
+    "committed_text_html",
+    "decoding_comparison",
+    "drafter_name",
+    "lanes",
+    "round_rows",
+    "speculative_round",
+    "speedup_vs_heads",
+    "tokens_per_forward",
+    "wall_clock",
+    "attention_map",
+    "distributions",
+    "head_accuracy",
+    "head_grid",
+    "topk_bars",
+    "FIGURES",
+    "N_COLOURS",
+    "TYPE_COLOURS",
+    "addition_figure",
+    "curves_figure",
+    "experiment_figure",
+    "head_types_figure",
+    "how_many_heads_figure",
+    "induction_figure",
+    "n_colour",
+    "ntp_vs_mtp_figure",
+    "type_colour",
+    "ACCEPTED",
+    "ACCEPT_MARK",
+    "FONT",
+    "HEAD_COLOURS",
+    "MONO",
+    "REJECTED",
+    "REJECT_MARK",
+    "ROUND_COLOURS",
+    "TEMPLATE",
+    "UNUSED",
+    "head_colour",
+    "layout",
+    "plot_text",
+    "show_char",
+    "loss_curves",
+    "model_comparison",
+    "candidate_tree",
+    "tree_attention_mask",
+]
