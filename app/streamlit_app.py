@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 APP_DIR = Path(__file__).resolve().parent
-if str(APP_DIR) not in sys.path:  # so the pages can `import common`
+if str(APP_DIR) not in sys.path:  # so the pages can `import models`, `import ui`
     sys.path.insert(0, str(APP_DIR))
 
 import importlib  # noqa: E402
@@ -19,7 +19,7 @@ import streamlit as st  # noqa: E402
 # Everything the pages import, heaviest first. Imported once, in one thread, before any page runs.
 APP_MODULES = ("torch", "pandas", "pyarrow", "plotly.graph_objects", "plotly.io", "PIL.ImageDraw", "tinymtp.viz",
                "tinymtp.decoding.decode", "tinymtp.analysis.predictions", "tinymtp.train", "tinymtp.corpora", "tinymtp.experiments",
-               "common", "training")
+               "models", "ui", "training")
 
 
 @st.cache_resource(show_spinner=False)
@@ -34,10 +34,11 @@ def import_app_modules() -> int:
 
 
 import_app_modules()
-import common  # noqa: E402
+import models  # noqa: E402
 import training  # noqa: E402
+import ui  # noqa: E402
 
-st.set_page_config(page_title="tinymtp: multi-token prediction", page_icon=common.favicon(), layout="wide")
+st.set_page_config(page_title="tinymtp: multi-token prediction", page_icon=ui.favicon(), layout="wide")
 
 pages = [
     st.Page("app_pages/heads.py", title="Heads", url_path="heads", icon=":material/grid_view:", default=True),
@@ -47,5 +48,5 @@ pages = [
 ]
 training.use_one_torch_thread()  # once per server process: many sessions share the cores
 page = st.navigation(pages)
-common.sidebar_model_picker()
+models.sidebar_model_picker()
 page.run()

@@ -23,7 +23,7 @@ import traceback
 
 import streamlit as st
 import torch
-from common import ModelEntry, safe_name
+from models import ModelEntry, safe_name
 from training_queue import CANCELLED, QUEUED, RUNNING, TrainingQueue
 
 from tinymtp.checkpoint import save_checkpoint

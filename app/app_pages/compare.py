@@ -1,18 +1,20 @@
 """Compare: next-token only vs multi-token prediction, self-speculative vs a draft model, and
 the experiments' saved results."""
 
-import common
+import models
 import streamlit as st
+import ui
 
 from tinymtp import viz
-from tinymtp.analysis.predictions import accuracy_rows, head_predictions, max_prompt_length, measure_decoding
+from tinymtp.analysis.predictions import accuracy_rows, head_predictions, max_prompt_length
+from tinymtp.analysis.speedup import measure_decoding
 from tinymtp.errors import TinyMTPError
 from tinymtp.experiments import load_results
 
 st.title("Next-token only vs multi-token prediction")
-labels = common.model_labels()
+labels = models.model_labels()
 if not labels:
-    common.current_model()  # shows how to get a model, and stops
+    models.current_model()  # shows how to get a model, and stops
 
 
 def default(name, fallback_index=0):
@@ -28,14 +30,14 @@ draft_label = c3.selectbox("Draft model", draft_options,
                            key="cmp_draft")
 
 try:
-    ntp, mtp = common.get_model(ntp_label), common.get_model(mtp_label)
-    draft = None if draft_label == "(none)" else common.get_model(draft_label)
+    ntp, mtp = models.get_model(ntp_label), models.get_model(mtp_label)
+    draft = None if draft_label == "(none)" else models.get_model(draft_label)
 except TinyMTPError as exc:
-    common.show_error(exc)
+    ui.show_error(exc)
     st.stop()
 
 st.subheader("1 · What training produced")
-left, right = common.explained(
+left, right = ui.explained(
     "Two models of the same size trained on the same text: one with a single head (the "
     "ordinary **next-token** model), one with several (**MTP**). Left: the next-token loss, "
     "the plain job both models share. At this tiny scale MTP usually costs a little; the MTP "
@@ -53,7 +55,7 @@ if ntp.metadata.get("corpus") != mtp.metadata.get("corpus"):
     st.warning(f"These two models were trained on different text ({ntp.metadata.get('corpus')} and "
                f"{mtp.metadata.get('corpus')}), so their losses are not comparable.")
 with left:
-    common.plot(viz.model_comparison(models), key="cmp_models")
+    ui.plot(viz.model_comparison(models), key="cmp_models")
 st.dataframe([{"model": e.label, "heads": e.n_heads, "head type": e.model.config.head_type,
                "parameters": f"{e.model.num_parameters():,}", "corpus": e.metadata.get("corpus"),
                "steps": e.metadata.get("steps"), "training seconds": e.metadata.get("seconds"),
@@ -61,22 +63,22 @@ st.dataframe([{"model": e.label, "heads": e.n_heads, "head type": e.model.config
              hide_index=True)
 
 st.subheader("2 · What the MTP model's heads know")
-texts = common.corpus_examples(mtp, count=6, length=min(48, max_prompt_length(mtp.model))) or \
-    common.examples_for(mtp.tokenizer)
+texts = ui.corpus_examples(mtp, count=6, length=min(48, max_prompt_length(mtp.model))) or \
+    ui.examples_for(mtp.tokenizer)
 if texts:
     try:
         preds = [head_predictions(mtp.model, mtp.tokenizer, t[: max_prompt_length(mtp.model)]) for t in texts]
-        common.plot(viz.head_accuracy(accuracy_rows(preds), title=f"{mtp.label}: accuracy per head on "
+        ui.plot(viz.head_accuracy(accuracy_rows(preds), title=f"{mtp.label}: accuracy per head on "
                                       f"{len(texts)} snippets of its validation text (computed live)"),
                     key="cmp_heads")
         st.caption("Green: the guess matches the real text. Orange: it matches what head 1 would generate "
                    "there, so head 1 would agree with it as a draft; a greedy speculative decoder keeps it "
                    "only when every nearer draft was kept too (see the acceptance rates below).")
     except TinyMTPError as exc:
-        common.show_error(exc)
+        ui.show_error(exc)
 
 st.subheader("3 · Decoding speed")
-left, right = common.explained(
+left, right = ui.explained(
     "The extra heads draft for free: speculative decoding keeps every draft head 1 agrees with, "
     "so each forward pass writes 1 to k + 1 characters with k drafting heads. More heads "
     "raise the ceiling, but far heads are right less often. A separate small **draft model** "
@@ -91,7 +93,7 @@ with left:
     run = d3.button("Measure now", type="primary", key="cmp_measure", icon=":material/speed:")
 key = (ntp_label, mtp_label, draft_label, n_prompts, n_tokens)
 if run:
-    prompts = (common.corpus_examples(mtp, count=n_prompts, length=32) or common.examples_for(mtp.tokenizer))
+    prompts = (ui.corpus_examples(mtp, count=n_prompts, length=32) or ui.examples_for(mtp.tokenizer))
     prompts = prompts[:n_prompts]
     if mtp.n_heads < 2:
         left.error(f"'{mtp.label}' has one head: it cannot draft for itself. Pick a model with several heads.")
@@ -100,23 +102,26 @@ if run:
     else:
         bar = left.progress(0.0, text="Decoding…")
         try:
-            result = measure_decoding(mtp.model, mtp.tokenizer, prompts, max_new_tokens=n_tokens,
+            result = measure_decoding(mtp.model, mtp.tokenizer, prompts, max_new_tokens=n_tokens, repeats=1,
                                       draft_model=draft.model if draft else None,
-                                      on_progress=lambda f: bar.progress(f, text=f"Decoding… {f:.0%}"))
+                                      draft_tokens=mtp.n_heads - 1,
+                                      on_progress=lambda done, total: bar.progress(
+                                          done / total, text=f"Decoding… {done / total:.0%}"))
             st.session_state["cmp_result"] = (key, result)
         except TinyMTPError as exc:
-            common.show_error(exc)
+            ui.show_error(exc)
         bar.empty()
 
 stored = st.session_state.get("cmp_result")
 if stored and stored[0] == key:
     result = stored[1]
     with left:
-        common.plot(viz.speedup_vs_heads(result), key="cmp_speedup")
-        common.plot(viz.decoding_comparison(result), key="cmp_draft_fig")
-    rows = [result["greedy"]] + result["speculative"] + ([result["draft_model"]] if result["draft_model"] else [])
-    names = ["greedy"] + [f"speculative, {e['drafting_heads']} drafting head(s)" for e in result["speculative"]] + \
-        ([f"draft model ({result['draft_model']['draft_tokens']} drafts per round)"] if result["draft_model"] else [])
+        ui.plot(viz.speedup_vs_heads(result), key="cmp_speedup")
+        ui.plot(viz.decoding_comparison(result), key="cmp_draft_fig")
+    draft_entry = result["modes"].get("draft-model")
+    rows = [result["modes"]["greedy"]] + result["heads_sweep"] + ([draft_entry] if draft_entry else [])
+    names = ["greedy"] + [f"speculative, {e['drafting_heads']} drafting head(s)" for e in result["heads_sweep"]] + \
+        ([f"draft model ({draft_entry['draft_tokens']} drafts per round)"] if draft_entry else [])
     st.dataframe([{"decoding": name, "characters": e["tokens"], "forward passes": e["forwards"],
                    "characters per forward": e["tokens_per_forward"], "seconds": e["seconds"],
                    "speed-up": e["speedup"], "same text as greedy": "✓ yes" if e["identical"] else "✗ no",
@@ -136,7 +141,7 @@ else:
     left.info("Press **Measure now** (a few seconds).", icon=":material/timer:")
 
 st.subheader("4 · Experiments: where MTP helps a tiny model, and where it does not")
-left, right = common.explained(
+left, right = ui.explained(
     "Five experiments, each run by one command with several seeds; bars and lines are means "
     "and the error bars or bands the spread across seeds. A difference is called real only "
     "when the means differ by more than their spreads. The findings are computed from the "
@@ -156,7 +161,7 @@ else:
     for tab, (name, result) in zip(st.tabs([r["title"] for r in saved.values()]), saved.items(), strict=True):
         with tab:
             st.markdown(f"**{result['question']}**")
-            common.plot(viz.experiment_figure(result), key=f"cmp_exp_{name}")
+            ui.plot(viz.experiment_figure(result), key=f"cmp_exp_{name}")
             for finding in result["findings"]:
                 st.markdown(f"- {finding}")
             took = (f"{result['wall_seconds'] / 60:.0f} min" if result["wall_seconds"] >= 30 else

@@ -1,7 +1,8 @@
 """Heads: what does each head predict, at every position of a prompt?"""
 
-import common
+import models
 import streamlit as st
+import ui
 
 from tinymtp import viz
 from tinymtp.analysis.predictions import head_predictions, max_prompt_length
@@ -10,12 +11,12 @@ from tinymtp.errors import TinyMTPError
 MAX_SHOWN = 64  # columns in the grid; longer prompts would make the cells unreadable
 
 st.title("What does each head predict?")
-entry = common.current_model()
+entry = models.current_model()
 model, tokenizer = entry.model, entry.tokenizer
 n = entry.n_heads
 limit = min(MAX_SHOWN, max_prompt_length(model))
 
-left, right = common.explained(
+left, right = ui.explained(
     f"At every position **t** of the prompt, **head k guesses the character k places ahead**, "
     f"x[t+k] (this model has {n} head{'s' if n > 1 else ''}; head 1 is the usual next-character "
     "head). In the grid, columns are your prompt's characters and rows are heads; each cell is "
@@ -27,8 +28,8 @@ left, right = common.explained(
     "plain English: how far ahead do the heads stay right?",
     notebook="05_what_the_heads_know.ipynb")
 
-examples = common.examples_for(tokenizer)
-snippets = common.corpus_examples(entry, length=48)
+examples = ui.examples_for(tokenizer)
+snippets = ui.corpus_examples(entry, length=48)
 choices = {f"Example {i + 1}: {e.splitlines()[0][:40]}": e for i, e in enumerate(examples)}
 choices.update({f"From the validation text {i + 1}: {s.strip().splitlines()[0][:32]}": s
                 for i, s in enumerate(snippets)})
@@ -53,10 +54,10 @@ with left:
 try:
     pred = head_predictions(model, tokenizer, text, top_k=top_k)
 except TinyMTPError as exc:
-    common.show_error(exc)
+    ui.show_error(exc)
     st.stop()
 
-common.plot(viz.head_grid(pred, title=f"Each head's top guess (model: {entry.label})"), key="heads_grid")
+ui.plot(viz.head_grid(pred, title=f"Each head's top guess (model: {entry.label})"), key="heads_grid")
 
 st.subheader("All guesses at one position")
 cols = st.columns([3, 2], gap="large")
@@ -69,15 +70,15 @@ with cols[0]:
 with cols[1]:
     st.caption("Each panel is one head's top guesses after reading up to position t. "
                "✓ marks the real next characters, ◆ what head 1 would generate.")
-common.plot(viz.topk_bars(pred, t), key="heads_topk")
+ui.plot(viz.topk_bars(pred, t), key="heads_topk")
 
 st.subheader("How often is each head right on this prompt?")
 rows = pred.accuracy()
 a, b = st.columns([3, 2], gap="large")
 with a:
-    common.plot(viz.head_accuracy(rows), key="heads_accuracy")
+    ui.plot(viz.head_accuracy(rows), key="heads_accuracy")
 with b:
-    common.explain(
+    ui.explain(
         "**Matches the real text**: the usual accuracy. Head k's guess at t is compared with "
         "x[t+k]; the last k positions have nothing to compare with.\n\n"
         "**Matches what head 1 would generate**: head 1 is always 100% here by definition. "

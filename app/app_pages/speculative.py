@@ -1,20 +1,20 @@
 """Speculative decoding, live: the heads draft, one forward pass checks, round by round."""
 
-import common
+import models
 import streamlit as st
+import ui
 
 from tinymtp import viz
-from tinymtp.analysis.predictions import trace_upto
 from tinymtp.decoding.decode import generate
 from tinymtp.errors import TinyMTPError
 
 OWN_HEADS, DRAFT_MODEL, LOOKUP = "the model's own heads", "a separate draft model", "the text itself (lookup)"
 
 st.title("Speculative decoding, live")
-entry = common.current_model()
+entry = models.current_model()
 model, tokenizer, n = entry.model, entry.tokenizer, entry.n_heads
 
-left, right = common.explained(
+left, right = ui.explained(
     "Plain decoding runs the whole model once per character. **Self-speculative decoding** "
     "uses the extra heads as a free draft: after each forward pass, head 1's choice is sure, "
     "and heads 2, 3, … guess the characters after it. The next forward pass feeds the sure "
@@ -34,10 +34,10 @@ with right:
     st.caption(":material/menu_book: Sampling mode in depth: `notebooks/07_speculative_sampling.ipynb`; "
                "trees and causal heads: `notebooks/09_trees_and_causal_heads.ipynb`")
 
-shipped = common.shipped_checkpoints()
+shipped = models.shipped_checkpoints()
 draft_label = "draft" if "draft" in shipped else None
 with left:
-    examples = common.examples_for(tokenizer)
+    examples = ui.examples_for(tokenizer)
     if "spec_prompt" not in st.session_state:
         st.session_state["spec_prompt"] = examples[0] if examples else ""
     prompt = st.text_area("Prompt", key="spec_prompt", height=90, max_chars=400)
@@ -96,7 +96,7 @@ tree_arg = {"tree": None if tree_text in (None, "", "default") else tree_text} i
 
 if st.session_state.get("spec_settings") != settings:
     try:
-        draft_model = common.get_model(draft_label).model if spec_mode == "draft-model" else None
+        draft_model = models.get_model(draft_label).model if spec_mode == "draft-model" else None
         common_args = dict(max_new_tokens=max_new, temperature=temperature if mode == "sampling" else 0.0,
                            top_k=top_k, seed=seed)
         with st.spinner("Decoding…"):
@@ -109,7 +109,7 @@ if st.session_state.get("spec_settings") != settings:
             base = generate(model, tokenizer, prompt, mode=base_mode, **common_args)
     except TinyMTPError as exc:
         st.session_state.pop("spec_settings", None)
-        common.show_error(exc)
+        ui.show_error(exc)
         st.stop()
     st.session_state.update(spec_settings=settings, spec_result=spec, spec_base=base, spec_shown=1,
                             spec_playing=False)
@@ -165,7 +165,7 @@ def viewer():
         if shown >= total:  # done: stop the timer with a full rerun
             st.session_state["spec_playing"] = False
             st.rerun()
-    so_far = trace_upto(spec.trace, shown)
+    so_far = spec.trace.upto(shown)
     rnd = spec.trace.rounds[shown - 1]
     summary = so_far.summary()
     greedy_forwards = summary["tokens"]  # plain decoding: one forward per token
@@ -199,9 +199,9 @@ def viewer():
     elif rnd.tree:
         t1, t2 = st.columns([3, 2])
         with t1:
-            common.plot(viz.candidate_tree(rnd, tokenizer), key="spec_tree_fig")
+            ui.plot(viz.candidate_tree(rnd, tokenizer), key="spec_tree_fig")
         with t2:
-            common.plot(viz.tree_attention_mask(rnd), key="spec_tree_mask")
+            ui.plot(viz.tree_attention_mask(rnd), key="spec_tree_mask")
         st.caption("Every candidate went into ONE forward pass. The mask lets each candidate see the prompt, "
                    "the root and its own ancestors only, so it is computed as if its branch were the only "
                    "continuation; a candidate is accepted when it equals head 1's choice at its parent. "
@@ -210,7 +210,7 @@ def viewer():
                    "to the prefix in the KV cache; the others are forgotten.")
         st.dataframe(viz.round_rows(rnd, mode=spec.trace.mode), hide_index=True)
     else:
-        common.plot(viz.speculative_round(rnd, tokenizer, mode=spec.trace.mode), key="spec_round")
+        ui.plot(viz.speculative_round(rnd, tokenizer, mode=spec.trace.mode), key="spec_round")
         rows = viz.round_rows(rnd, mode=spec.trace.mode)
         if mode == "sampling":
             st.caption("The exact rule: draft x, drawn from its head's distribution q, is kept when a uniform "
@@ -223,10 +223,10 @@ def viewer():
 
     g1, g2 = st.columns(2)
     with g1:
-        common.plot(viz.tokens_per_forward(so_far, n_heads=draft_len + 1,
-                                           greedy_trace=trace_upto(base.trace, shown)), key="spec_tpf")
+        ui.plot(viz.tokens_per_forward(so_far, n_heads=draft_len + 1,
+                                           greedy_trace=base.trace.upto(shown)), key="spec_tpf")
     with g2:
-        common.plot(viz.acceptance_per_head(so_far), key="spec_accept")
+        ui.plot(viz.acceptance_per_head(so_far), key="spec_accept")
         if summary["acceptance_length"] is not None:
             given = ", ".join(f"{a.get('label', 'head ' + str(a['head']))} {a['conditional']:.0%}"
                               for a in summary["acceptance_per_head"] if a["conditional"] is not None)
@@ -235,7 +235,7 @@ def viewer():
                        f"({summary['drafts_accepted_per_round']:.2f} drafts kept). The bars count all the "
                        "rounds that drafted; counting only the rounds that kept every earlier draft "
                        f"(the conditional rate): {given or 'no round got that far yet'}.")
-    common.plot(viz.lanes(base.trace, spec.trace, tokenizer, forwards=shown,
+    ui.plot(viz.lanes(base.trace, spec.trace, tokenizer, forwards=shown,
                           title=f"Lanes: {base_mode} and {spec_mode} decoding, one box per forward pass",
                           names=(base_mode, spec_mode)),
                 key="spec_lanes")
@@ -243,7 +243,7 @@ def viewer():
     st.markdown("##### The whole run")
     w1, w2 = st.columns([3, 2])
     with w1:
-        common.plot(viz.wall_clock({base_mode: base.trace.seconds, spec_mode: spec.trace.seconds},
+        ui.plot(viz.wall_clock({base_mode: base.trace.seconds, spec_mode: spec.trace.seconds},
                                    title="Wall-clock time for the whole run (one run: expect noise)"),
                     key="spec_wall")
     with w2:

@@ -6,9 +6,10 @@ line and a Cancel button; while it trains, the live chart and a Stop button.
 
 from pathlib import Path
 
-import common
+import models
 import streamlit as st
 import training
+import ui
 
 from tinymtp import viz
 from tinymtp.corpora import BUILT_IN, check_long_enough, corpus_from_bytes
@@ -18,13 +19,14 @@ from tinymtp.model import PRESETS, ModelConfig
 from tinymtp.train import TrainConfig
 
 UPLOAD = "upload a text file"
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 PRESET_HELP = {name: f"{p['n_layers']} layer(s) × {p['d_model']} wide, context {p['context_length']}"
                for name, p in PRESETS.items()}
 
 st.title("Train your own model")
 job = st.session_state.get("train_job")
 
-left, right = common.explained(
+left, right = ui.explained(
     "Training shows the model many windows of text. At every position, **head k is scored "
     "on the character k places ahead**, and the loss adds up all heads. Watch the curves: "
     "head 1 (next character) learns fastest, heads further ahead stay higher, since "
@@ -40,9 +42,9 @@ with left, st.form("train_form", border=True):
     corpus_choice = st.radio("Corpus", list(BUILT_IN) + [UPLOAD], horizontal=True, key="train_corpus",
                              help="python-stdlib: Python's own standard library source. stories: simple "
                                   "English from a small grammar. Or your own UTF-8 text file.")
-    upload = st.file_uploader(f"Your text file (UTF-8, at most {common.MAX_UPLOAD_BYTES // 2**20} MB; used when "
+    upload = st.file_uploader(f"Your text file (UTF-8, at most {MAX_UPLOAD_BYTES // 2**20} MB; used when "
                               f"'{UPLOAD}' is chosen)", type=None, key="train_upload",
-                              max_upload_size=common.MAX_UPLOAD_BYTES // 2**20)
+                              max_upload_size=MAX_UPLOAD_BYTES // 2**20)
     c1, c2, c3 = st.columns(3)
     heads = c1.number_input("Heads n", 1, 8, 4, key="train_heads", help="1 = the next-token baseline")
     head_type = c2.selectbox("Head type", HEAD_TYPES, key="train_head_type",
@@ -63,12 +65,12 @@ def build_job():
     if corpus_choice == UPLOAD:
         if upload is None:
             raise TinyMTPError("choose a text file to upload first (or pick a built-in corpus)")
-        if upload.size > common.MAX_UPLOAD_BYTES:
+        if upload.size > MAX_UPLOAD_BYTES:
             raise TinyMTPError(f"the file {upload.name} is {upload.size / 2**20:.1f} MB; the limit here is "
-                               f"{common.MAX_UPLOAD_BYTES // 2**20} MB")
+                               f"{MAX_UPLOAD_BYTES // 2**20} MB")
         corpus = corpus_from_bytes(upload.getvalue(), upload.name)
     else:
-        corpus = common.builtin_corpus(corpus_choice)
+        corpus = models.builtin_corpus(corpus_choice)
     model_config = ModelConfig.from_preset(preset, vocab_size=corpus.tokenizer.vocab_size, n_heads=int(heads),
                                            head_type=head_type)
     check_long_enough(corpus, model_config.context_length, model_config.n_heads)
@@ -79,8 +81,8 @@ def build_job():
         train_config = TrainConfig(minutes=float(minutes), eval_every=25, batch_size=16, eval_batches=2,
                                    warmup_steps=20)
     queue = training.training_queue()
-    label = common.safe_name(name)
-    taken = set(common.model_labels())
+    label = models.safe_name(name)
+    taken = set(models.model_labels())
     base, i = label, 2
     while label in taken:
         label, i = f"{base}-{i}", i + 1
@@ -92,7 +94,7 @@ if start:
         job = build_job().start()
         st.session_state["train_job"] = job
     except TinyMTPError as exc:
-        common.show_error(exc)
+        ui.show_error(exc)
 
 
 def stop():
@@ -149,9 +151,9 @@ def live_view():
         st.info(f"Cancelled: '{job.name}' left the queue without training.", icon=":material/cancel:")
         return
     elif job.error:
-        common.show_error(TinyMTPError(job.error))
+        ui.show_error(TinyMTPError(job.error))
     else:
-        common.collect_finished_job()
+        models.collect_finished_job()
         meta = job.metadata or {}
         stopped = " (stopped early)" if meta.get("interrupted") else ""
         st.success(f"Training finished{stopped}: '{job.name}', {meta.get('steps')} steps in "
@@ -159,18 +161,18 @@ def live_view():
                    "It is now in the sidebar's model picker on every page.", icon=":material/check_circle:")
         b1, b2, _ = st.columns([1, 1, 2])
         if b1.button("Use it on every page", key="train_use", type="primary"):
-            common.choose_model(job.name)  # a full rerun, so the sidebar's picker shows the choice
+            models.choose_model(job.name)  # a full rerun, so the sidebar's picker shows the choice
         if b2.button("Save to runs/", key="train_save"):
             try:
-                entry = common.session_models()[job.name]
+                entry = models.session_models()[job.name]
                 path = training.save_trained(entry)
-                taken = "" if Path(path).name == common.safe_name(job.name) else (
-                    f" (runs/{common.safe_name(job.name)} already holds another model, so this one got its own name)")
+                taken = "" if Path(path).name == models.safe_name(job.name) else (
+                    f" (runs/{models.safe_name(job.name)} already holds another model, so this one got its own name)")
                 st.success(f"Saved as a checkpoint: {path}{taken}")
             except (TinyMTPError, OSError) as exc:
-                common.show_error(exc)
+                ui.show_error(exc)
     history = {"train": list(job.history["train"]), "eval": list(job.history["eval"])}  # a snapshot: it grows
-    common.plot(viz.loss_curves(history, title=f"Loss per head: {job.name}"), key="train_loss")
+    ui.plot(viz.loss_curves(history, title=f"Loss per head: {job.name}"), key="train_loss")
     if job.metadata and job.metadata.get("heads"):
         st.dataframe([{"head": h["head"], "val loss": h["val_loss"], "val accuracy": f"{h['val_accuracy']:.1%}"}
                       for h in job.metadata["heads"]], hide_index=True)

@@ -1,11 +1,10 @@
-"""What every page of the app shares: finding and loading models, the model picker, the
-explanation boxes and showing errors. The Train page's background job, its queue and saving to
-runs/ live in app/training.py.
+"""The app's models: the shipped checkpoints, the ones trained in this session, and the
+sidebar's model picker that chooses one for every page.
 
-No model logic lives here (or anywhere in app/): computations come from tinymtp, figures from
-tinymtp.viz. Shipped checkpoints are loaded once per server process (st.cache_resource) and
-never changed; models trained on the Train page belong to the visitor's session
-(st.session_state["session_models"]).
+Shipped checkpoints (under tinymtp.paths.checkpoints_dir()) are loaded once per server process
+(st.cache_resource), shared by every visitor and never changed; models trained on the Train
+page belong to the visitor's session (st.session_state["session_models"]). No model logic
+lives here: loading is tinymtp.checkpoint.load_checkpoint.
 """
 
 from __future__ import annotations
@@ -22,29 +21,6 @@ from tinymtp.paths import checkpoints_dir
 
 DEFAULT_MODEL = "mtp-4head"
 SHIPPED_ORDER = ("mtp-4head", "ntp-1head", "draft", "causal-4head")
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # uploads for the Train page
-NOTEBOOK_DIR = "notebooks"
-
-EXAMPLES = [  # short: the Heads grid draws one column per character
-    "def __init__(self, name):\n        self.name = name",
-    "for i in range(len(items)):\n    if items[i] is None:",
-    "import os\nimport sys\n\ndef main():\n    return 0",
-    "class Point:\n    def __init__(self, x, y):",
-    "Once upon a time, there was a little cat named Tom.",
-    "One day, Lily went to the park. She found a red ball.",
-]
-
-
-def favicon():
-    """The tab icon, drawn here (an icon font or emoji would be fetched from the internet):
-    four bars, one per head, each shorter than the last."""
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    for k, colour in enumerate(("#0072B2", "#E69F00", "#009E73", "#CC79A7")):
-        draw.rounded_rectangle([6, 6 + 14 * k, 58 - 10 * k, 16 + 14 * k], radius=4, fill=colour)
-    return image
 
 
 @dataclass
@@ -100,7 +76,8 @@ def session_models() -> dict:
 
 def model_labels() -> list:
     """Every model a page can use: shipped checkpoints, then the ones trained in this session."""
-    return list(shipped_checkpoints()) + [label for label in session_models() if label not in shipped_checkpoints()]
+    shipped = shipped_checkpoints()
+    return list(shipped) + [label for label in session_models() if label not in shipped]
 
 
 def get_model(label: str) -> ModelEntry:
@@ -174,39 +151,6 @@ def current_model() -> ModelEntry:
         st.stop()
 
 
-def explain(markdown: str, notebook: str | None = None, title: str = "What am I looking at?") -> None:
-    """A short explanation box for learners, with the notebook that goes deeper."""
-    with st.container(border=True):
-        st.markdown(f"**{title}**")
-        st.markdown(markdown)
-        if notebook:
-            st.caption(f":material/menu_book: Go deeper in the notebook `{NOTEBOOK_DIR}/{notebook}`")
-
-
-def explained(markdown: str, notebook: str | None = None):
-    """The pages' layout: the demo in a wide left column, the explanation box on the right.
-    Returns (left, right), the two columns."""
-    left, right = st.columns([3, 2], gap="large")
-    with right:
-        explain(markdown, notebook=notebook)
-    return left, right
-
-
-def show_error(exc: Exception) -> None:
-    """A user's mistake as one clear line on the page (never a traceback)."""
-    st.error(str(exc), icon=":material/error:")
-
-
-def plot(fig, key: str | None = None) -> None:
-    """Draw a tinymtp.viz figure with the project's own styling (plotly.js ships with Streamlit)."""
-    st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False, "displayModeBar": False})
-
-
-def examples_for(tokenizer) -> list:
-    """The example prompts this model's vocabulary can read."""
-    return [e for e in EXAMPLES if not tokenizer.unknown_characters(e)]
-
-
 @st.cache_resource(show_spinner="Reading the corpus…", max_entries=4)
 def builtin_corpus(name: str):
     from tinymtp.corpora import load_corpus
@@ -214,22 +158,7 @@ def builtin_corpus(name: str):
     return load_corpus(name)
 
 
-def corpus_examples(entry: ModelEntry, count: int = 4, length: int = 64) -> list:
-    """A few snippets of the validation text the model was trained on (built-in corpora only)."""
-    from tinymtp.analysis.predictions import corpus_snippets
-    from tinymtp.corpora import BUILT_IN
-
-    name = entry.metadata.get("corpus")
-    if entry.corpus is not None:
-        text = entry.corpus.val_text
-    elif name in BUILT_IN:
-        text = builtin_corpus(name).val_text
-    else:
-        return []
-    return [s for s in corpus_snippets(text, count, length) if not entry.tokenizer.unknown_characters(s)]
-
-
 def safe_name(text: str) -> str:
-    """A file-system-safe run name."""
+    """A file-system-safe name for a trained model (its label and its folder under runs/)."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", text.strip()).strip("-.")
     return name[:60] or "my-model"
