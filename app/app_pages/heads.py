@@ -1,4 +1,8 @@
-"""Heads: what does each head predict, at every position of a prompt?"""
+"""Heads: what does each head predict, at every position of a prompt?
+
+The predictions are computed once per (model, prompt, top-k) and kept in the session, so moving
+the position slider (a fragment: only its section reruns) runs no forward pass.
+"""
 
 import models
 import streamlit as st
@@ -9,6 +13,7 @@ from tinymtp.analysis.predictions import head_predictions, max_prompt_length
 from tinymtp.errors import TinyMTPError
 
 MAX_SHOWN = 64  # columns in the grid; longer prompts would make the cells unreadable
+KEPT = 8  # predictions kept per session: a few prompts to go back to, never a growing pile
 
 st.title("What does each head predict?")
 entry = models.current_model()
@@ -51,26 +56,49 @@ with left:
                         max_chars=limit, help="Characters the model never saw in training are refused.")
     top_k = st.slider("Guesses per head in the bars below (top-k)", 2, 10, 5, key="heads_top_k")
 
+
+
+def predictions(text: str, top_k: int):
+    """head_predictions for the picked model, from this session's store when it has them.
+    Keyed by the model object's identity as well as its label: a retrained model may reuse a
+    label, and the session holds the model, so the identity stays valid while it is stored."""
+    store = st.session_state.setdefault("heads_predictions", {})
+    key = (entry.label, id(model), text, top_k)
+    if key not in store:
+        store[key] = head_predictions(model, tokenizer, text, top_k=top_k)
+        while len(store) > KEPT:
+            store.pop(next(iter(store)))  # the oldest first
+    return store[key]
+
+
 try:
-    pred = head_predictions(model, tokenizer, text, top_k=top_k)
+    pred = predictions(text, top_k)
 except TinyMTPError as exc:
     ui.show_error(exc)
     st.stop()
 
 ui.plot(viz.head_grid(pred, title=f"Each head's top guess (model: {entry.label})"), key="heads_grid")
 
-st.subheader("All guesses at one position")
-cols = st.columns([3, 2], gap="large")
-with cols[0]:
-    default_t = min(pred.length - 1, max(0, pred.length // 2))
-    t = st.select_slider(
-        "Position t (the character just read)", options=list(range(pred.length)), value=default_t,
-        key="heads_position",
-        format_func=lambda i: f"t={i} · {viz.show_char(pred.chars[i])}")
-with cols[1]:
-    st.caption("Each panel is one head's top guesses after reading up to position t. "
-               "✓ marks the real next characters, ◆ what head 1 would generate.")
-ui.plot(viz.topk_bars(pred, t), key="heads_topk")
+
+
+@st.fragment
+def one_position(pred) -> None:
+    """The slider and its bars: moving the slider reruns this section only."""
+    st.subheader("All guesses at one position")
+    cols = st.columns([3, 2], gap="large")
+    with cols[0]:
+        default_t = min(pred.length - 1, max(0, pred.length // 2))
+        t = st.select_slider(
+            "Position t (the character just read)", options=list(range(pred.length)), value=default_t,
+            key="heads_position",
+            format_func=lambda i: f"t={i} · {viz.show_char(pred.chars[i])}")
+    with cols[1]:
+        st.caption("Each panel is one head's top guesses after reading up to position t. "
+                   "✓ marks the real next characters, ◆ what head 1 would generate.")
+    ui.plot(viz.topk_bars(pred, t), key="heads_topk")
+
+
+one_position(pred)
 
 st.subheader("How often is each head right on this prompt?")
 rows = pred.accuracy()

@@ -14,9 +14,11 @@ Explained in notebooks/05_what_the_heads_know.ipynb and notebooks/06_self_specul
 
 from __future__ import annotations
 
+import functools
 import html
 
 import plotly.graph_objects as go
+import plotly.io as pio
 
 HEAD_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#8C6D31", "#000000"]
 ACCEPTED, REJECTED, UNUSED = "#009E73", "#D55E00", "#BBBBBB"
@@ -49,8 +51,33 @@ def plot_text(text: str) -> str:
     return html.escape("".join(show_char(c) for c in text), quote=False)
 
 
+@functools.cache
+def template_object() -> go.layout.Template:
+    """TEMPLATE as plotly's Template object, looked up once per process."""
+    return pio.templates[TEMPLATE]
+
+
+def use_template(fig: go.Figure) -> go.Figure:
+    """Give `fig` the shared template without rebuilding it.
+
+    `fig.update_layout(template=...)` validates the template by constructing a fresh copy of
+    every one of its hundreds of settings: about 20 ms per figure, most of a small figure's
+    cost, paid again on every figure the app redraws. The template is plotly's own, already
+    valid, so it is assigned unvalidated, as plotly itself assigns its default template
+    (BaseFigure._initialize_layout_template); the figure still gets its own copy, and its
+    content is the same as with update_layout (tests/test_app_speed.py checks it).
+    """
+    fig.layout._validate = False
+    try:
+        fig.layout.template = template_object()
+    finally:
+        fig.layout._validate = True
+    return fig
+
+
 def layout(fig: go.Figure, title: str | None = None, height: int | None = None, **kwargs) -> go.Figure:
     margin = kwargs.pop("margin", dict(l=10, r=10, t=50 if title else 20, b=10))
-    fig.update_layout(template=TEMPLATE, font=FONT, title=dict(text=title, x=0, xanchor="left") if title else None,
+    use_template(fig)
+    fig.update_layout(font=FONT, title=dict(text=title, x=0, xanchor="left") if title else None,
                       margin=margin, height=height, **kwargs)
     return fig
