@@ -39,12 +39,11 @@ import torch
 from tinymtp import viz
 from tinymtp.analysis.predictions import (
     accuracy_rows,
-    corpus_snippets,
     head_predictions,
     predicted_tokens_per_forward,
 )
 from tinymtp.checkpoint import load_checkpoint
-from tinymtp.corpora import load_corpus
+from tinymtp.corpora import corpus_snippets, load_corpus
 from tinymtp.exercises import check
 from tinymtp.paths import SHIPPED_MODEL_NAME, checkpoints_dir, learner_model
 

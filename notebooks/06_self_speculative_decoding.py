@@ -43,7 +43,7 @@ import torch
 from IPython.display import HTML, display
 
 from tinymtp import viz
-from tinymtp.analysis.predictions import measure_decoding
+from tinymtp.analysis.speedup import measure_decoding
 from tinymtp.checkpoint import load_checkpoint
 from tinymtp.decoding.decode import generate
 from tinymtp.exercises import check
@@ -320,13 +320,13 @@ check("06.tokens_per_forward", answer, summary=summary)
 # the same for 1 or n tokens (it is limited by reading the weights), so the speed-up comes close to
 # the tokens per forward: the MTP paper reports 3.0x on code with n = 4 (Gloeckle et al. 2024, section 3.2). Our
 # model is tiny and runs on a CPU, where per-round overhead weighs more. Measure it, on a few
-# prompts, for 1, 2 and 3 drafting heads (`heads=K` drafts with heads 2..K):
+# prompts, for 1, 2 and 3 drafting heads (K = 2, 3, 4 in the result's `heads_sweep`: heads 2..K draft):
 
 # %%
 prompts = [prompt, "import os\n\n\ndef main(", "        if self._", "    return "][: 2 if FAST else 4]
 settings = dict(max_new_tokens=32 if FAST else 100, repeats=1 if FAST else 3)
 measurement = measure_decoding(model, tokenizer, prompts, **settings)
-for entry in [measurement["greedy"]] + measurement["speculative"]:
+for entry in [measurement["modes"]["greedy"]] + measurement["heads_sweep"]:
     print(f"{entry['drafting_heads']} drafting heads: {entry['tokens_per_forward']:.2f} tokens/forward, "
           f"{entry['speedup']:.2f}x wall clock, same text as greedy: {entry['identical']}")
 viz.speedup_vs_heads(measurement)
@@ -341,10 +341,10 @@ viz.speedup_vs_heads(measurement)
 
 # %%
 shipped = load_checkpoint(str(checkpoints_dir() / SHIPPED_MODEL_NAME))
-rows = {"this notebook's model": measurement["speculative"][-1],
+rows = {"this notebook's model": measurement["modes"]["speculative"],
         f"shipped {SHIPPED_MODEL_NAME}": measure_decoding(shipped.model, shipped.tokenizer, prompts,
-                                                         drafting_heads=[shipped.model.config.n_heads - 1],
-                                                         **settings)["speculative"][-1]}
+                                                         heads_sweep=[shipped.model.config.n_heads],
+                                                         **settings)["modes"]["speculative"]}
 for name, entry in rows.items():
     conditional = ", ".join(percent(c) for c in entry["acceptance_conditional"])
     print(f"{name:26} {entry['tokens_per_forward']:.2f} tokens/forward, acceptance length "

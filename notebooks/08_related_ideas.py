@@ -39,7 +39,7 @@ import torch
 import tinymtp
 from tinymtp import viz
 from tinymtp.analysis.information import bits, two_token_decomposition
-from tinymtp.analysis.predictions import measure_decoding
+from tinymtp.analysis.speedup import measure_decoding
 from tinymtp.checkpoint import load_checkpoint
 from tinymtp.corpora import load_corpus
 from tinymtp.evaluate import evaluate_on_corpus
@@ -105,9 +105,10 @@ viz.model_comparison(results)
 prompts = ["class Queue:\n    def __init__(self", "import os\n\n\ndef main(", "        if self._",
            "    return "][: 2 if FAST else 4]
 measurement = measure_decoding(mtp.model, mtp.tokenizer, prompts, max_new_tokens=32 if FAST else 100,
-                               drafting_heads=[3], draft_model=draft.model, repeats=1 if FAST else 3)
-for name, entry in (("greedy", measurement["greedy"]), ("self-speculative", measurement["speculative"][0]),
-                    ("draft model", measurement["draft_model"])):
+                               heads_sweep=[4], draft_model=draft.model, draft_tokens=3,
+                               repeats=1 if FAST else 3)
+for name, entry in (("greedy", measurement["modes"]["greedy"]), ("self-speculative", measurement["modes"]["speculative"]),
+                    ("draft model", measurement["modes"]["draft-model"])):
     print(f"{name:17} {entry['tokens_per_forward']:.2f} tokens per forward of the main model, "
           f"{entry['speedup']:.2f}x wall clock, same text as greedy: {entry['identical']}")
 viz.decoding_comparison(measurement)

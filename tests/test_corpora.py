@@ -7,6 +7,7 @@ from tinymtp.corpora import (
     IGNORE,
     check_long_enough,
     corpus_from_bytes,
+    corpus_snippets,
     load_corpus,
     make_batch,
     python_stdlib_text,
@@ -88,3 +89,15 @@ def test_corpus_shorter_than_a_window_is_refused():
     with pytest.raises(TinyMTPError, match="too short"):
         check_long_enough(corpus, context_length=32, n_heads=4)
     check_long_enough(corpus, context_length=4, n_heads=2)  # long enough: no error
+
+
+def test_corpus_snippets_are_deterministic_pieces_of_the_text():
+    text = "".join(f"line {i}: some text here\n" for i in range(200))
+    snippets = corpus_snippets(text, count=5, length=30, seed=3)
+    assert snippets == corpus_snippets(text, count=5, length=30, seed=3)
+    assert 1 <= len(snippets) <= 5
+    for s in snippets:
+        assert s in text and len(s) <= 30 and s.startswith("line")
+    assert corpus_snippets("", 3) == []
+    with pytest.raises(TinyMTPError):
+        corpus_snippets(text, count=0)

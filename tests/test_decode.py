@@ -244,3 +244,13 @@ def test_greedy_trace_probabilities_match_the_model(model):
                 if c.accepted:  # the draft sits at position + offset, predicted at position + offset - 1
                     assert c.p == pytest.approx(float(probs[position + c.offset - 1, c.token]), abs=1e-9)
         position += len(r.committed)
+
+
+def test_trace_upto_is_the_trace_after_its_first_rounds(model, tokenizer):
+    result = generate(model, tokenizer, "abc", mode="speculative", max_new_tokens=8)
+    partial = result.trace.upto(2)
+    assert partial.forwards == 2 and partial.rounds == result.trace.rounds[:2]
+    assert partial.stop_reason == "in progress"
+    assert partial.summary()["tokens"] == sum(len(r.committed) for r in result.trace.rounds[:2])
+    whole = result.trace.upto(len(result.trace.rounds))
+    assert whole.summary()["tokens"] == 8 and whole.stop_reason == result.trace.stop_reason

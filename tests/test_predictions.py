@@ -1,4 +1,4 @@
-"""tinymtp.analysis.predictions: every head's guesses, both kinds of accuracy, and decoding measurements."""
+"""tinymtp.analysis.predictions: every head's guesses and both kinds of accuracy."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ import torch
 
 from tinymtp.analysis.predictions import (
     accuracy_rows,
-    corpus_snippets,
     encode_prompt,
     greedy_continuations,
     head_predictions,
     max_prompt_length,
-    measure_decoding,
-    trace_upto,
 )
+from tinymtp.decoding.decode import decode_ids
 from tinymtp.errors import TinyMTPError, UnknownCharactersError
 from tinymtp.model import ModelConfig, MTPModel
 from tinymtp.tokenizer import CharTokenizer
@@ -51,6 +49,14 @@ def test_greedy_continuations_match_one_by_one_decoding(model, tokenizer):
     assert batched.shape == (len(tokens), 3)
     for t in range(len(tokens)):
         assert batched[t].tolist() == greedy_by_hand(model, tokens[: t + 1], 3), t
+
+
+def test_greedy_continuations_equal_the_library_greedy_decoder(model, tokenizer):
+    """Every position at once (batched) gives what decoding's greedy mode writes prefix by prefix."""
+    tokens = tokenizer.encode("the dog sat on the")
+    batched = greedy_continuations(model, tokens, 3)
+    for t in range(len(tokens)):
+        assert batched[t].tolist() == decode_ids(model, tokens[: t + 1], max_new_tokens=3).tokens, t
 
 
 def test_head_predictions_layout_and_targets(model, tokenizer):
@@ -106,37 +112,3 @@ def test_bad_prompts(model, tokenizer):
     with pytest.raises(TinyMTPError, match="at most 30"):
         head_predictions(model, tokenizer, too_long)
     assert encode_prompt(tokenizer, "the") == tokenizer.encode("the")
-
-
-def test_corpus_snippets_are_deterministic_pieces_of_the_text():
-    text = "".join(f"line {i}: some text here\n" for i in range(200))
-    snippets = corpus_snippets(text, count=5, length=30, seed=3)
-    assert snippets == corpus_snippets(text, count=5, length=30, seed=3)
-    assert 1 <= len(snippets) <= 5
-    for s in snippets:
-        assert s in text and len(s) <= 30 and s.startswith("line")
-    assert corpus_snippets("", 3) == []
-    with pytest.raises(TinyMTPError):
-        corpus_snippets(text, count=0)
-
-
-def test_trace_upto_and_measure_decoding(model, tokenizer):
-    from tinymtp.decoding.decode import generate
-
-    result = generate(model, tokenizer, "the cat", mode="speculative", max_new_tokens=12)
-    partial = trace_upto(result.trace, 2)
-    assert partial.forwards == 2 and partial.rounds == result.trace.rounds[:2]
-    assert partial.summary()["tokens"] == sum(len(r.committed) for r in result.trace.rounds[:2])
-    assert trace_upto(result.trace, len(result.trace.rounds)).summary()["tokens"] == 12
-
-    m = measure_decoding(model, tokenizer, ["the cat", "the dog"], max_new_tokens=10, draft_model=model,
-                         draft_tokens=2)
-    assert m["greedy"]["tokens"] == 20 and m["greedy"]["forwards"] == 20
-    assert [e["drafting_heads"] for e in m["speculative"]] == [1, 2]
-    for entry in m["speculative"] + [m["draft_model"]]:
-        assert entry["identical"], entry  # greedy speculative decoding writes exactly the greedy text
-        assert entry["tokens"] == 20 and 1 <= entry["tokens_per_forward"] <= 3
-        assert entry["speedup"] > 0
-    assert m["draft_model"]["draft_tokens"] == 2
-    with pytest.raises(TinyMTPError):
-        measure_decoding(model, tokenizer, [])

@@ -7,6 +7,7 @@ import torch
 
 from tinymtp.analysis.speedup import format_table, heldout_prompts, measure_decoding
 from tinymtp.corpora import load_corpus
+from tinymtp.errors import TinyMTPError, UnknownCharactersError
 from tinymtp.model import ModelConfig, MTPModel
 from tinymtp.tokenizer import CharTokenizer
 
@@ -61,3 +62,25 @@ def test_measure_decoding_reports_every_mode(stdlib):
     assert spec["tokens"] == pytest.approx(2 + verifying * spec["acceptance_length"], abs=0.01)
     assert spec["acceptance_length"] == pytest.approx(1 + spec["drafts_accepted_per_round"], abs=2e-4)
     assert greedy["acceptance_length"] is None and "share of rounds/conditional" in format_table(result)
+
+
+def test_measure_decoding_names_drafting_heads_and_refuses_bad_prompts():
+    tok = CharTokenizer.from_text("the cat sat on the mat. the dog sat on the log.\n")
+    torch.manual_seed(1)
+    model = MTPModel(ModelConfig.from_preset("micro", vocab_size=tok.vocab_size, n_heads=3)).eval()
+    m = measure_decoding(model, tok, ["the cat", "the dog"], max_new_tokens=10, repeats=1, heads_sweep=[2, 3],
+                         draft_model=model, draft_tokens=2)
+    greedy = m["modes"]["greedy"]
+    assert greedy["tokens"] == 20 and greedy["forwards"] == 20 and greedy["drafting_heads"] == 0
+    assert [e["drafting_heads"] for e in m["heads_sweep"]] == [1, 2]
+    for entry in m["heads_sweep"] + [m["modes"]["draft-model"]]:
+        assert entry["identical"], entry  # greedy speculative decoding writes exactly the greedy text
+        assert entry["tokens"] == 20 and 1 <= entry["tokens_per_forward"] <= 3
+        assert entry["speedup"] > 0
+    assert m["modes"]["draft-model"]["draft_tokens"] == 2
+    with pytest.raises(TinyMTPError, match="no prompts"):
+        measure_decoding(model, tok, [])
+    with pytest.raises(TinyMTPError, match="empty"):
+        measure_decoding(model, tok, ["the cat", ""])
+    with pytest.raises(UnknownCharactersError, match="'Z'"):
+        measure_decoding(model, tok, ["the Zoo"])

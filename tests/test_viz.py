@@ -151,8 +151,10 @@ def measurement():
     entry = lambda k, speedup, tpf, identical=True: {"drafting_heads": k, "speedup": speedup, "tokens": 40,
                                                      "forwards": round(40 / tpf), "tokens_per_forward": tpf,
                                                      "seconds": 1 / speedup, "identical": identical}
-    return {"greedy": entry(0, 1.0, 1.0), "speculative": [entry(1, 1.5, 1.8), entry(2, 1.9, 2.4), entry(3, 2.1, 2.8)],
-            "draft_model": {**entry(None, 1.2, 2.0), "draft_tokens": 3}}
+    sweep = [entry(1, 1.5, 1.8), entry(2, 1.9, 2.4), entry(3, 2.1, 2.8)]
+    return {"modes": {"greedy": entry(0, 1.0, 1.0), "speculative": sweep[-1],
+                      "draft-model": {**entry(None, 1.2, 2.0), "draft_tokens": 3}},
+            "heads_sweep": sweep}
 
 
 def test_speedup_vs_heads():
@@ -162,7 +164,8 @@ def test_speedup_vs_heads():
                      "separate draft model: 1.20×"]
     assert list(fig.data[0].x) == [0, 1, 2, 3] and list(fig.data[0].y) == [1.0, 1.5, 1.9, 2.1]
     assert list(fig.data[2].y) == [1, 2, 3, 4]
-    no_draft = {**measurement(), "draft_model": None}
+    no_draft = measurement()
+    del no_draft["modes"]["draft-model"]
     assert len(viz.speedup_vs_heads(no_draft).data) == 3
 
 

@@ -195,6 +195,27 @@ def shift_targets(tokens: torch.Tensor, n_heads: int) -> torch.Tensor:
     return targets
 
 
+def corpus_snippets(text: str, count: int = 8, length: int = 64, seed: int = 0) -> list:
+    """`count` evenly spread pieces of `text`, each starting at a line start, at most `length` long
+    (example prompts for the app and notebook 05)."""
+    if count < 1 or length < 1:
+        raise TinyMTPError("count and length must be positive")
+    if not text:
+        return []
+    gen = torch.Generator().manual_seed(seed)
+    span = max(1, len(text) - length)
+    snippets = []
+    for i in range(count):
+        jitter = int(torch.randint(0, max(1, span // count), (1,), generator=gen))
+        start = min(span - 1, i * span // count + jitter)
+        line_start = text.find("\n", start)
+        start = line_start + 1 if 0 <= line_start < start + length else start
+        piece = text[start : start + length].lstrip("\n")
+        if piece.strip():
+            snippets.append(piece)
+    return snippets
+
+
 def corpus_summary(corpus: Corpus) -> dict:
     """Sizes a learner or the app can show."""
     return {

@@ -15,9 +15,8 @@ x[0..t] followed by the continuation so far, padded on the right. Attention is c
 padding never changes the positions before it, and n - 1 batched forwards give every row's
 continuation (`greedy_continuations`).
 
-The module also measures decoding (`measure_decoding`): greedy against speculative decoding on
-a few prompts, per number of drafting heads and with a separate draft model, for the Compare
-page. Left out: beam search, tree drafts. Explained in notebooks/05_what_the_heads_know.ipynb.
+Left out: beam search, tree drafts (decoding speed is measured by `speedup.measure_decoding`).
+Explained in notebooks/05_what_the_heads_know.ipynb.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..decoding.trace import Trace
 from ..errors import TinyMTPError
 from ..tokenizer import encode_prompt
 
@@ -183,62 +181,3 @@ def head_predictions(model, tokenizer, text: str, top_k: int = 5) -> HeadPredict
         top_probs=top_probs, real=real, greedy=greedy_ids,
         greedy_chars=[[tokenizer.vocab[i] for i in row] for row in greedy_ids],
     )
-
-
-def corpus_snippets(text: str, count: int = 8, length: int = 64, seed: int = 0) -> list:
-    """`count` evenly spread pieces of `text`, each starting at a line start, at most `length` long."""
-    if count < 1 or length < 1:
-        raise TinyMTPError("count and length must be positive")
-    if not text:
-        return []
-    gen = torch.Generator().manual_seed(seed)
-    span = max(1, len(text) - length)
-    snippets = []
-    for i in range(count):
-        jitter = int(torch.randint(0, max(1, span // count), (1,), generator=gen))
-        start = min(span - 1, i * span // count + jitter)
-        line_start = text.find("\n", start)
-        start = line_start + 1 if 0 <= line_start < start + length else start
-        piece = text[start : start + length].lstrip("\n")
-        if piece.strip():
-            snippets.append(piece)
-    return snippets
-
-
-def trace_upto(trace: Trace, rounds: int) -> Trace:
-    """The trace as it stood after its first `rounds` rounds (the app reveals rounds one by one)."""
-    shown = trace.rounds[: max(0, rounds)]
-    seconds = sum(r.seconds for r in shown)
-    return Trace(mode=trace.mode, drafters=list(trace.drafters), rounds=list(shown), seconds=seconds,
-                 stop_reason=trace.stop_reason if len(shown) == len(trace.rounds) else "in progress",
-                 settings=dict(getattr(trace, "settings", {}) or {}))
-
-
-def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 48, drafting_heads=None,
-                     draft_model=None, draft_tokens: int | None = None, repeats: int = 1,
-                     on_progress=None) -> dict:
-    """Greedy against self-speculative decoding (and a draft model) on the same prompts, in the
-    shape the app's and notebooks' figures read; the measuring itself is `speedup.measure_decoding`.
-
-    drafting_heads: the numbers of drafting heads to try (default 1..n-1); k drafting heads are
-    heads 2..k+1. draft_tokens: tokens the draft model proposes per round (default n - 1).
-    Returns {"greedy": {...}, "speculative": [{"drafting_heads", ...}], "draft_model": {...} or None};
-    each entry has tokens, forwards, tokens_per_forward, seconds, speedup, acceptance_per_head and
-    identical (the output equals plain greedy decoding's, prompt by prompt).
-    """
-    from .speedup import measure_decoding as measure
-
-    n = model.config.n_heads
-    if not prompts:
-        raise TinyMTPError("no prompts to measure")
-    for prompt in prompts:
-        encode_prompt(tokenizer, prompt)
-    ks = list(drafting_heads) if drafting_heads is not None else list(range(1, n))
-    result = measure(model, tokenizer, prompts, max_new_tokens=max_new_tokens, repeats=repeats,
-                     heads_sweep=[k + 1 for k in ks], draft_model=draft_model,
-                     draft_tokens=draft_tokens or max(1, n - 1),
-                     on_progress=None if on_progress is None else lambda done, total: on_progress(done / total))
-    greedy = dict(result["modes"]["greedy"], drafting_heads=0)
-    return {"prompts": list(prompts), "max_new_tokens": max_new_tokens, "repeats": repeats,
-            "greedy": greedy, "speculative": result["heads_sweep"],
-            "draft_model": result["modes"].get("draft-model")}

@@ -36,6 +36,7 @@ from ..decoding.tree import tree_positions
 from ..decoding.tree_decode import resolve_tree
 from ..errors import TinyMTPError
 from ..paths import checkpoints_dir
+from ..tokenizer import encode_prompt
 
 
 def heldout_prompts(tokenizer, count: int = 12, length: int = 48, corpus: str = "python-stdlib") -> list:
@@ -62,8 +63,9 @@ def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256,
                      threads: int | None = 1, on_progress=None, trees=()) -> dict:
     """Greedy vs speculative (K = 2..n) vs draft-model vs tree decoding, interleaved; see the module doc.
 
-    heads_sweep: the K values to try (default 2..n); on_progress(done, total) after every run;
-    trees: tree shapes (tree.parse_tree's forms) to time in tree mode with all n heads.
+    heads_sweep: the K values to try (default 2..n): K heads means drafting heads 2..K;
+    draft_tokens: tokens the draft model proposes per round; on_progress(done, total) after every
+    run; trees: tree shapes (tree.parse_tree's forms) to time in tree mode with all n heads.
     Returns {"modes": {"greedy": ..., "speculative": ..., "draft-model": ..., "tree": ...},
     "heads_sweep": [one entry per K], "tree_sweep": [one entry per tree], "speedup",
     "tokens_per_forward", "draft_speedup", "tree_speedup", "tree_tokens_per_forward", "identical", ...}.
@@ -84,7 +86,7 @@ def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256,
     for i, shape in enumerate(shapes):
         name = f"tree N={shape.size}"
         configs[name if name not in configs else f"{name} #{i + 1}"] = dict(mode="tree", draft_len=n - 1, tree=shape)
-    ids = [tokenizer.encode(p) for p in prompts]
+    ids = [encode_prompt(tokenizer, p) for p in prompts]  # an empty or unknown-character prompt: one line
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -181,8 +183,8 @@ def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threa
             "speedup": round(statistics.median(rate(rep) / rate(g) for rep, g in zip(runs[name], runs["greedy"])), 3),
             "identical": outputs[name] == outputs["greedy"],
         }
-        if kwargs["mode"] == "speculative":
-            entry["drafting_heads"] = entry["heads"] - 1
+        if kwargs["mode"] in ("greedy", "speculative"):
+            entry["drafting_heads"] = entry["heads"] - 1  # heads 2..K draft; 0 for plain greedy
         if kwargs["mode"] == "tree":
             entry.update(tree=kwargs["tree"].text(), nodes=kwargs["tree"].size)
         if kwargs["mode"] == "draft-model":

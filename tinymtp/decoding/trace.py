@@ -160,6 +160,14 @@ class Trace:
         if self.should_stop is not None and self.should_stop():
             self.stop_reason = "stopped"
 
+    def upto(self, rounds: int) -> Trace:
+        """The trace as it stood after its first `rounds` rounds (the app reveals rounds one by one)."""
+        shown = self.rounds[: max(0, rounds)]
+        return Trace(mode=self.mode, drafters=list(self.drafters), rounds=list(shown),
+                     seconds=sum(r.seconds for r in shown),
+                     stop_reason=self.stop_reason if len(shown) == len(self.rounds) else "in progress",
+                     settings=dict(self.settings))
+
     @property
     def stopped(self) -> bool:
         return self.stop_reason == "stopped"

@@ -244,9 +244,10 @@ def lanes(greedy_trace, speculative_trace, tokenizer, forwards: int | None = Non
 
 
 def speedup_vs_heads(measurement: dict, title: str = "Speed-up and tokens per forward vs drafting heads") -> go.Figure:
-    """From `measure_decoding`: wall-clock speed-up (bars) and tokens per forward (line) against
-    the number of drafting heads (0 = plain greedy), with the ceiling k + 1 and the draft model."""
-    entries = [measurement["greedy"]] + list(measurement["speculative"])
+    """From `speedup.measure_decoding`: wall-clock speed-up (bars) and tokens per forward (line)
+    against the number of drafting heads (0 = plain greedy, then its `heads_sweep`), with the
+    ceiling k + 1 and the draft model."""
+    entries = [measurement["modes"]["greedy"]] + list(measurement["heads_sweep"])
     ks = [e["drafting_heads"] for e in entries]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Bar(x=ks, y=[e["speedup"] for e in entries], name="speed-up (wall clock)",
@@ -256,7 +257,7 @@ def speedup_vs_heads(measurement: dict, title: str = "Speed-up and tokens per fo
                              name="tokens per forward", line=dict(color="#000000", width=2)), secondary_y=True)
     fig.add_trace(go.Scatter(x=ks, y=[k + 1 for k in ks], mode="lines", name="ceiling: k + 1 tokens per forward",
                              line=dict(color="#999999", dash="dot")), secondary_y=True)
-    draft = measurement.get("draft_model")
+    draft = measurement["modes"].get("draft-model")
     if draft:
         fig.add_trace(go.Scatter(x=[ks[-1] + 0.6], y=[draft["speedup"]], mode="markers",
                                  name=f"separate draft model: {draft['speedup']:.2f}×",
@@ -273,13 +274,13 @@ def speedup_vs_heads(measurement: dict, title: str = "Speed-up and tokens per fo
 
 
 def decoding_comparison(measurement: dict, title: str = "Self-speculative vs a separate draft model") -> go.Figure:
-    """Speed-up and tokens per forward for greedy, speculative with all heads, and the draft model."""
-    rows = [("greedy", measurement["greedy"])]
-    if measurement["speculative"]:
-        best = measurement["speculative"][-1]
-        rows.append((f"self-speculative ({best['drafting_heads']} drafting heads)", best))
-    if measurement.get("draft_model"):
-        rows.append(("separate draft model", measurement["draft_model"]))
+    """From `speedup.measure_decoding`: speed-up and tokens per forward for greedy, speculative
+    with the most heads measured, and the draft model."""
+    modes = measurement["modes"]
+    best = modes["speculative"]
+    rows = [("greedy", modes["greedy"]), (f"self-speculative ({best['drafting_heads']} drafting heads)", best)]
+    if modes.get("draft-model"):
+        rows.append(("separate draft model", modes["draft-model"]))
     names = [r[0].replace(" (", "<br>(") for r in rows]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
                         subplot_titles=["speed-up over greedy (×)", "tokens per forward"])
