@@ -143,7 +143,8 @@ print(f"{result.steps} steps in {time.perf_counter() - started:.0f} s")
 #
 # ## 3. The loop, written by you
 #
-# `train()` is about 80 lines, but most of them are bookkeeping (time budgets, evaluation, resuming,
+# `train()` and its named steps in `tinymtp/train.py` (`check_training`, `restore`, `train_step`, ...)
+# are about 100 lines, but most of them are bookkeeping (checks, time budgets, evaluation, resuming,
 # the callback). The loop itself is short, and you have every piece it needs:
 #
 # | piece | what it does |

@@ -15,8 +15,9 @@ from conftest import ROOT, assert_one_line_error, run_cli
 from tinymtp.checkpoint import load_checkpoint, save_checkpoint
 from tinymtp.corpora import load_corpus
 from tinymtp.errors import TinyMTPError
-from tinymtp.model import ModelConfig
-from tinymtp.train import TrainConfig, train
+from tinymtp.model import ModelConfig, MTPModel
+from tinymtp.progress import TrainProgressBar
+from tinymtp.train import TrainConfig, build_optimizer, check_training, train
 
 
 def micro_run(corpus, steps=12, stop_at=None, resume=None, seed=5):
@@ -204,3 +205,27 @@ def test_a_saved_checkpoint_gets_the_usual_permissions_not_the_temporary_folders
         os.umask(umask)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o755
     assert {stat.S_IMODE(os.stat(os.path.join(path, f)).st_mode) for f in os.listdir(path)} == {0o644}
+
+
+def test_check_training_fails_before_any_work_and_the_bar_waits_for_the_first_step(capsys):
+    corpus = load_corpus("stories")
+    too_long = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=3,
+                                       context_length=len(corpus.val_text))
+    with pytest.raises(TinyMTPError, match="too short"):
+        check_training(too_long, TrainConfig(steps=1), corpus)
+    with pytest.raises(TinyMTPError, match="unknown device"):
+        check_training(ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size),
+                       TrainConfig(steps=1, device="tpu"), corpus)
+    bar = TrainProgressBar(TrainConfig(steps=5))
+    bar.close()
+    assert bar.bar is None and capsys.readouterr().err == ""  # no step ran: nothing was drawn
+
+
+def test_clipping_and_adamw_settings_are_train_config_fields():
+    model = MTPModel(ModelConfig.from_preset("micro", vocab_size=11))
+    cfg = TrainConfig(steps=1, betas=(0.8, 0.95), weight_decay=0.2)
+    groups = build_optimizer(model, cfg).param_groups
+    assert all(g["betas"] == (0.8, 0.95) for g in groups) and groups[0]["weight_decay"] == 0.2
+    assert TrainConfig().betas == (0.9, 0.99) and TrainConfig().grad_clip == 1.0
+    with pytest.raises(TinyMTPError, match="grad_clip"):
+        TrainConfig(grad_clip=0)

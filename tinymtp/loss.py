@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
+from .corpora import IGNORE
 from .errors import TinyMTPError
 
 
@@ -36,8 +37,8 @@ def head_weights(scheme, n_heads: int) -> list[float]:
 
 
 def head_loss(logits, targets):
-    """One head's cross-entropy. logits (B, T, V), targets (B, T); -100 marks 'no target'."""
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+    """One head's cross-entropy. logits (B, T, V), targets (B, T); IGNORE marks 'no target'."""
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE)
 
 
 def head_losses(logits, targets) -> list:

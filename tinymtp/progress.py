@@ -10,11 +10,13 @@ class TrainProgressBar:
 
     def __init__(self, train_config):
         self.by_time = train_config.steps is None
-        total = round(train_config.minutes * 60) if self.by_time else train_config.steps
-        self.bar = tqdm(total=total, unit="s" if self.by_time else "step", dynamic_ncols=True)
+        self.total = round(train_config.minutes * 60) if self.by_time else train_config.steps
+        self.bar = None  # drawn on the first step, so train()'s one-line errors come before any bar
         self.val = ""
 
     def __call__(self, info) -> bool:
+        if self.bar is None:
+            self.bar = tqdm(total=self.total, unit="s" if self.by_time else "step", dynamic_ncols=True)
         if info.eval is not None:
             self.val = f" | val h1 {info.eval['next_token_val_loss']:.3f}"
         losses = " ".join(f"h{k}={v:.3f}" for k, v in enumerate(info.head_losses, start=1))
@@ -24,4 +26,5 @@ class TrainProgressBar:
         return False
 
     def close(self):
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()

@@ -5,9 +5,11 @@ live loss chart and a Stop button) and the notebooks (a live plot). They all pas
 called after every step with a `StepInfo`; returning True from it stops training early, and
 Ctrl-C does the same, so both leave a usable model behind.
 
-The recipe: AdamW, linear warm-up then cosine decay to 10% of the peak learning rate, gradient
-clipping at 1.0, and every `eval_every` steps an evaluation of each head's validation loss and
-top-1 accuracy on fixed, evenly spaced windows of the validation text. With `steps` the
+The recipe (every number a TrainConfig field): AdamW, linear warm-up then cosine decay to 10% of
+the peak learning rate, gradient clipping at 1.0, and every `eval_every` steps an evaluation of
+each head's validation loss and top-1 accuracy on fixed, evenly spaced windows of the validation
+text. `train()` is a few named steps: `check_training` (every check, before any work), `restore`
+(resuming), then per step `schedule_progress`, `learning_rate`, `make_batch` and `train_step`. With `steps` the
 schedule runs over that many steps and the same seed on the same machine gives the same weights;
 with `minutes` it runs over wall-clock time instead (convenient, not reproducible).
 
@@ -22,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from .checkpoint import optimizer_to_tensors, restore_optimizer
 from .corpora import Corpus, check_long_enough, make_batch
 from .errors import TinyMTPError
 from .evaluate import evaluate
@@ -38,7 +41,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     warmup_steps: int = 50
     weight_decay: float = 0.1
-    grad_clip: float = 1.0
+    grad_clip: float = 1.0  # the largest gradient norm a step may use (longer gradients are scaled down)
+    betas: tuple = (0.9, 0.99)  # AdamW's averaging rates for the gradient and its square
     eval_every: int = 100
     eval_batches: int = 8
     seed: int = 1337
@@ -58,6 +62,8 @@ class TrainConfig:
                 raise TinyMTPError(f"{name} must be a positive number, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise TinyMTPError(f"learning rate must be positive, got {self.learning_rate}")
+        if not self.grad_clip > 0:
+            raise TinyMTPError(f"grad_clip must be a positive number, got {self.grad_clip}")
 
 
 @dataclass
@@ -93,6 +99,18 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def check_training(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus) -> str:
+    """Every check on the settings that can fail before a step runs; returns the device to train on.
+
+    train() calls it first, so a bad setting is a one-line error before any work (and before a
+    progress bar, which draws on the first step)."""
+    device = resolve_device(train_config.device)
+    check_long_enough(corpus, model_config.context_length, model_config.n_heads)
+    if train_config.memory_saving:
+        check_memory_saving(model_config)
+    return device
+
+
 def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
     """Linear warm-up over `warmup_steps`, then cosine decay to min_lr_ratio * peak."""
     if step < cfg.warmup_steps:
@@ -106,89 +124,94 @@ def build_optimizer(model: MTPModel, cfg: TrainConfig) -> torch.optim.AdamW:
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, 0.99))
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=tuple(cfg.betas))
+
+
+def restore(resume, model: MTPModel, optimizer, generator: torch.Generator) -> tuple:
+    """Load a checkpoint's weights, optimizer and batch generator to continue where it stopped.
+
+    Returns (steps done, seconds spent, history) of the run so far; a fresh start without `resume`."""
+    if resume is None:
+        return 0, 0.0, {"train": [], "eval": []}
+    model.load_state_dict(resume.model.state_dict())
+    if resume.optimizer_tensors is None:
+        raise TinyMTPError("the checkpoint to resume has no optimizer state (optimizer.safetensors)")
+    restore_optimizer(optimizer, generator, resume.optimizer_tensors)
+    history = resume.metadata.get("history", {"train": [], "eval": []})
+    return int(resume.metadata.get("steps", 0)), float(resume.metadata.get("seconds", 0.0)), history
+
+
+def schedule_progress(cfg: TrainConfig, step: int, elapsed: float) -> float | None:
+    """How far through the schedule (0..1) the next step is, or None when training is done."""
+    if cfg.steps is not None and step >= cfg.steps:
+        return None
+    if cfg.minutes is not None and elapsed >= cfg.minutes * 60:
+        return None
+    return step / cfg.steps if cfg.steps is not None else elapsed / (cfg.minutes * 60)
+
+
+def train_step(model: MTPModel, optimizer, cfg: TrainConfig, x: torch.Tensor, targets: torch.Tensor) -> tuple:
+    """One optimizer step on a batch: x (B, T), targets (B, T, n). Returns (loss, per-head losses)."""
+    optimizer.zero_grad(set_to_none=True)
+    if cfg.memory_saving:
+        loss, losses = memory_saving_backward(model, x, targets)
+    else:
+        out = model(x, targets)
+        out.loss.backward()
+        loss, losses = out.loss, out.head_losses
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    return float(loss.detach()), [round(float(v.detach()), 4) for v in losses]
 
 
 def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, on_step=None,
           resume=None) -> TrainResult:
     """Train an MTP model on `corpus`; `resume` is a loaded Checkpoint (with its optimizer) to continue."""
     cfg = train_config
-    device = resolve_device(cfg.device)
-    check_long_enough(corpus, model_config.context_length, model_config.n_heads)
-    if cfg.memory_saving:
-        check_memory_saving(model_config)
+    device = check_training(model_config, cfg, corpus)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model = MTPModel(model_config).to(device)
     optimizer = build_optimizer(model, cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
-    start_step, start_seconds, history = 0, 0.0, {"train": [], "eval": []}
-    if resume is not None:
-        from .checkpoint import restore_optimizer
-
-        model.load_state_dict(resume.model.state_dict())
-        if resume.optimizer_tensors is None:
-            raise TinyMTPError("the checkpoint to resume has no optimizer state (optimizer.safetensors)")
-        restore_optimizer(optimizer, generator, resume.optimizer_tensors)
-        start_step = int(resume.metadata.get("steps", 0))
-        start_seconds = float(resume.metadata.get("seconds", 0.0))
-        history = resume.metadata.get("history", history)
-    train_data = corpus.tokens("train").to(device)
-    val_data = corpus.tokens("val").to(device)
+    step, start_seconds, history = restore(resume, model, optimizer, generator)
+    train_data, val_data = corpus.tokens("train").to(device), corpus.tokens("val").to(device)
     n, T = model_config.n_heads, model_config.context_length
+    interrupted, started = False, time.perf_counter()
 
-    step, interrupted, info = start_step, False, None
-    started = time.perf_counter()
-    budget = cfg.minutes * 60 if cfg.minutes is not None else None
+    def seconds() -> float:  # the run's clock, earlier runs of a resumed model included
+        return start_seconds + time.perf_counter() - started
+
     model.train()
     try:
-        while True:
-            elapsed = time.perf_counter() - started
-            if cfg.steps is not None and step >= cfg.steps:
-                break
-            if budget is not None and elapsed >= budget:
-                break
-            progress = step / cfg.steps if cfg.steps is not None else elapsed / budget
+        while (progress := schedule_progress(cfg, step, time.perf_counter() - started)) is not None:
             lr = learning_rate(cfg, step, progress)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             x, targets = make_batch(train_data, cfg.batch_size, T, n, generator)  # (B, T), (B, T, n)
-            x, targets = x.to(device), targets.to(device)
-            optimizer.zero_grad(set_to_none=True)
-            if cfg.memory_saving:
-                loss, losses = memory_saving_backward(model, x, targets)
-            else:
-                out = model(x, targets)
-                out.loss.backward()
-                loss, losses = out.loss, out.head_losses
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
+            loss, head_values = train_step(model, optimizer, cfg, x.to(device), targets.to(device))
             step += 1
-            head_values = [round(float(v.detach()), 4) for v in losses]
             history["train"].append([step] + head_values)
             evaluation = None
             if step % cfg.eval_every == 0:
                 evaluation = evaluate(model, val_data, cfg.eval_batches * cfg.batch_size)
-                evaluation.update(step=step, seconds=round(start_seconds + time.perf_counter() - started, 2))
+                evaluation.update(step=step, seconds=round(seconds(), 2))
                 history["eval"].append(evaluation)
                 model.train()
-            info = StepInfo(step, cfg.steps, progress, start_seconds + time.perf_counter() - started, lr,
-                            float(loss.detach()), head_values, evaluation)
+            info = StepInfo(step, cfg.steps, progress, seconds(), lr, loss, head_values, evaluation)
             if on_step is not None and on_step(info):
                 interrupted = True
                 break
     except KeyboardInterrupt:
         interrupted = True
     model.eval()
-    seconds = start_seconds + time.perf_counter() - started
+    total = seconds()
     final = evaluate(model, val_data, cfg.eval_batches * cfg.batch_size)
-    final.update(step=step, seconds=round(seconds, 2))
+    final.update(step=step, seconds=round(total, 2))
     if not history["eval"] or history["eval"][-1]["step"] != step:
         history["eval"].append(final)
-    from .checkpoint import optimizer_to_tensors
-
-    return TrainResult(model, step, seconds, interrupted, history, optimizer_to_tensors(optimizer, generator), final)
+    return TrainResult(model, step, total, interrupted, history, optimizer_to_tensors(optimizer, generator), final)
 
 
 def training_metadata(result: TrainResult, corpus: Corpus, train_config: TrainConfig) -> dict:

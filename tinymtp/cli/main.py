@@ -1,4 +1,4 @@
-"""The command line: python -m tinymtp train | eval | generate | bench | experiment.
+"""The command line: python -m tinymtp train | eval | generate | bench | experiment | export-hf.
 
 Thin glue: parse flags, call the library, print. Every user error arrives as a TinyMTPError and
 leaves as one line on stderr with exit status 2 (never a traceback); `--json` prints exactly
@@ -80,12 +80,12 @@ def parse_loss_weights(text: str):
 
 
 def cmd_train(args) -> int:
+    # imported here, not at the top: they import torch, which `python -m tinymtp --help` must not wait for
     from ..checkpoint import check_checkpoint_target, load_checkpoint, save_checkpoint
-    from ..corpora import check_long_enough, load_corpus
-    from ..loss import check_memory_saving
+    from ..corpora import load_corpus
     from ..model import ModelConfig
     from ..progress import TrainProgressBar
-    from ..train import TrainConfig, resolve_device, train, training_metadata
+    from ..train import TrainConfig, train, training_metadata
 
     check_checkpoint_target(args.out, args.overwrite)  # before training: a refusal costs no run
     resume = load_checkpoint(args.resume, with_optimizer=True) if args.resume else None
@@ -101,11 +101,7 @@ def cmd_train(args) -> int:
     train_config = TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
                                learning_rate=args.lr, eval_every=args.eval_every, seed=args.seed,
                                device=args.device, memory_saving=args.memory_saving, threads=args.threads)
-    check_long_enough(corpus, model_config.context_length, model_config.n_heads)  # before the bar draws
-    if args.memory_saving:
-        check_memory_saving(model_config)
-    resolve_device(args.device)
-    bar = None if args.json else TrainProgressBar(train_config)
+    bar = None if args.json else TrainProgressBar(train_config)  # draws on the first step, after train()'s checks
     try:
         result = train(model_config, train_config, corpus, on_step=bar, resume=resume)
     finally:
@@ -229,6 +225,24 @@ def cmd_experiment(args) -> int:
     return run(args)
 
 
+def add_export_hf_parser(sub):
+    p = sub.add_parser("export-hf", help="write a checkpoint's trunk and head 1 as a Hugging Face transformers folder",
+                       description="Write the trunk and head 1 (heads 2..n are dropped) as a folder that "
+                                   "AutoModelForCausalLM.from_pretrained reads after `import tinymtp.hf`. "
+                                   "Needs transformers: pip install -e .[hf]")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, help="folder to write; an existing export is replaced only with "
+                   "--overwrite, any other existing path is refused")
+    p.add_argument("--overwrite", action="store_true", help="replace the export already at --out")
+
+
+def cmd_export_hf(args) -> int:
+    from ..hf import export_hf  # a one-line TinyMTPError when transformers is missing
+
+    print(f"wrote {export_hf(args.checkpoint, args.out, overwrite=args.overwrite)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m tinymtp", description="tinymtp: train and decode a tiny MTP model")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -237,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_parser(sub)
     add_bench_parser(sub)
     add_experiment_parser(sub)
+    add_export_hf_parser(sub)
     return parser
 
 
@@ -254,4 +269,4 @@ def main(argv=None) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "generate": cmd_generate, "bench": cmd_bench,
-            "experiment": cmd_experiment}
+            "experiment": cmd_experiment, "export-hf": cmd_export_hf}
