@@ -183,9 +183,9 @@ def addition_corpus(task: AdditionTask, seed: int = 0) -> Corpus:
 def greedy_answers(model, tokenizer, prompts: list, max_new_tokens: int, stop: str = "\n") -> list:
     """Greedy decoding of many equally long prompts at once: head 1's argmax, one token a step.
 
-    Equal to `decode.generate(..., mode="greedy")` prompt by prompt (a test checks), but one
-    batched forward per step instead of one per prompt, which makes scoring hundreds of problems
-    cheap. No KV cache: the whole text is fed again each step (these texts are a dozen tokens).
+    Not a second text generator: it equals `decode.generate(..., mode="greedy")` prompt by prompt
+    (tests/test_tasks.py checks), but runs one batched forward per step for every prompt instead of
+    one decoding per prompt, which makes scoring hundreds of problems cheap. No KV cache: the whole text is fed again each step (these texts are a dozen tokens).
     """
     if len({len(p) for p in prompts}) != 1:
         raise TinyMTPError("greedy_answers needs prompts of one length")

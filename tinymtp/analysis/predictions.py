@@ -121,7 +121,10 @@ def max_prompt_length(model) -> int:
 def greedy_continuations(model, tokens: list, steps: int) -> torch.Tensor:
     """Row t: the `steps` tokens head 1 generates greedily after the prefix tokens[0..t].
 
-    tokens: T ids -> (T, steps) LongTensor, batched: one forward per step for all prefixes.
+    tokens: T ids -> (T, steps) LongTensor. Not a second text generator: decoding's greedy mode
+    continues ONE prompt; this continues every prefix of the prompt at once (one batched forward
+    per step for all T of them), which the Heads view needs at every position. Row t equals the
+    greedy decoder's output for tokens[0..t] (tests/test_predictions.py checks).
     """
     T = len(tokens)
     device = next(model.parameters()).device
