@@ -7,8 +7,8 @@ while a few others ask to train, all at once, against the real Streamlit server.
 It starts `streamlit run app/streamlit_app.py` on a free port of 127.0.0.1 (runs/ and the queue's
 event log in a temporary folder), opens one headless Chromium (Debian's /usr/bin/chromium, one
 context per visitor), and prints the per-step latency (click on Step until the script run has
-ended and the round is drawn) and the training runs' start and end times as the server's queue
-logged them. tests/test_load.py runs it and checks the figures' meaning, never their size.
+ended and the round is drawn; a Step reruns the page's round viewer, an st.fragment, as the
+browser asks) and the training runs' start and end times as the server's queue logged them. tests/test_load.py runs it and checks the figures' meaning, never their size.
 
 The clients and the server share this machine's cores, and each browser page draws its charts
 too, so the latencies are an upper bound for a class where every student has their own laptop.
@@ -120,7 +120,8 @@ async def decoding_visitor(url: str, steps: int, think: float, training_done: as
             expected += 1
             if shown_round(session)[0] != expected:
                 raise RuntimeError(f"Step showed round {shown_round(session)[0]}, not {expected}")
-            record["steps"].append({"began": began, "ended": began + seconds, "seconds": seconds})
+            record["steps"].append({"began": began, "ended": began + seconds, "seconds": seconds,
+                                    "fragment": session.fragment_run})
             if len(record["steps"]) >= MAX_STEPS:
                 break
             await asyncio.sleep(think)
@@ -217,6 +218,7 @@ def summarize(run: dict, log_path: Path, limit: int) -> dict:
         "step_latency_median_s": round(statistics.median(latencies), 3) if latencies else None,
         "step_latency_max_s": round(max(latencies), 3) if latencies else None,
         "steps_done": len(steps),
+        "steps_that_reran_only_the_round_viewer": sum(s["fragment"] for s in steps),
         "fewest_steps_of_a_visitor": min((len(r["steps"]) for r in run["records"] if r["kind"] == "decode"), default=0),
         "steps_during_training": len(during),
         "step_latency_median_during_training_s": round(statistics.median(during), 3) if during else None,

@@ -111,11 +111,14 @@ if st.session_state.get("spec_settings") != settings:
         st.session_state.pop("spec_settings", None)
         ui.show_error(exc)
         st.stop()
+    wall = viz.wall_clock({base_mode: base.trace.seconds, spec_mode: spec.trace.seconds},
+                          title="Wall-clock time for the whole run (one run: expect noise)")
     st.session_state.update(spec_settings=settings, spec_result=spec, spec_base=base, spec_shown=1,
-                            spec_playing=False)
+                            spec_playing=False, spec_wall_figure=wall)  # the figure: drawn per run, not per round
 
 spec, base = st.session_state["spec_result"], st.session_state["spec_base"]
 total = len(spec.trace.rounds)
+playing = st.session_state.get("spec_playing", False)  # the round viewer's timer, as this full run sets it
 
 
 def step():
@@ -143,12 +146,13 @@ def to_end():
     st.session_state["spec_playing"] = False
 
 
-playing = st.session_state.get("spec_playing", False)
-with left:
-    b = st.columns(4)
-    b[0].button("Step", on_click=step, key="spec_step", icon=":material/skip_next:", disabled=playing,
+def controls() -> None:
+    """Step, Play or Pause, Reset, To the end: inside the round viewer, so a press reruns it alone."""
+    now_playing = st.session_state.get("spec_playing", False)
+    b = st.columns([3, 2], gap="large")[0].columns(4)
+    b[0].button("Step", on_click=step, key="spec_step", icon=":material/skip_next:", disabled=now_playing,
                 width="stretch")
-    if playing:
+    if now_playing:
         b[1].button("Pause", on_click=pause, key="spec_pause", icon=":material/pause:", width="stretch")
     else:
         b[1].button("Play", on_click=play, key="spec_play", icon=":material/play_arrow:", width="stretch")
@@ -156,22 +160,28 @@ with left:
     b[3].button("To the end", on_click=to_end, key="spec_end", icon=":material/last_page:", width="stretch")
 
 
-@st.fragment(run_every=speed if playing else None)
-def viewer():
+def advance() -> int:
+    """The round to show. Play and Pause change the viewer's timer, which only a full run sets, so
+    they ask for one; while playing, each tick of the timer shows the next round."""
+    now_playing = st.session_state.get("spec_playing", False)
+    if now_playing != playing:
+        st.rerun()
     shown = st.session_state["spec_shown"]
-    if st.session_state.get("spec_playing"):
+    if now_playing:
         if shown < total:
             shown = st.session_state["spec_shown"] = shown + 1
-        if shown >= total:  # done: stop the timer with a full rerun
+        if shown >= total:  # done: stop the timer with a full run
             st.session_state["spec_playing"] = False
             st.rerun()
-    so_far = spec.trace.upto(shown)
-    rnd = spec.trace.rounds[shown - 1]
+    return shown
+
+
+def round_header(so_far, rnd, shown: int) -> None:
+    """Where the run is, and what it has saved so far."""
     summary = so_far.summary()
     greedy_forwards = summary["tokens"]  # plain decoding: one forward per token
     st.markdown(f"**Round {shown - 1} of {total - 1}** · forward pass {shown} of {total} · "
                 f"{'playing' if st.session_state.get('spec_playing') else 'paused'}")
-
     m = st.columns(5)
     m[0].metric("Characters written", summary["tokens"])
     m[1].metric("Forward passes", summary["forwards"])
@@ -181,10 +191,25 @@ def viewer():
     m[4].metric("KV cache length", rnd.cache_after, delta=rnd.cache_after - rnd.cache_before,
                 delta_color="off", help="Positions the cache holds after this round (rejected drafts are rolled back).")
 
-    st.markdown("##### The text so far, coloured by the round that wrote it")
-    st.html(viz.committed_text_html(prompt, spec.trace, tokenizer, rounds=shown))
 
-    st.markdown("##### This round")
+def tree_round(rnd) -> None:
+    """A tree round: its candidates, the attention mask that kept the branches apart, the checks."""
+    t1, t2 = st.columns([3, 2])
+    with t1:
+        ui.plot(viz.candidate_tree(rnd, tokenizer), key="spec_tree_fig")
+    with t2:
+        ui.plot(viz.tree_attention_mask(rnd), key="spec_tree_mask")
+    st.caption("Every candidate went into ONE forward pass. The mask lets each candidate see the prompt, "
+               "the root and its own ancestors only, so it is computed as if its branch were the only "
+               "continuation; a candidate is accepted when it equals head 1's choice at its parent. "
+               f"{viz.ACCEPT_MARK} accepted (the kept path, thick), {viz.REJECT_MARK} rejected, · never "
+               "checked because its parent was rejected. The kept path's keys and values then move next "
+               "to the prefix in the KV cache; the others are forgotten.")
+    st.dataframe(viz.round_rows(rnd, mode=spec.trace.mode), hide_index=True)
+
+
+def this_round(rnd) -> None:
+    """The shown round: the prefill, a round without drafts, a tree, or a chain of drafts."""
     if rnd.kind == "prefill":
         first = tokenizer.decode(rnd.committed)
         st.info(f"**Round 0, prefill.** The model reads the {len(rnd.fed)}-character prompt in one forward "
@@ -197,34 +222,26 @@ def viewer():
         st.info(f"Round {rnd.index}: no drafts this time (for example at the end of the context window); "
                 f"one character written, {viz.show_char(tokenizer.decode(rnd.committed))!r}.")
     elif rnd.tree:
-        t1, t2 = st.columns([3, 2])
-        with t1:
-            ui.plot(viz.candidate_tree(rnd, tokenizer), key="spec_tree_fig")
-        with t2:
-            ui.plot(viz.tree_attention_mask(rnd), key="spec_tree_mask")
-        st.caption("Every candidate went into ONE forward pass. The mask lets each candidate see the prompt, "
-                   "the root and its own ancestors only, so it is computed as if its branch were the only "
-                   "continuation; a candidate is accepted when it equals head 1's choice at its parent. "
-                   f"{viz.ACCEPT_MARK} accepted (the kept path, thick), {viz.REJECT_MARK} rejected, · never "
-                   "checked because its parent was rejected. The kept path's keys and values then move next "
-                   "to the prefix in the KV cache; the others are forgotten.")
-        st.dataframe(viz.round_rows(rnd, mode=spec.trace.mode), hide_index=True)
+        tree_round(rnd)
     else:
         ui.plot(viz.speculative_round(rnd, tokenizer, mode=spec.trace.mode), key="spec_round")
-        rows = viz.round_rows(rnd, mode=spec.trace.mode)
         if mode == "sampling":
             st.caption("The exact rule: draft x, drawn from its head's distribution q, is kept when a uniform "
                        "draw u < min(1, p(x)/q(x)), p being head 1's distribution. At the first rejection the "
                        "corrected character is drawn from norm(max(0, p − q)), which keeps the output "
                        "distributed exactly like plain sampling.")
-        st.dataframe(rows, hide_index=True)
+        st.dataframe(viz.round_rows(rnd, mode=spec.trace.mode), hide_index=True)
     if rnd.note:
         st.caption(f":material/info: {rnd.note}")
 
+
+def progress_charts(so_far, shown: int) -> None:
+    """Tokens per forward and acceptance so far, then both decoders' forward passes side by side."""
+    summary = so_far.summary()
     g1, g2 = st.columns(2)
     with g1:
         ui.plot(viz.tokens_per_forward(so_far, n_heads=draft_len + 1,
-                                           greedy_trace=base.trace.upto(shown)), key="spec_tpf")
+                                       greedy_trace=base.trace.upto(shown)), key="spec_tpf")
     with g2:
         ui.plot(viz.acceptance_per_head(so_far), key="spec_accept")
         if summary["acceptance_length"] is not None:
@@ -236,16 +253,33 @@ def viewer():
                        "rounds that drafted; counting only the rounds that kept every earlier draft "
                        f"(the conditional rate): {given or 'no round got that far yet'}.")
     ui.plot(viz.lanes(base.trace, spec.trace, tokenizer, forwards=shown,
-                          title=f"Lanes: {base_mode} and {spec_mode} decoding, one box per forward pass",
-                          names=(base_mode, spec_mode)),
-                key="spec_lanes")
+                      title=f"Lanes: {base_mode} and {spec_mode} decoding, one box per forward pass",
+                      names=(base_mode, spec_mode)),
+            key="spec_lanes")
 
+
+@st.fragment(run_every=speed if playing else None)
+def round_viewer() -> None:
+    """Everything that changes from round to round. A fragment: Step and each tick of Play rerun
+    this function only, not the page's settings or the whole run's figures below it."""
+    controls()
+    shown = advance()
+    so_far = spec.trace.upto(shown)
+    rnd = spec.trace.rounds[shown - 1]
+    round_header(so_far, rnd, shown)
+    st.markdown("##### The text so far, coloured by the round that wrote it")
+    st.html(viz.committed_text_html(prompt, spec.trace, tokenizer, rounds=shown))
+    st.markdown("##### This round")
+    this_round(rnd)
+    progress_charts(so_far, shown)
+
+
+def whole_run() -> None:
+    """The whole run's time and whether it matches plain decoding: the same for every round."""
     st.markdown("##### The whole run")
     w1, w2 = st.columns([3, 2])
     with w1:
-        ui.plot(viz.wall_clock({base_mode: base.trace.seconds, spec_mode: spec.trace.seconds},
-                                   title="Wall-clock time for the whole run (one run: expect noise)"),
-                    key="spec_wall")
+        ui.plot(st.session_state["spec_wall_figure"], key="spec_wall")
     with w2:
         if mode == "greedy":
             if spec.tokens == base.tokens:
@@ -264,4 +298,5 @@ def viewer():
         st.caption(f"Plain {base_mode}: {base.text!r}"[:300])
 
 
-viewer()
+round_viewer()
+whole_run()
