@@ -31,7 +31,15 @@ from tinymtp.corpora import shift_targets
 from tinymtp.decoding import generate
 from tinymtp.decoding.sampling import probabilities
 from tinymtp.errors import TinyMTPError
-from tinymtp.hf import EXPORT_FILES, TinyMTPConfig, TinyMTPForCausalLM, export_hf, from_tinymtp, load_hf
+from tinymtp.hf import (
+    EXPORT_FILES,
+    TinyMTPConfig,
+    TinyMTPForCausalLM,
+    export_hf,
+    from_tinymtp,
+    generate_and_count,
+    load_hf,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny forwards: see conftest.one_thread
 
@@ -54,13 +62,6 @@ def exported(tmp_path_factory):
 def tinymtp_models():
     main, draft = load_checkpoint(str(CHECKPOINTS / "mtp-4head")), load_checkpoint(str(CHECKPOINTS / "draft"))
     return {"main": main.model.double(), "draft": draft.model.double(), "tokenizer": main.tokenizer}
-
-
-def count_forwards(model) -> list:
-    """A list that grows by one at every forward of `model` (its length is the count)."""
-    calls = []
-    model.register_forward_hook(lambda *args: calls.append(1))
-    return calls
 
 
 # --- the model computes head 1 -------------------------------------------------------------
@@ -186,18 +187,18 @@ def greedy_reference(tinymtp_models, prompt: str, total: int) -> tuple[torch.Ten
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_greedy_generate_equals_tinymtps_greedy(exported, tinymtp_models, prompt):
     ids, expected = greedy_reference(tinymtp_models, prompt, total=128)  # the whole context
-    out = exported["main"].generate(ids, do_sample=False, max_new_tokens=len(expected))
-    assert out[0, ids.size(1):].tolist() == expected
+    run = generate_and_count(exported["main"], ids, do_sample=False, max_new_tokens=len(expected))
+    assert run["tokens"] == expected
+    assert run["forwards"] == len(expected)  # one token per forward, the prefill included
 
 
 @pytest.mark.parametrize("prompt", PROMPTS)
 def test_assisted_generate_with_the_exported_draft_equals_greedy(exported, tinymtp_models, prompt):
     ids, expected = greedy_reference(tinymtp_models, prompt, total=128)
-    forwards = count_forwards(exported["main"])
-    out = exported["main"].generate(ids, do_sample=False, max_new_tokens=len(expected),
-                                    assistant_model=exported["draft"])
-    assert out[0, ids.size(1):].tolist() == expected
-    assert len(forwards) < len(expected) / 1.5  # drafts were really kept, so the check is not vacuous
+    run = generate_and_count(exported["main"], ids, do_sample=False, max_new_tokens=len(expected),
+                             assistant_model=exported["draft"])
+    assert run["tokens"] == expected
+    assert run["tokens_per_forward"] > 1.5  # drafts were really kept, so the check is not vacuous
     ours = generate(tinymtp_models["main"], tinymtp_models["tokenizer"], prompt, mode="draft-model",
                     max_new_tokens=len(expected), draft_model=tinymtp_models["draft"], temperature=0)
     assert ours.tokens == expected
@@ -209,11 +210,10 @@ def test_prompt_lookup_generate_equals_greedy(exported, tinymtp_models, lookup_t
     # transformers 5.24 does not cut lookup drafts at max_length (generation/candidate_generator.py):
     # a verifying forward may read up to lookup_tokens positions past it, so leave that room
     ids, expected = greedy_reference(tinymtp_models, prompt, total=128 - lookup_tokens)
-    forwards = count_forwards(exported["main"])
-    out = exported["main"].generate(ids, do_sample=False, max_new_tokens=len(expected),
-                                    prompt_lookup_num_tokens=lookup_tokens)
-    assert out[0, ids.size(1):].tolist() == expected
-    assert len(forwards) < len(expected)  # some lookups were kept
+    run = generate_and_count(exported["main"], ids, do_sample=False, max_new_tokens=len(expected),
+                             prompt_lookup_num_tokens=lookup_tokens)
+    assert run["tokens"] == expected
+    assert run["tokens_per_forward"] > 1.0  # some lookups were kept
 
 
 # --- sampling: the same distribution -------------------------------------------------------

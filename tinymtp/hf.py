@@ -233,6 +233,20 @@ def export_hf(checkpoint: str, out: str, overwrite: bool = False) -> str:
     return write_folder(out, fill, overwrite)
 
 
+def generate_and_count(model, input_ids: torch.Tensor, **generate_kwargs) -> dict:
+    """transformers' `generate` for one prompt (1, P), counting the main model's forwards (a forward
+    hook): the new tokens, the forwards (the prefill included, as in tinymtp's summary) and tokens
+    per forward. A draft model's own forwards are not counted, as in tinymtp's figure."""
+    forwards = []
+    hook = model.register_forward_hook(lambda *args: forwards.append(1))
+    try:
+        out = model.generate(input_ids, **generate_kwargs)  # (1, P + new)
+    finally:
+        hook.remove()
+    tokens = out[0, input_ids.size(1):].tolist()
+    return {"tokens": tokens, "forwards": len(forwards), "tokens_per_forward": len(tokens) / max(1, len(forwards))}
+
+
 def load_hf(path: str, **kwargs) -> TinyMTPForCausalLM:
     """AutoModelForCausalLM.from_pretrained of a local export only (never the hub)."""
     if not holds_export(path):
