@@ -272,6 +272,104 @@ for kept in (0.85, 0.90):
 # drafts are less free (Gloeckle et al. 2024 still report up to 3x "even with large batch sizes",
 # abstract; Figure S10 in their appendix A shows the speed-up across batch sizes); and the KV
 # cache's reads grow with the context and the batch, moving the balance again.
+
+# %% [markdown]
+# ## 4. What you built by hand is one call in Hugging Face transformers
+#
+# Learners who leave tinymtp usually meet speculative decoding again as two arguments of Hugging
+# Face transformers' `model.generate`: `assistant_model=` (a separate draft model, your
+# `draft-model` mode, Leviathan et al. 2023) and `prompt_lookup_num_tokens=` (your `lookup` mode,
+# Saxena 2023). To call them on your own model, `import tinymtp.hf` registers tinymtp's model with
+# transformers (model type `tinymtp`, no `trust_remote_code`, no code in the model folder), and
+# `python -m tinymtp export-hf --checkpoint DIR --out DIR` writes a folder that
+# `AutoModelForCausalLM.from_pretrained` reads. The export keeps the trunk and head 1 and drops
+# heads 2..n: the "throw the heads away after training" use of an MTP model. The exported model
+# computes exactly what head 1 computes (`tests/test_hf.py` compares the logits, with and without
+# transformers' KV cache). This section uses the shipped `mtp-4head` and `draft` checkpoints, which
+# share one vocabulary; it writes its folders to a scratch directory, never to `runs/`.
+#
+# transformers is optional (`pip install -e .[hf]`); without it the cells below say so and skip.
+
+# %%
+import tempfile
+
+from tinymtp.decoding import generate
+from tinymtp.errors import TinyMTPError
+
+try:
+    from tinymtp.hf import export_hf, generate_and_count, load_hf
+except TinyMTPError as exc:  # transformers is not installed
+    export_hf = None
+    print(f"skipping section 4: {exc}")
+
+if export_hf is not None:
+    shipped = {name: load_checkpoint(str(checkpoints_dir() / name)) for name in ("mtp-4head", "draft")}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in shipped:
+            export_hf(str(checkpoints_dir() / name), os.path.join(scratch, name))
+        print("the folder:", sorted(os.listdir(os.path.join(scratch, "mtp-4head"))))
+        hf_main, hf_draft = load_hf(os.path.join(scratch, "mtp-4head")), load_hf(os.path.join(scratch, "draft"))
+    print(f"{type(hf_main).__name__}: {hf_main.num_parameters():,} parameters (mtp-4head has "
+          f"{shipped['mtp-4head'].model.num_parameters():,}: heads 2..4 were dropped)")
+
+# %% [markdown]
+# Now the three calls, each next to the tinymtp mode it corresponds to. Both sides decode greedily,
+# so every pair must produce the same tokens; the figure to compare is the tokens committed per
+# forward of the main model (`generate_and_count` counts transformers' forwards with a hook; the
+# draft model's own forwards are left out on both sides). The positions are learned up to 128
+# tokens and transformers has no sliding window (notebook 06's `window.py`), so prompt plus new
+# tokens stay inside the context; asking for more is a one-line error.
+
+# %%
+if export_hf is not None:
+    main_model, tokenizer = shipped["mtp-4head"].model, shipped["mtp-4head"].tokenizer
+    prompt = "import os\nimport sys\n\n\ndef main(args):\n    "
+    ids = torch.tensor([tokenizer.encode(prompt)])  # (1, P)
+    new_tokens = (60 if FAST else 120) - ids.size(1)  # prompt lookup may read 3 past the end: keep room
+    pairs = {  # name: (transformers' generate arguments, tinymtp's mode, its arguments)
+        "greedy": ({}, "greedy", {}),
+        "draft model": ({"assistant_model": hf_draft}, "draft-model",
+                        {"draft_model": shipped["draft"].model, "temperature": 0, "draft_len": 3}),
+        "prompt lookup": ({"prompt_lookup_num_tokens": 3}, "lookup", {"draft_len": 3}),
+    }
+    for name, (hf_arguments, mode, our_arguments) in pairs.items():
+        theirs = generate_and_count(hf_main, ids, do_sample=False, max_new_tokens=new_tokens, **hf_arguments)
+        ours = generate(main_model, tokenizer, prompt, mode=mode, max_new_tokens=new_tokens, **our_arguments)
+        same = "the same tokens" if theirs["tokens"] == ours.tokens else "DIFFERENT tokens"
+        print(f"{name:13}: {same}; tokens per main-model forward: transformers {theirs['tokens_per_forward']:.2f} "
+              f"({theirs['forwards']} forwards), tinymtp {ours.trace.summary()['tokens_per_forward']:.2f} "
+              f"({ours.trace.forwards} forwards)")
+
+# %% [markdown]
+# Same tokens, so transformers is an outside reference for your decoders: `tests/test_hf.py` checks
+# greedy, assisted and prompt-lookup generation token for token, and transformers' sampling against
+# the distribution tinymtp's `probabilities` defines (a chi-square test, as in notebook 07). The
+# forward counts differ, and reading transformers' code (version 5.24: `generation/utils.py`,
+# `_assisted_decoding`, and `generation/candidate_generator.py`) says why:
+#
+# - **The first forward.** transformers asks the drafter for candidates before the main model has
+#   run at all, so its first forward reads the prompt *and* verifies drafts. tinymtp's prefill
+#   commits one token, and drafting starts after it.
+# - **How many drafts.** tinymtp drafts a fixed `draft_len`. transformers' assistant drafts up to
+#   `num_assistant_tokens` (default 20, schedule "constant" in 5.24) and stops early when the draft
+#   model's own probability for its next token falls below `assistant_confidence_threshold` (default
+#   0.4, which it tunes as it goes when scikit-learn is installed); the "heuristic" schedule instead adds 2 drafts after a round that kept
+#   all of them and removes 1 otherwise.
+# - **Which lookup.** tinymtp's lookup takes the *latest* earlier copy of the last 3, 2 or 1 tokens
+#   within the context window; transformers' takes the *first* (leftmost) copy of the last 2 or 1
+#   tokens (`max_matching_ngram_size`, default 2) anywhere in the text.
+# - **Acceptance counting.** Each round transformers counts `n_matches`, the leading drafts that equal
+#   the main model's own choices, and commits `n_matches + 1` tokens: the kept drafts plus the
+#   corrected or bonus token, exactly this project's "acceptance length" (notebook 06). It uses
+#   the count only to steer the next round's draft length and does not report it: there is no
+#   acceptance per position, no conditional rate, no trace. tokens per main forward, measured as
+#   above, is the figure both sides can give.
+# - **MTP heads as drafters.** tinymtp's self-speculative modes draft with the model's own heads in
+#   the verifying forward itself. transformers 5.24 has a related path, `generate(use_mtp=True)`,
+#   for models whose config declares `num_mtp_layers` (DeepSeek-V3, GLM-4.5's `glm4_moe` and a few
+#   others): sequential MTP layers like your `causal` head type, each a layer of the main model's own
+#   kind, sharing its embedding and output head (`MtpModel` in `modeling_layers.py`). It has no
+#   drafter for parallel heads like your linear, mlp or block heads, which is why the export drops them.
 #
 # ## Recap
 #
@@ -288,6 +386,10 @@ for kept in (0.85, 0.90):
 # - So on a GPU the cost ratio of a few drafted tokens is about 1, and the speed-up approaches the
 #   tokens per forward; on a CPU with a tiny model it is well above 1 (measured above), and the
 #   speed-up is well below the tokens per forward.
+# - transformers' `generate(assistant_model=...)` and `generate(prompt_lookup_num_tokens=...)` are
+#   the draft-model and lookup modes you built; on tinymtp's exported model (`python -m tinymtp
+#   export-hf`) they give the same tokens. transformers commits kept drafts + 1 per round, as you
+#   count, but reports no acceptance rates: count the main model's forwards to compare.
 #
 # ## Next: where to go from here
 #

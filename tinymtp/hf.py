@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -195,6 +196,18 @@ def char_tokenizer(vocab: str, context_length: int) -> PreTrainedTokenizerFast:
                                    model_max_length=context_length)
 
 
+@contextmanager
+def no_progress_bars():
+    """transformers draws a progress bar for saving and loading even one small file: noise here."""
+    shown = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()
+
+
 def holds_export(path: str) -> bool:
     """Does `path` hold a transformers export written by tinymtp, and nothing else?"""
     try:
@@ -221,14 +234,9 @@ def export_hf(checkpoint: str, out: str, overwrite: bool = False) -> str:
     tokenizer = char_tokenizer(ckpt.tokenizer.vocab, cfg.context_length)
 
     def fill(folder: str) -> None:
-        bar = transformers_logging.is_progress_bar_enabled()
-        transformers_logging.disable_progress_bar()  # a bar for one small file is noise on the CLI
-        try:
+        with no_progress_bars():
             hf_model.save_pretrained(folder)
             tokenizer.save_pretrained(folder)
-        finally:
-            if bar:
-                transformers_logging.enable_progress_bar()
 
     return write_folder(out, fill, overwrite)
 
@@ -251,4 +259,5 @@ def load_hf(path: str, **kwargs) -> TinyMTPForCausalLM:
     """AutoModelForCausalLM.from_pretrained of a local export only (never the hub)."""
     if not holds_export(path):
         raise TinyMTPError(f"not a tinymtp transformers export (python -m tinymtp export-hf writes one): {path}")
-    return AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **kwargs).eval()
+    with no_progress_bars():
+        return AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **kwargs).eval()
