@@ -34,9 +34,9 @@
 import torch
 import torch.nn.functional as F
 
+from tinymtp.config import HEAD_TYPES
 from tinymtp.corpora import IGNORE, load_corpus, make_batch, shift_targets
 from tinymtp.exercises import check
-from tinymtp.heads import HEAD_TYPES
 from tinymtp.loss import combine_head_losses, head_losses, head_weights, memory_saving_backward
 from tinymtp.model import ModelConfig, MTPModel
 

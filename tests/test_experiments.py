@@ -104,7 +104,7 @@ def test_findings_follow_the_numbers_and_the_spread():
 
 
 def test_head_types_and_how_many_heads_share_their_models_and_report_every_head_type(shared_head_results):
-    from tinymtp.heads import HEAD_TYPES
+    from tinymtp.config import HEAD_TYPES
 
     types, sweep = shared_head_results
     assert {r["head_type"] for r in types["runs"] if r["n_heads"] == 4} == set(HEAD_TYPES)

@@ -94,7 +94,7 @@ def test_trace_for_a_huge_run_is_a_one_line_error():
 
 
 def test_the_cli_keeps_no_rounds_without_trace(monkeypatch, capsys):
-    import tinymtp.decoding.decode
+    import tinymtp.cli.generate
 
     seen = []
 
@@ -103,7 +103,7 @@ def test_the_cli_keeps_no_rounds_without_trace(monkeypatch, capsys):
         seen.append(result)
         return result
 
-    monkeypatch.setattr(tinymtp.decoding.decode, "generate", spy)
+    monkeypatch.setattr(tinymtp.cli.generate, "generate", spy)  # the generate the CLI calls
     for extra in ([], ["--json"]):
         assert main(["generate", "--checkpoint", str(MTP), "--prompt", PROMPT, "--mode", "tree",
                      "--max-new-tokens", "200", *extra]) == 0

@@ -34,8 +34,6 @@ import torch.nn.functional as F
 
 from .layers import Block
 
-HEAD_TYPES = ("linear", "mlp", "block", "causal")
-
 
 class LinearHead(nn.Module):
     has_attention = False

@@ -12,10 +12,9 @@ import training
 import ui
 
 from tinymtp import viz
+from tinymtp.config import HEAD_TYPES, PRESETS, ModelConfig
 from tinymtp.corpora import BUILT_IN, check_long_enough, corpus_from_bytes
 from tinymtp.errors import TinyMTPError
-from tinymtp.heads import HEAD_TYPES
-from tinymtp.model import PRESETS, ModelConfig
 from tinymtp.train import TrainConfig
 
 UPLOAD = "upload a text file"

@@ -18,10 +18,11 @@ import time
 
 import torch
 
+from ..config import HEAD_TYPES
 from ..corpora import make_batch
-from ..heads import HEAD_TYPES
 from ..model import ModelConfig, MTPModel
 from ..train import TrainConfig, build_optimizer
+from .speedup import bench_decode
 
 DEFAULT_HEAD_TYPE = ModelConfig().head_type
 
@@ -96,8 +97,6 @@ def print_training_cost(result: dict) -> None:
 
 def cmd_bench(args) -> int:
     if args.what == "decode":
-        from .speedup import bench_decode
-
         return bench_decode(args)
     quick = dict(rounds=2, steps_per_round=2, warmup=1, preset="micro") if args.quick else {}
     result = measure_training_cost(**quick)

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoint import load_checkpoint
+from ..corpora import BUILT_IN, load_corpus
 from ..decoding.decode import DEFAULT_DRAFT_LEN, decode_ids
 from ..decoding.tree import tree_positions
 from ..decoding.tree_decode import resolve_tree
@@ -45,8 +47,6 @@ def heldout_prompts(tokenizer, count: int = 12, length: int = 48, corpus: str = 
     Prompts with characters outside the tokenizer's vocabulary are skipped (a neighbour offset
     is used instead), so the list may be shorter only when the text is.
     """
-    from ..corpora import load_corpus
-
     text = load_corpus(corpus).val_text
     if len(text) < length:
         raise TinyMTPError(f"the validation text of '{corpus}' is shorter than one prompt ({length} characters)")
@@ -215,9 +215,6 @@ def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threa
 
 def bench_decode(args) -> int:
     """`python -m tinymtp bench decode [--checkpoint DIR] [--json] [--quick]`: a table or one JSON object."""
-    from ..checkpoint import load_checkpoint
-    from ..corpora import BUILT_IN
-
     path = args.checkpoint or str(checkpoints_dir() / "mtp-4head")
     if not args.checkpoint and not Path(path).is_dir():
         raise TinyMTPError(f"no shipped checkpoint at {path}: pass --checkpoint DIR (a model with 2+ heads)")

@@ -29,17 +29,18 @@ from collections import Counter
 
 import torch
 
+from ..checkpoint import load_checkpoint
+from ..corpora import load_corpus
 from ..decoding.decode import decode_ids
 from ..decoding.tree import TreeShape, make_tree, parse_tree
 from ..decoding.window import window_start
-from .speedup import heldout_prompts, measure_decoding
+from ..paths import checkpoints_dir
+from .speedup import format_table, heldout_prompts, measure_decoding
 
 
 def calibration_prompts(tokenizer, avoid: list, count: int = 48, length: int = 48,
                         corpus: str = "python-stdlib") -> list:
     """Held-out prompts that share no text with the `avoid` prompts (the ones the benchmark times)."""
-    from ..corpora import load_corpus
-
     text = load_corpus(corpus).val_text
     taken = [text.find(p) for p in avoid]
     pool = heldout_prompts(tokenizer, count=count + 3 * len(avoid), length=length, corpus=corpus)
@@ -114,10 +115,6 @@ def calibrate(model, tokenizer, prompts: list, max_new_tokens: int = 256, sizes=
 
 def bench_tree(args) -> int:
     """`python -m tinymtp bench tree`: calibrate on held-out prompts, then time each tree size."""
-    from ..checkpoint import load_checkpoint
-    from ..paths import checkpoints_dir
-    from .speedup import format_table
-
     ckpt = load_checkpoint(args.checkpoint or str(checkpoints_dir() / "mtp-4head"))
     count, new_tokens, repeats, calib = (4, 64, 1, 8) if args.quick else (12, 256, 3, 48)
     timed = heldout_prompts(ckpt.tokenizer, count=count, length=48)  # the prompts bench decode times

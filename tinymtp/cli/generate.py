@@ -25,6 +25,9 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoint import load_checkpoint
+from ..decoding.decode import HEAD_MODES, generate, resolve_draft_len
+from ..decoding.tree_decode import resolve_tree
 from ..errors import TinyMTPError
 from ..paths import checkpoints_dir
 
@@ -34,8 +37,6 @@ STOPPED_EXIT_CODE = 130
 
 def load_draft(path: str | None, tokenizer):
     """The draft model for --mode draft-model; it must share the main model's vocabulary."""
-    from ..checkpoint import load_checkpoint
-
     path = path or str(checkpoints_dir() / "draft")
     if not Path(path).is_dir():
         raise TinyMTPError(f"draft checkpoint not found: {path} (pass --draft-checkpoint DIR, a next-token model "
@@ -51,8 +52,6 @@ def heads_to_draft_len(model, mode: str, heads: int | None) -> int | None:
     """The CLI's --heads in the library's terms. With the model's own heads drafting (speculative,
     speculative-sample, tree), --heads K means heads 2..K draft: draft_len = K - 1; with a draft
     model or lookup it is the tokens proposed per round; greedy and sample use head 1 only."""
-    from ..decoding.decode import HEAD_MODES, resolve_draft_len
-
     n = model.config.n_heads
     if mode in HEAD_MODES:
         if n < 2:
@@ -69,9 +68,6 @@ def heads_to_draft_len(model, mode: str, heads: int | None) -> int | None:
 
 
 def cmd_generate(args) -> int:
-    from ..checkpoint import load_checkpoint
-    from ..decoding.decode import generate
-
     if args.trace and args.max_new_tokens > MAX_TRACE_TOKENS:
         raise TinyMTPError(f"--trace keeps every round in memory, so it allows at most {MAX_TRACE_TOKENS} new "
                            f"tokens (got --max-new-tokens {args.max_new_tokens}); leave out --trace for longer runs")
@@ -80,8 +76,6 @@ def cmd_generate(args) -> int:
     if args.tree is not None:
         if args.mode != "tree":
             raise TinyMTPError(f"--tree applies only to --mode tree (this is --mode {args.mode})")
-        from ..decoding.tree_decode import resolve_tree
-
         resolve_tree(ckpt.model, args.tree, draft_len)  # a bad --tree too
     draft = load_draft(args.draft_checkpoint, ckpt.tokenizer) if args.mode == "draft-model" else None
     torch.set_num_threads(1)  # a tiny model decodes faster on one thread (see speedup.py)

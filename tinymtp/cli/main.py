@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+from ..config import HEAD_TYPES, PRESETS, ModelConfig
 from ..errors import TinyMTPError
 
 
@@ -44,9 +45,6 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def add_train_parser(sub):
-    from ..heads import HEAD_TYPES
-    from ..model import PRESETS, ModelConfig
-
     p = sub.add_parser("train", help="train an MTP model and save a checkpoint")
     p.add_argument("--corpus", default="python-stdlib", help="python-stdlib (default), stories, or a text file")
     p.add_argument("--out", default="runs/model", help="checkpoint directory to write (default runs/model); "
@@ -83,7 +81,6 @@ def cmd_train(args) -> int:
     # imported here, not at the top: they import torch, which `python -m tinymtp --help` must not wait for
     from ..checkpoint import check_checkpoint_target, load_checkpoint, save_checkpoint
     from ..corpora import load_corpus
-    from ..model import ModelConfig
     from ..progress import TrainProgressBar
     from ..train import TrainConfig, train, training_metadata
 
@@ -132,6 +129,7 @@ def add_eval_parser(sub):
 
 
 def cmd_eval(args) -> int:
+    # here, not at the top: torch loads only once a command runs (see cmd_train)
     from ..checkpoint import load_checkpoint
     from ..corpora import load_corpus
     from ..evaluate import evaluate_on_corpus
@@ -178,7 +176,7 @@ def add_generate_parser(sub):
 
 
 def cmd_generate(args) -> int:
-    from .generate import cmd_generate as run
+    from .generate import cmd_generate as run  # lazy: it imports torch (see cmd_train)
 
     return run(args)
 
@@ -193,7 +191,7 @@ def add_bench_parser(sub):
 
 
 def cmd_bench(args) -> int:
-    if args.what == "tree":
+    if args.what == "tree":  # lazy imports: they import torch (see cmd_train)
         from ..analysis.tree_calibrate import bench_tree
 
         return bench_tree(args)
@@ -220,7 +218,7 @@ def add_experiment_parser(sub):
 
 
 def cmd_experiment(args) -> int:
-    from ..experiments.command import cmd_experiment as run
+    from ..experiments.command import cmd_experiment as run  # lazy: it imports torch (see cmd_train)
 
     return run(args)
 

@@ -17,8 +17,8 @@ experiment trains its own (the same configurations, seeds and budget).
 from __future__ import annotations
 
 from ..analysis.speedup import heldout_prompts, measure_decoding
+from ..config import HEAD_TYPES
 from ..errors import TinyMTPError
-from ..heads import HEAD_TYPES
 from ..model import ModelConfig
 from .budget import MEANING, train_at_equal_compute
 from .ntp_vs_mtp import SMOKE_TRUNK, TRUNK, experiment_corpus

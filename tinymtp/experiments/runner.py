@@ -28,6 +28,7 @@ from ..checkpoint import Checkpoint
 from ..errors import TinyMTPError
 from ..safe_write import check_target, write_text
 from ..train import TrainConfig, train
+from ..viz.results import experiment_figure
 
 
 @dataclass
@@ -195,8 +196,6 @@ def save_result(result: dict, out_dir: str, overwrite: bool = False) -> dict:
     """results/NAME.json (the numbers) and results/NAME.figure.json (its plotly figure, drawn by
     tinymtp.viz.experiment_figure; open it with plotly.io.read_json(path).show()). No HTML page is
     written: one would either fetch plotly.js from the web or carry megabytes of it."""
-    from ..viz.results import experiment_figure
-
     check_result_targets(result["experiment"], out_dir, overwrite)
     files = result_files(result["experiment"], out_dir)
     write_text(files["json"], json.dumps(result, indent=1) + "\n")
