@@ -1,6 +1,6 @@
 """Experiments 4 and 5, `how-many-heads` and `head-types`: the same trained models, two questions.
 
-One n = 4 model per head type (every type in `tinymtp.heads.HEAD_TYPES`, so a new type shows up
+One n = 4 model per head type (every type in `tinymtp.config.HEAD_TYPES`, so a new type shows up
 here by itself) is trained on `python-stdlib` for the same wall-clock budget (budget.py), with
 the trunk of `ntp-vs-mtp`; after each run, `speedup.measure_decoding` decodes held-out prompts
 greedily and self-speculatively with K = 2, 3, 4 (heads 2..K draft), checks the outputs are
