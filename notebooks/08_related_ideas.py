@@ -184,7 +184,7 @@ for result in saved.values():
 # Read them against the papers' numbers in section 5: Gloeckle et al. 2024 trained code models of
 # 0.3 to 13 billion parameters (their section 3.1) and, for induction, models of 1M to 1B
 # non-embedding parameters (section 4.1), on GPUs; these ran for seconds per seed on a laptop CPU.
-# Where the two disagree, scale is the first suspect, and the README's "What we found" section says
+# Where the two disagree, scale is the first suspect, and the "What we found" section of docs/measurements.md says
 # which way each finding went. Each result's `command` regenerates it on your machine.
 #
 # ## 4. Why can predicting further ahead help learning?

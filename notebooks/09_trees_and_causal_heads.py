@@ -43,7 +43,7 @@
 # (`runs/my-model`), else the shipped `mtp-4head`; the first cell says which. The causal model is
 # always the shipped `causal-4head`, trained with the recipe of `mtp-4head`. If the fan is yours, it
 # differs from `mtp-4head` in size (notebook 04 trains a smaller preset for a minute or so, where
-# `mtp-4head` trained 5000 steps), so expect fewer tokens per forward than the README's tables.
+# `mtp-4head` trained 5000 steps), so expect fewer tokens per forward than the tables in docs/measurements.md.
 
 # %%
 import os
@@ -285,7 +285,7 @@ for entry in result["tree_sweep"]:
 # - **Tokens per forward has a hard ceiling**: with n - 1 drafting heads a round commits at most n
 #   tokens, and the chain above already comes close. A head's second and third guesses are rarely
 #   the right ones, so a tree adds little: compare the trees' tokens per forward with the chain's.
-#   The README's tree table (`python -m tinymtp bench tree` on `mtp-4head`, trees of 4 to 64 nodes)
+#   The tree table in docs/measurements.md (`python -m tinymtp bench tree` on `mtp-4head`, trees of 4 to 64 nodes)
 #   gives the full picture, with how often each rank is right.
 # - **On a CPU the bigger forward costs more than it wins.** Look at the forward cost column: every
 #   node is one more token fed. The papers' tree gains were measured on GPUs, where a forward over

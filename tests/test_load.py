@@ -1,7 +1,7 @@
 """The app under a classroom's load, against the real server: 20 sessions step speculative
 decoding (websocket clients speaking Streamlit's own protocol) while 3 others ask to train
 (Chromium pages filling the Train form), all at once. Driven by benchmarks/app_load.py, which
-also prints the latency figures quoted in the README.
+also prints the latency figures quoted in docs/teaching.md.
 
 Checked: no exception or error on any page, every Step showed the next round and reran only the
 page's round viewer (an st.fragment), the queue let at most TINYMTP_MAX_TRAINING_RUNS (1) train at

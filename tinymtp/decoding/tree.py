@@ -47,7 +47,7 @@ MAX_TREE_NODES = 128  # root included; a forward over more candidates costs more
 
 # Chosen by measurement on checkpoints/mtp-4head (`python -m tinymtp bench tree`, tree_calibrate.py):
 # of the calibrated trees of 4..64 nodes, the fastest that branches (its speed-up and tokens per
-# forward: the README's tree table, which quotes that command's run). Bigger trees accept more but
+# forward: docs/measurements.md's tree table, which quotes that command's run). Bigger trees accept more but
 # their forward costs more on a CPU.
 DEFAULT_PATHS = ((0,), (1,), (0, 0), (0, 0, 0), (0, 0, 1))
 PRESETS = {
