@@ -63,3 +63,10 @@ def test_lookup_from_the_cli_prints_one_json_object():
     greedy = run_cli("generate", "--checkpoint", CHECKPOINTS / "ntp-1head", "--prompt", "import os\nimport sys\nimport ",
                      "--max-new-tokens", "40", "--json")
     assert json.loads(greedy.stdout)["text"] == out["text"]
+
+
+def test_lookup_drafts_are_named_by_step_not_by_head():
+    proc = run_cli("generate", "--checkpoint", CHECKPOINTS / "mtp-4head", "--prompt", "self.x = x\nself.y = y\nself.",
+                   "--mode", "lookup", "--max-new-tokens", "30")
+    assert proc.returncode == 0, proc.stderr
+    assert "draft step 1" in proc.stderr and "head 1" not in proc.stderr

@@ -6,7 +6,10 @@ for the speculative modes the acceptance length and both acceptance rates per he
 trace.py). Without `--trace` the decoder keeps running totals only, so memory hardly grows
 however many tokens are asked for (the token list, 8 bytes a token; benchmarks/generate_memory.py
 measures it). `--trace` keeps every round (at most MAX_TRACE_TOKENS new tokens): plain output then
-adds one line per round after the text, `--json` adds `rounds`.
+adds one line per round after the text, `--json` adds `rounds`. `--html FILE` keeps the rounds too
+(same cap) and writes them as one offline HTML replay (tinymtp/viz/replay.py), by the rule of
+tinymtp/safe_write.py: a file that is not a tinymtp replay is refused, our own replaced only with
+`--overwrite`.
 `--json`: exactly one JSON object on stdout, at the end, with `text` (the continuation, without
 the prompt), `tokens`, `summary`, `settings` and, with `--trace`, `rounds`.
 
@@ -26,10 +29,12 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import load_checkpoint
-from ..decoding.decode import HEAD_MODES, generate, resolve_draft_len
+from ..decoding.decode import HEAD_MODES, drafter_name, generate, resolve_draft_len
 from ..decoding.tree_decode import resolve_tree
 from ..errors import TinyMTPError
 from ..paths import checkpoints_dir
+from ..safe_write import check_target, write_text
+from ..viz.replay import is_replay, replay_html
 
 MAX_TRACE_TOKENS = 20_000  # a kept round costs a few kB (a tree round more): 20,000 tokens stay in tens of MB
 STOPPED_EXIT_CODE = 130
@@ -68,9 +73,13 @@ def heads_to_draft_len(model, mode: str, heads: int | None) -> int | None:
 
 
 def cmd_generate(args) -> int:
-    if args.trace and args.max_new_tokens > MAX_TRACE_TOKENS:
-        raise TinyMTPError(f"--trace keeps every round in memory, so it allows at most {MAX_TRACE_TOKENS} new "
-                           f"tokens (got --max-new-tokens {args.max_new_tokens}); leave out --trace for longer runs")
+    html_path = getattr(args, "html", None)
+    for flag, asked in (("--trace", args.trace), ("--html", html_path is not None)):
+        if asked and args.max_new_tokens > MAX_TRACE_TOKENS:
+            raise TinyMTPError(f"{flag} keeps every round in memory, so it allows at most {MAX_TRACE_TOKENS} new "
+                               f"tokens (got --max-new-tokens {args.max_new_tokens}); leave out {flag} for longer runs")
+    if html_path is not None:  # refuse a file that is not our replay before any work
+        check_target(html_path, "a replay", is_replay, getattr(args, "overwrite", False), folder=False)
     ckpt = load_checkpoint(args.checkpoint)
     draft_len = heads_to_draft_len(ckpt.model, args.mode, args.heads)  # a bad --heads fails before any work
     if args.tree is not None:
@@ -84,9 +93,12 @@ def cmd_generate(args) -> int:
         result = generate(ckpt.model, ckpt.tokenizer, args.prompt, mode=args.mode,
                           max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
                           draft_len=draft_len, draft_model=draft, seed=args.seed, tree=args.tree,
-                          on_round=stream.write if stream else None, keep_rounds=args.trace,
+                          on_round=stream.write if stream else None, keep_rounds=args.trace or html_path is not None,
                           should_stop=stop.requested)
     code = STOPPED_EXIT_CODE if result.trace.stopped else 0
+    if html_path is not None:
+        write_text(html_path, replay_html(args.prompt, result.trace, ckpt.tokenizer,
+                                          title=f"tinymtp replay: {args.mode} decoding, {ckpt.model.config.n_heads} heads"))
     trace = result.trace.to_dict()
     if args.json:
         out = {"mode": args.mode, "prompt": args.prompt, "text": result.text, "tokens": result.tokens,
@@ -158,8 +170,7 @@ def summary_line(s: dict) -> str:
     line = (f"[{stopped}{s['mode']}: {s['tokens']} tokens in {s['forwards']} forwards = "
             f"{s['tokens_per_forward']:.2f} tokens/forward, {s['seconds']:.3f} s")
     if s["acceptance_length"] is not None and s["acceptance_per_head"]:
-        who = "draft token" if s["mode"] == "draft-model" else "head"
-        names = [a.get("label", f"{who} {a['head']}") for a in s["acceptance_per_head"]]
+        names = [a.get("label", drafter_name(a["head"], s["mode"])) for a in s["acceptance_per_head"]]
         rates = ", ".join(f"{name} {a['rate']:.0%}/{a['conditional']:.0%}"
                           for name, a in zip(names, s["acceptance_per_head"]) if a["conditional"] is not None)
         line += (f"; acceptance length {s['acceptance_length']:.2f} tokens per verifying round "

@@ -59,6 +59,12 @@ DEFAULT_DRAFT_LEN = 3  # draft-model and lookup modes: tokens proposed per round
 MAX_DRAFT_LEN = 16
 
 
+def drafter_name(drafter: int, mode: str | None = None) -> str:
+    """Who drafted a position: 'head k' when the model's own heads draft, else 'draft step k'
+    (a separate draft model, or prompt lookup, numbers its drafts by step)."""
+    return f"head {drafter}" if mode is None or mode in HEAD_MODES else f"draft step {drafter}"
+
+
 @dataclass
 class DecodeResult:
     tokens: list  # the generated token ids, without the prompt

@@ -11,6 +11,7 @@ import html
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..decoding.decode import drafter_name
 from .style import (
     ACCEPT_MARK,
     ACCEPTED,
@@ -32,11 +33,6 @@ def _chars(tokenizer, ids) -> str:
 def _checked(rnd, check) -> bool:
     """Was this draft tested? Only while every earlier draft of its round was accepted."""
     return bool(getattr(check, "checked", check.offset <= rnd.accepted + 1))
-
-
-def drafter_name(drafter: int, mode: str | None = None) -> str:
-    """'head k' for self-speculative drafts; 'draft step k' for the separate draft model."""
-    return f"draft step {drafter}" if mode == "draft-model" else f"head {drafter}"
 
 
 def round_rows(rnd, mode: str | None = None) -> list:
