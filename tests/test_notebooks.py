@@ -232,3 +232,10 @@ def test_notebook_runs_top_to_bottom(path, monkeypatch, tmp_path):
         if cell.cell_type == "code" and re.search(r'check\("\d\d\.', cell.source):
             printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
             assert "not answered yet" in printed, f"{path.name}: {cell.source.splitlines()[-1]} printed {printed!r}"
+
+
+@pytest.mark.parametrize("where", ["notebooks/00_tour.py", "README.md", "notebooks/README.md"])
+def test_every_notebook_is_listed_in_the_tour_and_both_readmes(where):
+    text = (ROOT / where).read_text(encoding="utf-8")
+    missing = [name for name in EXPECTED if name not in text]
+    assert missing == [], f"{where} does not list {missing}"
