@@ -173,6 +173,10 @@ def add_generate_parser(sub):
     p.add_argument("--trace", action="store_true",
                    help="keep every round (at most 20000 new tokens): one line per round after the text, or "
                         "`rounds` in the --json object")
+    p.add_argument("--html", default=None, metavar="FILE",
+                   help="also write the run as one self-contained HTML replay (plays offline in any browser; "
+                        "at most 20000 new tokens)")
+    p.add_argument("--overwrite", action="store_true", help="with --html: replace a replay tinymtp wrote before")
 
 
 def cmd_generate(args) -> int:

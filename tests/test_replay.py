@@ -1,0 +1,164 @@
+"""The offline replay (tinymtp/viz/replay.py): one self-contained HTML file, from Python and from
+`generate --html`, played in Chromium with the network blocked."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+import torch
+from conftest import CHECKPOINTS, assert_one_line_error, run_cli
+
+from tinymtp.checkpoint import load_checkpoint
+from tinymtp.decoding.decode import generate
+from tinymtp.errors import TinyMTPError
+from tinymtp.viz.replay import is_replay, replay_html
+
+SHIPPED = CHECKPOINTS / "mtp-4head"
+PROMPT = "def main(<x>):\n    "  # '<' and '>' must come out escaped
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+OUTSIDE = [r"https?://", r"\bsrc\s*=", r"\bhref\s*=\s*[\"']?(?!#)", r"@import", r"url\(", r"fetch\(",
+           r"XMLHttpRequest", r"<link\b", r"<iframe\b"]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield load_checkpoint(str(SHIPPED))
+    torch.set_num_threads(old)
+
+
+def run(ckpt, mode, tokens=60, **kwargs):
+    return generate(ckpt.model, ckpt.tokenizer, PROMPT, mode=mode, max_new_tokens=tokens, **kwargs)
+
+
+def embedded(page: str) -> dict:
+    found = re.search(r'<script type="application/json" id="replay-data">(.*?)</script>', page, re.S)
+    assert found, "no embedded data"
+    return json.loads(found.group(1))
+
+
+@pytest.mark.parametrize("mode", ["speculative", "tree", "speculative-sample", "greedy"])
+def test_the_page_refers_to_nothing_outside_itself(shipped, mode):
+    page = replay_html(PROMPT, run(shipped, mode, temperature=0.8).trace, shipped.tokenizer)
+    for pattern in OUTSIDE:
+        assert not re.search(pattern, page, re.I), f"{pattern} found in the replay"
+    assert page.count("<script") == 2 and page.count("</script>") == 2  # the data and the player, nothing more
+    assert "<x>" not in page and embedded(page)["prompt"] == PROMPT  # written as \u003cx>, read back whole
+
+
+def test_every_rounds_text_is_in_the_embedded_data(shipped):
+    result = run(shipped, "speculative")
+    data = embedded(replay_html(PROMPT, result.trace, shipped.tokenizer))
+    assert data["prompt"] == PROMPT
+    assert len(data["rounds"]) == len(result.trace.rounds)
+    for shown, rnd in zip(data["rounds"], result.trace.rounds):
+        assert shown["text"] == shipped.tokenizer.decode(rnd.committed)
+        assert len(shown["drafts"]) == len(rnd.checks)
+        assert [d["verdict"] == "accepted" for d in shown["drafts"]] == [c.accepted for c in rnd.checks]
+    assert "".join(r["text"] for r in data["rounds"]) == result.text
+    last = data["rounds"][-1]
+    assert last["tokens"] == len(result.tokens) and last["forwards"] == result.trace.forwards
+
+
+def test_tree_rounds_carry_their_tree_and_mask(shipped):
+    result = run(shipped, "tree")
+    data = embedded(replay_html(PROMPT, result.trace, shipped.tokenizer))
+    trees = [(r, rnd) for r, rnd in zip(data["rounds"], result.trace.rounds) if rnd.tree]
+    assert trees
+    for shown, rnd in trees:
+        assert shown["svg"].startswith("<svg") and "tree attention mask" in shown["svg"]
+        assert shown["svg"].count("<rect") == len(rnd.tree["nodes"]) + 1  # a box per node and the mask's frame
+        filled = sum(map(sum, rnd.tree["mask"]))
+        assert shown["svg"].count("z") >= filled  # a path cell per visible pair
+
+
+def test_a_prompt_cannot_close_the_script(shipped):
+    hostile = "</script><script>alert(1)</script>"
+    page = replay_html(hostile, run(shipped, "speculative", tokens=5).trace, "".join(shipped.tokenizer.vocab))
+    assert page.count("</script>") == 2 and "alert(1)" in embedded(page)["prompt"]
+
+
+@pytest.mark.parametrize("mode", ["speculative", "tree"])
+def test_a_2000_token_replay_stays_under_5_mb(shipped, mode):
+    page = replay_html(PROMPT, run(shipped, mode, tokens=2000).trace, shipped.tokenizer)
+    size = len(page.encode("utf-8"))
+    print(f"{mode}: 2000 tokens -> {size / 1e6:.2f} MB")
+    assert size < 5_000_000
+
+
+def test_a_run_without_rounds_is_one_clear_error(shipped):
+    result = run(shipped, "speculative", keep_rounds=False)
+    with pytest.raises(TinyMTPError, match="keep_rounds"):
+        replay_html(PROMPT, result.trace, shipped.tokenizer)
+
+
+def test_generate_html_writes_a_replay_and_follows_the_write_rule(tmp_path):
+    target = tmp_path / "run.html"
+    args = ["generate", "--checkpoint", SHIPPED, "--prompt", "def f():", "--mode", "speculative",
+            "--max-new-tokens", "30", "--html", target]
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert is_replay(str(target)) and len(embedded(target.read_text())["rounds"]) > 1
+    again = run_cli(*args)  # ours, but no --overwrite
+    assert_one_line_error(again, "--overwrite")
+    assert run_cli(*args, "--overwrite").returncode == 0
+    foreign = tmp_path / "notes.html"
+    foreign.write_text("<html>my slides</html>")
+    refused = run_cli(*args[:-1], foreign, "--overwrite")
+    assert_one_line_error(refused, "not a replay")
+    assert foreign.read_text() == "<html>my slides</html>"
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_generate_html_has_the_trace_cap(tmp_path):
+    done = run_cli("generate", "--checkpoint", SHIPPED, "--prompt", "a", "--max-new-tokens", "20001",
+                   "--html", tmp_path / "x.html")
+    assert_one_line_error(done, "--html", "20000")
+    assert not (tmp_path / "x.html").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize("mode", ["speculative", "tree"])
+def test_the_replay_plays_from_disk_with_the_network_blocked(shipped, tmp_path, mode):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing") if not os.environ.get("CI") else pytest.fail(f"{CHROMIUM} missing")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    result = run(shipped, mode, tokens=40)
+    path = tmp_path / "replay.html"
+    path.write_text(replay_html(PROMPT, result.trace, shipped.tokenizer), encoding="utf-8")
+    total = len(result.trace.rounds)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        outside, errors = [], []
+        context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith("file:") else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        counter, text = page.locator("#counter"), page.locator("#text")
+        assert counter.inner_text() == f"Round 1 of {total}"
+        written = PROMPT + shipped.tokenizer.decode(result.trace.rounds[0].committed)
+        assert text.inner_text() == written
+        for i in range(1, total):
+            page.click("#next")
+            written += shipped.tokenizer.decode(result.trace.rounds[i].committed)
+            assert counter.inner_text() == f"Round {i + 1} of {total}"
+            assert text.inner_text() == written
+            if result.trace.rounds[i].tree:
+                assert page.locator("#round svg rect").count() > 1
+        assert page.locator("#next").is_disabled()
+        page.keyboard.press("ArrowLeft")
+        assert counter.inner_text() == f"Round {total - 1} of {total}"
+        page.click("#back")
+        assert counter.inner_text() == f"Round {max(1, total - 2)} of {total}"
+        browser.close()
+    assert outside == [] and errors == []
