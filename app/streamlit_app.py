@@ -2,7 +2,8 @@
 
 Four pages, one idea each: what each head predicts (Heads), speculative decoding round by round
 (Speculative decoding), training your own model (Train), and next-token vs multi-token models
-side by side (Compare). The sidebar's model picker holds on every page.
+side by side (Compare), plus a guided Tour for the projector. The sidebar's model picker holds on
+every page.
 """
 
 import sys
@@ -54,6 +55,7 @@ pages = [
     st.Page("app_pages/speculative.py", title="Speculative decoding", url_path="speculative", icon=":material/bolt:"),
     st.Page("app_pages/train.py", title="Train", url_path="train", icon=":material/model_training:"),
     st.Page("app_pages/compare.py", title="Compare", url_path="compare", icon=":material/compare_arrows:"),
+    st.Page("app_pages/tour.py", title="Tour", url_path="tour", icon=":material/slideshow:"),
 ]
 training.use_one_torch_thread()  # once per server process: many sessions share the cores
 page = st.navigation(pages)

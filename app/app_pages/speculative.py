@@ -7,6 +7,7 @@ import ui
 from tinymtp import viz
 from tinymtp.decoding.decode import generate
 from tinymtp.errors import TinyMTPError
+from tinymtp.viz.replay import replay_html
 
 OWN_HEADS, DRAFT_MODEL, LOOKUP = "the model's own heads", "a separate draft model", "the text itself (lookup)"
 
@@ -298,5 +299,18 @@ def whole_run() -> None:
         st.caption(f"Plain {base_mode}: {base.text!r}"[:300])
 
 
+def replay_button() -> None:
+    """The run as one offline HTML file that plays back round by round (tinymtp/viz/replay.py),
+    made once per run, for slides or a machine without Python."""
+    if st.session_state.get("spec_replay_of") is not spec:
+        page = replay_html(prompt, spec.trace, tokenizer, title=f"tinymtp replay: {spec_mode} decoding, {entry.label}")
+        st.session_state.update(spec_replay=page, spec_replay_of=spec)
+    st.download_button("Download this run as an offline replay (HTML)", st.session_state["spec_replay"],
+                       file_name=f"tinymtp-replay-{spec_mode}.html", mime="text/html", key="spec_replay_download",
+                       icon=":material/download:", help="One self-contained file: opens in any browser, no "
+                       "network, no Python; Back / Next / Play or the arrow keys step through the rounds.")
+
+
 round_viewer()
+replay_button()
 whole_run()
