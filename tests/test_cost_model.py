@@ -64,3 +64,20 @@ def test_measurement_on_a_micro_model_returns_sane_numbers():
         measure_step_costs(model, [])
     with pytest.raises(TinyMTPError):
         measure_step_costs(model, prompts, max_new_tokens=1)
+
+
+def test_round_cost_ratio_is_the_median_of_the_repeats_ratios_of_medians():
+    from types import SimpleNamespace
+
+    from tinymtp.analysis.cost_model import round_cost_ratio, step_seconds
+
+    def trace(kind, seconds):  # a prefill round that must be left out, then the timed rounds
+        rounds = [SimpleNamespace(kind="prefill", seconds=99.0)] + [SimpleNamespace(kind=kind, seconds=s) for s in seconds]
+        return SimpleNamespace(rounds=rounds)
+
+    greedy = [[trace("decode", [1.0, 1.0, 5.0])], [trace("decode", [2.0, 2.0])], [trace("decode", [1.0])]]
+    verify = [[trace("verify", [3.0, 1.0, 2.0])], [trace("verify", [2.0, 4.0])], [trace("verify", [1.5])]]
+    assert step_seconds(greedy[0], "decode") == [1.0, 1.0, 5.0]
+    assert round_cost_ratio(greedy, verify) == pytest.approx(1.5)  # median of 2/1, 3/2, 1.5/1
+    with pytest.raises(TinyMTPError, match="too small"):
+        round_cost_ratio([[trace("decode", [])]], [[trace("verify", [1.0])]])

@@ -84,3 +84,30 @@ def test_measure_decoding_names_drafting_heads_and_refuses_bad_prompts():
         measure_decoding(model, tok, ["the cat", ""])
     with pytest.raises(UnknownCharactersError, match="'Z'"):
         measure_decoding(model, tok, ["the Zoo"])
+
+
+def test_lookup_row_and_the_cost_model_beside_the_measured_speedup():
+    """A lookup row on the same prompts, and every row's predicted speed-up is the cost model's
+    formula applied to that row's own measured inputs (no timing is asserted)."""
+    import json
+
+    torch.manual_seed(0)
+    tok = CharTokenizer.from_text("abcdefgh ")
+    model = MTPModel(ModelConfig.from_preset("micro", vocab_size=tok.vocab_size, n_heads=3)).eval()
+    prompts = ["abc abc abc abc", "hgfe hgfe hgfe"]
+    result = measure_decoding(model, tok, prompts, max_new_tokens=30, repeats=2, lookup_tokens=3)
+    lookup = result["modes"]["lookup"]
+    assert lookup["mode"] == "lookup" and lookup["draft_tokens"] == 3 and lookup["identical"] is True
+    assert result["lookup_speedup"] == lookup["speedup"] and lookup["tokens"] == 60
+    entries = [result["modes"]["greedy"], *result["heads_sweep"], lookup]
+    for e in entries[1:]:
+        assert e["round_cost_ratio"] > 0
+        assert e["predicted_speedup"] == pytest.approx(e["acceptance_length"] / e["round_cost_ratio"], rel=2e-3)
+    assert result["modes"]["greedy"]["predicted_speedup"] == 1.0 == result["modes"]["greedy"]["round_cost_ratio"]
+    loaded = json.loads(json.dumps(result))  # the --json contract: old keys kept, new keys present
+    assert {"modes", "speedup", "tokens_per_forward", "lookup_speedup"} <= set(loaded)
+    assert all({"predicted_speedup", "round_cost_ratio"} <= set(e) for e in loaded["modes"].values())
+    table = format_table(result)
+    assert "lookup K=3" in table and "predicted = acc.len / cost" in table
+    no_lookup = measure_decoding(model, tok, prompts[:1], max_new_tokens=10, repeats=1)
+    assert "lookup" not in no_lookup["modes"] and no_lookup["lookup_speedup"] is None

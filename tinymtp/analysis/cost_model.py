@@ -6,10 +6,13 @@ step, because it feeds K tokens and computes K heads. So
 
     speed-up  =  tokens per verifying round  /  (time of a verifying round / time of a greedy step)
 
-Both inputs are measured here, on the learner's machine, from the decoding loop itself
-(`measure_step_costs`: the per-round wall times that the trace records, with the KV cache), in a
-run separate from the speed-up measurement of speedup.py that the prediction is compared with.
-Medians are used for the step times, since a busy machine adds rare long pauses.
+Both inputs are measured on the learner's machine, from the decoding loop itself: the per-round
+wall times that the trace records, with the KV cache (`round_cost_ratio`; prefill rounds left
+out). `bench decode` (speedup.py) applies it to the traces of its own run, one cost ratio per
+draft length and drafter, and prints the prediction beside the measured speed-up;
+`measure_step_costs` makes a run of its own for notebook 10. Medians are used for the step
+times, since a busy machine adds rare long pauses. The prediction leaves out the prefill and the
+context window's re-reads, which the measured speed-up includes.
 
 Why is the cost ratio near 1 on a GPU and not on this CPU? The roofline: a forward at batch 1
 reads every weight once (bytes = parameters x bytes per parameter) and does about 2 multiply-adds
@@ -48,6 +51,29 @@ def relative_error(predicted: float, measured: float) -> float:
     return (predicted - measured) / measured
 
 
+def step_seconds(traces: list, kind: str) -> list:
+    """Wall seconds of every round of `kind` ("decode": a greedy step, "verify": a verifying round,
+    drafting included) in some decoding traces; the prefill rounds, which read the whole prompt, are left out."""
+    return [r.seconds for t in traces for r in t.rounds if r.kind == kind]
+
+
+def round_cost_ratio(greedy_repeats: list, verify_repeats: list) -> float:
+    """How much a verifying round costs over a greedy step, from the same run's traces.
+
+    greedy_repeats, verify_repeats: one list of traces per repeat (greedy, and the speculative mode).
+    Each repeat gives a ratio of medians (verifying round / greedy step), and the cost ratio is the
+    median of those, so a slow spell of a busy machine that hits one repeat does not decide it."""
+    ratios = []
+    for greedy, verify in zip(greedy_repeats, verify_repeats, strict=True):
+        greedy_s, verify_s = step_seconds(greedy, "decode"), step_seconds(verify, "verify")
+        if not greedy_s or not verify_s:
+            raise TinyMTPError("max_new_tokens is too small: no greedy step or verifying round after the prefill")
+        ratios.append(statistics.median(verify_s) / statistics.median(greedy_s))
+    if not ratios:
+        raise TinyMTPError("need at least one repeat to measure the cost of a round")
+    return statistics.median(ratios)
+
+
 @dataclass(frozen=True)
 class StepCosts:
     """What one decoding step costs on this machine, measured in the decoding loop."""
@@ -81,26 +107,24 @@ def measure_step_costs(model, prompts: list, heads: int | None = None, max_new_t
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
-    greedy_s, verify_s, ratios, committed = [], [], [], []
+    greedy_runs, verify_runs = [], []  # one list of traces per repeat
     try:
         decode_ids(model, prompts[0], mode="speculative", draft_len=heads - 1, max_new_tokens=16)  # warm-up, not counted
         for _ in range(repeats):
-            greedy_rep, verify_rep = [], []
+            greedy_runs.append([])
+            verify_runs.append([])
             for prompt in prompts:
-                greedy = decode_ids(model, prompt, mode="greedy", max_new_tokens=max_new_tokens)
-                spec = decode_ids(model, prompt, mode="speculative", draft_len=heads - 1, max_new_tokens=max_new_tokens)
-                greedy_rep += [r.seconds for r in greedy.trace.rounds if r.kind == "decode"]
-                verify_rep += [r.seconds for r in spec.trace.rounds if r.kind == "verify"]
-                committed += [len(r.committed) for r in spec.trace.rounds if r.kind == "verify"]
-            if not greedy_rep or not verify_rep:
-                raise TinyMTPError("max_new_tokens is too small: no greedy step or verifying round after the prefill")
-            ratios.append(statistics.median(verify_rep) / statistics.median(greedy_rep))
-            greedy_s += greedy_rep
-            verify_s += verify_rep
+                greedy_runs[-1].append(decode_ids(model, prompt, mode="greedy", max_new_tokens=max_new_tokens).trace)
+                verify_runs[-1].append(decode_ids(model, prompt, mode="speculative", draft_len=heads - 1,
+                                                  max_new_tokens=max_new_tokens).trace)
     finally:
         torch.set_num_threads(old_threads)
+    cost_ratio = round_cost_ratio(greedy_runs, verify_runs)
+    greedy_s = step_seconds([t for rep in greedy_runs for t in rep], "decode")
+    verify_s = step_seconds([t for rep in verify_runs for t in rep], "verify")
+    committed = [len(r.committed) for rep in verify_runs for t in rep for r in t.rounds if r.kind == "verify"]
     return StepCosts(heads=heads, greedy_ms=1000 * statistics.median(greedy_s),
-                     verify_ms=1000 * statistics.median(verify_s), cost_ratio=statistics.median(ratios),
+                     verify_ms=1000 * statistics.median(verify_s), cost_ratio=cost_ratio,
                      tokens_per_round=sum(committed) / len(committed), greedy_steps=len(greedy_s),
                      verify_rounds=len(verify_s))
 

@@ -39,6 +39,9 @@ from ..decoding.tree_decode import resolve_tree
 from ..errors import TinyMTPError
 from ..paths import checkpoints_dir
 from ..tokenizer import encode_prompt
+from .cost_model import predicted_speedup, round_cost_ratio
+
+TEXT_KIND = {"python-stdlib": "Python source code", "stories": "synthetic children's stories"}
 
 
 def heldout_prompts(tokenizer, count: int = 12, length: int = 48, corpus: str = "python-stdlib") -> list:
@@ -60,15 +63,17 @@ def heldout_prompts(tokenizer, count: int = 12, length: int = 48, corpus: str = 
 
 def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256, repeats: int = 3,
                      heads_sweep=None, draft_model=None, draft_tokens: int = DEFAULT_DRAFT_LEN,
-                     threads: int | None = 1, on_progress=None, trees=()) -> dict:
+                     threads: int | None = 1, on_progress=None, trees=(), lookup_tokens: int | None = None) -> dict:
     """Greedy vs speculative (K = 2..n) vs draft-model vs tree decoding, interleaved; see the module doc.
 
     heads_sweep: the K values to try (default 2..n): K heads means drafting heads 2..K;
     draft_tokens: tokens the draft model proposes per round; on_progress(done, total) after every
-    run; trees: tree shapes (tree.parse_tree's forms) to time in tree mode with all n heads.
-    Returns {"modes": {"greedy": ..., "speculative": ..., "draft-model": ..., "tree": ...},
+    run; trees: tree shapes (tree.parse_tree's forms) to time in tree mode with all n heads;
+    lookup_tokens: tokens prompt lookup proposes per round (None: no lookup row).
+    Returns {"modes": {"greedy": ..., "speculative": ..., "draft-model": ..., "lookup": ..., "tree": ...},
     "heads_sweep": [one entry per K], "tree_sweep": [one entry per tree], "speedup",
-    "tokens_per_forward", "draft_speedup", "tree_speedup", "tree_tokens_per_forward", "identical", ...}.
+    "tokens_per_forward", "draft_speedup", "lookup_speedup", "tree_speedup", "tree_tokens_per_forward",
+    "identical", ...}. Every entry also has the cost model's `round_cost_ratio` and `predicted_speedup`.
     """
     n = model.config.n_heads
     if n < 2:
@@ -82,6 +87,8 @@ def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256,
     if draft_model is not None:
         configs["draft-model"] = dict(mode="draft-model", draft_len=draft_tokens, draft_model=draft_model,
                                       temperature=0)
+    if lookup_tokens:
+        configs["lookup"] = dict(mode="lookup", draft_len=lookup_tokens)
     shapes = [resolve_tree(model, t, n - 1) for t in trees]
     for i, shape in enumerate(shapes):
         name = f"tree N={shape.size}"
@@ -187,18 +194,21 @@ def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threa
             entry["drafting_heads"] = entry["heads"] - 1  # heads 2..K draft; 0 for plain greedy
         if kwargs["mode"] == "tree":
             entry.update(tree=kwargs["tree"].text(), nodes=kwargs["tree"].size)
-        if kwargs["mode"] == "draft-model":
+        if kwargs["mode"] in ("draft-model", "lookup"):
             entry["draft_tokens"] = kwargs["draft_len"]
+        if kwargs["mode"] == "draft-model":
             entry["draft_forwards"] = sum(r.draft_forwards for t in traces for r in t.rounds)
         entries[name] = entry
     greedy = entries["greedy"]
     for entry in entries.values():
         entry["forward_cost_ratio"] = round(entry["ms_per_forward"] / greedy["ms_per_forward"], 3)
+    _add_predictions(entries, runs)
     sweep = [e for e in entries.values() if e["mode"] == "speculative"]
     full = next((e for e in sweep if e["heads"] == n), sweep[-1])
     modes = {"greedy": greedy, "speculative": full}
-    if "draft-model" in entries:
-        modes["draft-model"] = entries["draft-model"]
+    for name in ("draft-model", "lookup"):
+        if name in entries:
+            modes[name] = entries[name]
     trees = [e for e in entries.values() if e["mode"] == "tree"]
     if trees:
         modes["tree"] = trees[0]
@@ -207,10 +217,28 @@ def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threa
         "modes": modes, "heads_sweep": sweep, "tree_sweep": trees,
         "speedup": full["speedup"], "tokens_per_forward": full["tokens_per_forward"],
         "draft_speedup": modes["draft-model"]["speedup"] if "draft-model" in modes else None,
+        "lookup_speedup": modes["lookup"]["speedup"] if "lookup" in modes else None,
         "tree_speedup": trees[0]["speedup"] if trees else None,
         "tree_tokens_per_forward": trees[0]["tokens_per_forward"] if trees else None,
         "identical": all(e["identical"] for e in entries.values()),
     }
+
+
+def _add_predictions(entries: dict, runs: dict) -> None:
+    """The cost model (cost_model.py) on this run's own traces, entry by entry: `round_cost_ratio`
+    (a verifying round, drafting included, over a greedy step; medians, prefill left out) and
+    `predicted_speedup` = acceptance length / round_cost_ratio. Greedy is the reference: 1 and 1.
+    None where the run had no verifying round to time."""
+    for name, entry in entries.items():
+        if name == "greedy":
+            entry.update(round_cost_ratio=1.0, predicted_speedup=1.0)
+            continue
+        try:
+            ratio = round_cost_ratio(runs["greedy"], runs[name])
+            predicted = predicted_speedup(entry["acceptance_length"] or 0, ratio)
+        except TinyMTPError:
+            ratio, predicted = None, None
+        entry.update(round_cost_ratio=_rounded(ratio), predicted_speedup=_rounded(predicted))
 
 
 def bench_decode(args) -> int:
@@ -234,7 +262,7 @@ def bench_decode(args) -> int:
     count, new_tokens, repeats = (4, 64, 1) if args.quick else (12, 256, 3)
     prompts = heldout_prompts(ckpt.tokenizer, count=count, length=48, corpus=corpus)
     result = measure_decoding(ckpt.model, ckpt.tokenizer, prompts, max_new_tokens=new_tokens, repeats=repeats,
-                              draft_model=draft, trees=[getattr(args, "tree", None)])
+                              draft_model=draft, trees=[getattr(args, "tree", None)], lookup_tokens=DEFAULT_DRAFT_LEN)
     result.update(checkpoint=path, corpus=corpus, draft_checkpoint=str(draft_path) if draft else None,
                   note=draft_note)
     if args.json:
@@ -244,27 +272,35 @@ def bench_decode(args) -> int:
     return 0
 
 
+def _row_name(e: dict) -> str:
+    if e["mode"] == "speculative":
+        return f"speculative K={e['heads']}"
+    if e["mode"] in ("draft-model", "lookup"):
+        return f"{e['mode']} K={e['draft_tokens']}"
+    return f"tree, {e['nodes']} nodes" if e["mode"] == "tree" else e["mode"]
+
+
 def format_table(result: dict) -> str:
     """The benchmark as a plain-text table (what `bench decode` prints without --json)."""
-    lines = [f"decoding {result['prompts']} held-out prompts x {result['max_new_tokens']} new tokens, "
+    corpus = result.get("corpus")
+    text = f" of the {corpus} validation text ({TEXT_KIND[corpus]})" if corpus in TEXT_KIND else ""
+    lines = [f"decoding {result['prompts']} held-out prompts{text} x {result['max_new_tokens']} new tokens, "
              f"median of {result['repeats']} interleaved repeats, {result['threads']} thread(s)",
-             f"{'mode':<18} {'tokens/s':>9} {'tok/fwd':>8} {'ms/fwd':>7} {'speed-up':>9}  identical  {'acc.len':>7}  "
-             "kept per head: share of rounds/conditional"]
+             f"{'mode':<18} {'tokens/s':>9} {'tok/fwd':>8} {'ms/fwd':>7} {'speed-up':>9} {'predicted':>9} "
+             f"{'cost':>5}  identical  {'acc.len':>7}  kept per head: share of rounds/conditional"]
     rows = [result["modes"]["greedy"], *result["heads_sweep"]]
-    if "draft-model" in result["modes"]:
-        rows.append(result["modes"]["draft-model"])
+    rows += [result["modes"][m] for m in ("draft-model", "lookup") if m in result["modes"]]
     rows += result.get("tree_sweep", [])
     for e in rows:
-        name = e["mode"] if e["mode"] != "speculative" else f"speculative K={e['heads']}"
-        if e["mode"] in ("draft-model", "tree"):
-            name = f"draft-model K={e['heads']}" if e["mode"] == "draft-model" else f"tree, {e['nodes']} nodes"
         acc = " ".join(f"{'d' + str(a['depth']) if 'depth' in a else a['head']}:"
                        f"{a['rate']:.2f}/{a['conditional']:.2f}"
                        for a in e["acceptance_per_head"] if a["conditional"] is not None)
         length = f"{e['acceptance_length']:.2f}" if e["acceptance_length"] is not None else "-"
-        lines.append(f"{name:<18} {e['tokens_per_second']:>9.1f} {e['tokens_per_forward']:>8.2f} "
-                     f"{e['ms_per_forward']:>7.3f} {e['speedup']:>8.2f}x  {str(e['identical']).lower():<9}  "
-                     f"{length:>7}  {acc}")
+        predicted = f"{e['predicted_speedup']:.2f}x" if e.get("predicted_speedup") is not None else "-"
+        cost = f"{e['round_cost_ratio']:.2f}" if e.get("round_cost_ratio") is not None else "-"
+        lines.append(f"{_row_name(e):<18} {e['tokens_per_second']:>9.1f} {e['tokens_per_forward']:>8.2f} "
+                     f"{e['ms_per_forward']:>7.3f} {e['speedup']:>8.2f}x {predicted:>9} {cost:>5}  "
+                     f"{str(e['identical']).lower():<9}  {length:>7}  {acc}")
     lines.append(f"speculative (all heads) over greedy: {result['speedup']:.2f}x wall clock, "
                  f"{result['tokens_per_forward']:.2f} tokens per forward; identical output: "
                  f"{str(result['identical']).lower()}")
@@ -283,6 +319,9 @@ def format_table(result: dict) -> str:
     lines.append("acc.len: acceptance length, tokens per verifying round with the corrected or bonus token (the "
                  "EAGLE/SGLang convention); share of rounds: rounds that kept the head's draft / rounds that "
                  "drafted; conditional: the same given every earlier draft of the round was kept")
+    lines.append("cost: the cost model's round cost, median verifying round (drafting included) / median greedy "
+                 "step, from this run's own round times; predicted = acc.len / cost (cost_model.predicted_speedup). "
+                 "It leaves out the prefill and the context re-reads, which the measured speed-up includes")
     if result.get("note"):
         lines.append(result["note"])
     return "\n".join(lines)
