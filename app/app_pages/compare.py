@@ -124,7 +124,8 @@ if stored and stored[0] == key:
         ([f"draft model ({draft_entry['draft_tokens']} drafts per round)"] if draft_entry else [])
     st.dataframe([{"decoding": name, "characters": e["tokens"], "forward passes": e["forwards"],
                    "characters per forward": e["tokens_per_forward"], "seconds": e["seconds"],
-                   "speed-up": e["speedup"], "same text as greedy": "✓ yes" if e["identical"] else "✗ no",
+                   "speed-up": e["speedup"], "predicted speed-up": e.get("predicted_speedup"),
+                   "round cost": e.get("round_cost_ratio"), "same text as greedy": "✓ yes" if e["identical"] else "✗ no",
                    "acceptance length": e["acceptance_length"],
                    "kept: share of rounds / conditional": " · ".join(
                        f"{a['head']}: {a['rate']:.0%} / {a['conditional']:.0%}"
@@ -136,7 +137,10 @@ if stored and stored[0] == key:
                "head 1's corrected or bonus character included (EAGLE's and SGLang's convention). "
                "**Kept**, per drafting head (per draft step for the draft model): the share of rounds "
                "that kept its draft / the same among the rounds that kept every earlier draft "
-               "(the conditional rate); multiplied up to a head, the conditional rates give its share.")
+               "(the conditional rate); multiplied up to a head, the conditional rates give its share. "
+               "**Predicted speed-up** (the cost model): acceptance length / **round cost**, a verifying "
+               "round's median time over a greedy step's, both from this same measurement; it leaves out "
+               "reading the prompt, which the measured speed-up includes.")
 else:
     left.info("Press **Measure now** (a few seconds).", icon=":material/timer:")
 
