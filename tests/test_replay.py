@@ -133,7 +133,7 @@ def test_the_replay_plays_from_disk_with_the_network_blocked(shipped, tmp_path, 
     result = run(shipped, mode, tokens=40)
     path = tmp_path / "replay.html"
     path.write_text(replay_html(PROMPT, result.trace, shipped.tokenizer), encoding="utf-8")
-    total = len(result.trace.rounds)
+    total, last = len(result.trace.rounds), result.trace.rounds[-1].index
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1200, "height": 900})
@@ -145,20 +145,20 @@ def test_the_replay_plays_from_disk_with_the_network_blocked(shipped, tmp_path, 
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(path.as_uri())
         counter, text = page.locator("#counter"), page.locator("#text")
-        assert counter.inner_text() == f"Round 1 of {total}"
+        assert counter.inner_text() == f"Round 0 of {last}"  # the prefill is round 0, as in the app
         written = PROMPT + shipped.tokenizer.decode(result.trace.rounds[0].committed)
         assert text.inner_text() == written
         for i in range(1, total):
             page.click("#next")
             written += shipped.tokenizer.decode(result.trace.rounds[i].committed)
-            assert counter.inner_text() == f"Round {i + 1} of {total}"
+            assert counter.inner_text() == f"Round {result.trace.rounds[i].index} of {last}"
             assert text.inner_text() == written
             if result.trace.rounds[i].tree:
                 assert page.locator("#round svg rect").count() > 1
         assert page.locator("#next").is_disabled()
         page.keyboard.press("ArrowLeft")
-        assert counter.inner_text() == f"Round {total - 1} of {total}"
+        assert counter.inner_text() == f"Round {result.trace.rounds[-2].index} of {last}"
         page.click("#back")
-        assert counter.inner_text() == f"Round {max(1, total - 2)} of {total}"
+        assert counter.inner_text() == f"Round {result.trace.rounds[-3].index} of {last}"
         browser.close()
     assert outside == [] and errors == []

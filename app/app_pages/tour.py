@@ -7,6 +7,8 @@ tinymtp.tour.tour_material, computed once per model and prompt and kept in the s
 stepping runs no forward pass.
 """
 
+import re
+
 import models
 import streamlit as st
 import ui
@@ -57,7 +59,7 @@ except TinyMTPError as exc:
 def big(fig):
     """A figure with fonts a back row can read, in presentation mode."""
     if presenting:
-        fig.update_layout(font_size=20, title_font_size=24)
+        fig.update_layout(font_size=16, title_font_size=20)
     return fig
 
 
@@ -147,10 +149,12 @@ def step_trees():
         return "Trees put several guesses per head into one pass."
     ui.plot(big(viz.candidate_tree(rnd, tokenizer)), key="tour_tree")
     ui.plot(big(viz.tree_attention_mask(rnd)), key="tour_mask")
-    return (f"A **tree** (Medusa) checks several guesses per head at once: {len(rnd.fed)} candidates in ONE "
-            f"forward pass. The **attention mask** lets each candidate see the prompt and its own ancestors only, "
-            f"so branches do not mix. The longest branch head 1 agrees with is kept: here {rnd.accepted} "
-            f"drafted characters, then head 1's own next one ({viz.ACCEPT_MARK} accepted, {viz.REJECT_MARK} rejected, · never checked).")
+    kept = f"{rnd.accepted} drafted character{'s' if rnd.accepted != 1 else ''}"
+    return (f"A **tree** (Medusa) checks several guesses per head at once: the sure character and "
+            f"{len(rnd.fed) - 1} candidates in ONE forward pass. The **attention mask** lets each candidate see "
+            "the prompt and its own ancestors only, so branches do not mix. The longest branch head 1 agrees "
+            f"with is kept: here {kept}, then head 1's own next one ({viz.ACCEPT_MARK} accepted, "
+            f"{viz.REJECT_MARK} rejected, · never checked).")
 
 
 def step_next():
@@ -189,7 +193,8 @@ def show_step() -> None:
         words = draw()
     with right:
         st.markdown(words)
-        st.caption(f"Model: {entry.label} · prompt: {tour.prompt[:40]!r}")
+        shown = re.sub(r"([\\`*_\[\]<>#~|$])", r"\\\1", repr(tour.prompt[:40]))  # as text, not markdown
+        st.caption(f"Model: {entry.label} · prompt: {shown}")
 
 
 show_step()

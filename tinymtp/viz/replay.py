@@ -57,7 +57,7 @@ function el(tag,text,style){const e=document.createElement(tag);if(text!==undefi
 function drawText(){const box=$('text');box.textContent='';box.appendChild(el('span',D.prompt)).className='prompt';
  for(let j=0;j<=i;j++){if(!R[j].text)continue;const s=el('span',R[j].text,'background:'+R[j].bg);
   s.title='round '+R[j].index;if(j===i)s.className='now';box.appendChild(s);}}
-function tok(c,colour,mark){return el('span',c+(mark?' '+mark:''),'border-color:'+colour);}
+function tok(c,colour){const e=el('span',c,'border-color:'+colour);e.className='tok';return e;}
 function drawRound(){const r=R[i],box=$('round');box.textContent='';
  box.appendChild(el('h3',r.title));
  if(r.drafts.length&&!r.svg){const t=el('table');t.className='drafts';
@@ -68,9 +68,9 @@ function drawRound(){const r=R[i],box=$('round');box.textContent='';
   box.appendChild(t);}
  if(r.svg){const f=el('div');f.innerHTML=r.svg;box.appendChild(f);}
  if(r.next)box.appendChild(el('p',r.next));
- box.appendChild(el('p','committed: ')).appendChild(tok(r.text,'#1B2A41'));
+ const c=box.appendChild(el('p','committed this round: '));r.shown.forEach(ch=>c.appendChild(tok(ch,'#1B2A41')));
  if(r.note)box.appendChild(el('p',r.note)).className='note';}
-function draw(){$('counter').textContent='Round '+(i+1)+' of '+R.length;
+function draw(){$('counter').textContent='Round '+R[i].index+' of '+R[R.length-1].index;
  const r=R[i];$('stats').textContent=r.tokens+' tokens in '+r.forwards+' forward passes = '+
   r.tpf.toFixed(2)+' tokens per forward (plain decoding: 1.00) · KV cache '+r.cache;
  drawText();drawRound();$('back').disabled=i===0;$('next').disabled=i===R.length-1;}
@@ -102,8 +102,8 @@ def _round_title(rnd, mode: str) -> str:
     if not rnd.checks:
         return f"Round {rnd.index}: one forward pass, no drafts, one token"
     if rnd.tree:
-        return (f"Round {rnd.index}: a tree of {len(rnd.fed)} candidates checked in one forward pass, "
-                f"{rnd.accepted} kept")
+        return (f"Round {rnd.index}: the sure token and a tree of {len(rnd.fed) - 1} candidates in one forward "
+                f"pass, {rnd.accepted} kept")
     who = "the draft model's" if mode == "draft-model" else "the heads'"
     return f"Round {rnd.index}: the sure token and {who} {len(rnd.checks)} drafts in one forward pass, {rnd.accepted} kept"
 
@@ -147,7 +147,7 @@ def tree_svg(tree: dict, vocab: str) -> str:
     width = 60 + dx * max(n["depth"] for n in nodes)
     height = 24 + dy * (max(rows) + 1)
     mask, size = _mask_svg(tree["mask"], left=width + 40)
-    return (f'<svg width="{width + 60 + size}" '
+    return (f'<svg width="{width + 60 + max(size, 240)}" '
             f'height="{max(height, size + 30)}" role="img">{"".join(parts)}{mask}</svg>')
 
 
@@ -171,7 +171,8 @@ def _mask_svg(mask: list, left: float) -> tuple[str, int]:
     cells = "".join(f"M{left + cell * j:.0f} {24 + cell * i}h{cell - 1}v{cell - 1}h{1 - cell}z"
                     for i, row in enumerate(mask) for j, seen in enumerate(row) if seen)
     size = cell * len(mask)
-    label = _svg_text(left + size / 2, 10, "tree attention mask", 12, "#1B2A41")
+    label = (f'<text x="{left:.0f}" y="12" font-size="12" fill="#1B2A41" font-family="monospace">'
+             "tree attention mask (row: who looks)</text>")
     frame = f'<rect x="{left:.0f}" y="24" width="{size}" height="{size}" fill="none" stroke="#999"/>'
     return f'{label}{frame}<path d="{cells}" fill="#0072B2"/>', size
 
@@ -190,7 +191,8 @@ def replay_rounds(trace, vocab: str) -> list:
     for j, rnd in enumerate(trace.rounds):
         tokens += len(rnd.committed)
         out.append({"index": rnd.index, "title": _round_title(rnd, trace.mode),
-                    "text": "".join(vocab[t] for t in rnd.committed), "bg": ROUND_COLOURS[j % len(ROUND_COLOURS)],
+                    "text": "".join(vocab[t] for t in rnd.committed),
+                    "shown": [show_char(vocab[t]) for t in rnd.committed], "bg": ROUND_COLOURS[j % len(ROUND_COLOURS)],
                     "drafts": _drafts(rnd, vocab, trace.mode), "next": _next_line(rnd, vocab),
                     "svg": tree_svg(rnd.tree, vocab) if rnd.tree else None, "tokens": tokens, "forwards": j + 1,
                     "tpf": tokens / (j + 1), "cache": f"{rnd.cache_before} → {rnd.cache_after}", "note": rnd.note})
