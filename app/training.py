@@ -79,7 +79,8 @@ class TrainingJob:
     The thread waits for its turn in the queue, then only calls tinymtp.train.train and records
     what its on_step callback reports; the page reads that record to draw the live chart. Stop
     sets a flag the callback returns. A run whose session has closed (its model could never be
-    used) leaves the queue, or stops, after GONE_AFTER_SECONDS.
+    used) leaves the queue, or stops, after GONE_AFTER_SECONDS; a waiting run whose session is
+    closed when its turn comes leaves the queue then instead of starting.
     """
 
     def __init__(self, name, model_config, train_config, corpus, queue: TrainingQueue, session_alive=None):
@@ -148,6 +149,7 @@ class TrainingJob:
                 return False
             if self._session_gone():
                 self.cancel()
+            self.queue.mark_away(self.ticket, self.gone_since is not None)
         return self.ticket.state == RUNNING
 
     def _run(self):

@@ -3,7 +3,8 @@
 One queue serves every visitor of one server process (the Train page gets it from
 app/training.py, created once). A run joins the queue, waits until the queue promotes it
 (first come, first served), trains, then tells the queue it has finished, which promotes the
-next one. A waiting run can be cancelled and leaves the line without ever training.
+next one. A waiting run can be cancelled and leaves the line without ever training; so does a
+run whose visitor is away (marked by its owner) when its turn comes, rather than train for nobody.
 
 Pure Python with no Streamlit in it, so tests/test_training_queue.py checks it alone. What it
 leaves out on purpose: several server processes on one machine each have their own queue
@@ -34,6 +35,7 @@ class Ticket:
     queued_at: float = 0.0
     started_at: float | None = None
     ended_at: float | None = None
+    away: bool = False  # its visitor has closed the page for now (set by mark_away)
 
 
 class TrainingQueue:
@@ -74,6 +76,12 @@ class TrainingQueue:
             self._changed.notify_all()
             return True
 
+    def mark_away(self, ticket: Ticket, away: bool) -> None:
+        """Say whether the run's visitor is away now: a waiting run that is away when its turn
+        comes leaves the line instead of starting."""
+        with self._changed:
+            ticket.away = away
+
     def finish(self, ticket: Ticket) -> None:
         """A promoted run has ended (finished, stopped or failed): its slot goes to the next in line."""
         with self._changed:
@@ -98,6 +106,10 @@ class TrainingQueue:
         """Start waiting runs, oldest first, while a slot is free (the caller holds the lock)."""
         while self._waiting and len(self._running) < self.slots:
             ticket = self._waiting.pop(0)
+            if ticket.away:  # nobody would see it train: the slot goes to the next in line
+                ticket.state, ticket.ended_at = CANCELLED, time.time()
+                self._log("cancel", ticket)
+                continue
             ticket.state, ticket.started_at = RUNNING, time.time()
             self._running.append(ticket)
             self._log("start", ticket)
