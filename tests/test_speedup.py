@@ -104,6 +104,8 @@ def test_lookup_row_and_the_cost_model_beside_the_measured_speedup():
         assert e["round_cost_ratio"] > 0
         assert e["predicted_speedup"] == pytest.approx(e["acceptance_length"] / e["round_cost_ratio"], rel=2e-3)
     assert result["modes"]["greedy"]["predicted_speedup"] == 1.0 == result["modes"]["greedy"]["round_cost_ratio"]
+    costs = result["forward_costs"]  # the profile's split of the verifying forward: heads 2..K vs the trunk
+    assert costs["verify_head1_forward_ms"] > 0 and 0 <= costs["later_heads_share"] < 1
     loaded = json.loads(json.dumps(result))  # the --json contract: old keys kept, new keys present
     assert {"modes", "speedup", "tokens_per_forward", "lookup_speedup"} <= set(loaded)
     assert all({"predicted_speedup", "round_cost_ratio"} <= set(e) for e in loaded["modes"].values())

@@ -134,7 +134,10 @@ def forward_costs(model, heads: int, filled: int | None = None, calls: int = 100
     drafts cost their own small forwards), on a cache holding `filled` tokens;
     and, per tree shape in `trees`, one forward over its nodes with the tree mask (a tree step).
 
-    Their ratio is the part of `forward_cost_ratio` the decoding loop cannot remove.
+    Their ratio is the part of `forward_cost_ratio` the decoding loop cannot remove. The same
+    `heads` tokens with head 1 alone split it further: `later_heads_share` is the part of the
+    verifying forward that heads 2..K take at every fed position (the rest is the trunk over
+    `heads` tokens, which checking the drafts needs).
     """
     cfg = model.config
     filled = min(filled if filled is not None else cfg.context_length // 2, cfg.context_length - heads)
@@ -143,7 +146,8 @@ def forward_costs(model, heads: int, filled: int | None = None, calls: int = 100
     cache.add_room(max((t.size for t in trees), default=1))
     zeros = lambda T: torch.zeros(1, T, dtype=torch.long, device=device)  # (1, T)
     checked_by = (lambda h: 1) if model.chained else (lambda h: h)  # causal heads: the verifier runs head 1 only
-    steps = {"greedy": (zeros(1), 1, {}), "verify": (zeros(heads), checked_by(heads), {})}
+    steps = {"greedy": (zeros(1), 1, {}), "verify": (zeros(heads), checked_by(heads), {}),
+             "verify, head 1 only": (zeros(heads), 1, {})}  # the profile: what heads 2..K add
     for t in trees:
         steps[f"tree {t.text()}"] = (zeros(t.size), checked_by(t.depth + 1),
                                      dict(positions=tree_positions(t, filled).to(device), mask=t.mask.to(device)))
@@ -161,6 +165,8 @@ def forward_costs(model, heads: int, filled: int | None = None, calls: int = 100
     greedy, verify = ms["greedy"], ms["verify"]
     return {"greedy_forward_ms": round(greedy, 4), "verify_forward_ms": round(verify, 4),
             "model_cost_ratio": round(verify / greedy, 3), "cache_length": filled,
+            "verify_head1_forward_ms": round(ms["verify, head 1 only"], 4),
+            "later_heads_share": round(max(0.0, verify - ms["verify, head 1 only"]) / verify, 3),
             "trees": [{"nodes": t.size, "forward_ms": round(ms[f"tree {t.text()}"], 4),
                        "model_cost_ratio": round(ms[f"tree {t.text()}"] / greedy, 3)} for t in trees]}
 
@@ -311,7 +317,8 @@ def format_table(result: dict) -> str:
     lines.append(f"why not {result['tokens_per_forward']:.2f}x: a verifying round costs {c['loop_cost_ratio']:.2f}x "
                  f"a greedy forward in the loop ({c['model_cost_ratio']:.2f}x for the model's verifying forward alone: "
                  f"{c['verify_forward_ms']:.3f} vs {c['greedy_forward_ms']:.3f} ms; the rest is {rest}), and {result['tokens_per_forward']:.2f} / "
-                 f"{c['loop_cost_ratio']:.2f} = {c['explained_speedup']:.2f}")
+                 f"{c['loop_cost_ratio']:.2f} = {c['explained_speedup']:.2f}. Heads 2..K at every fed position take "
+                 f"{c['later_heads_share']:.0%} of the verifying forward, the trunk over K tokens the rest")
     for e, cost in zip(result.get("tree_sweep", []), c.get("trees", [])):
         lines.append(f"tree, {e['nodes']} nodes: {e['speedup']:.2f}x, {e['tokens_per_forward']:.2f} tokens per "
                      f"forward; its forward costs {e['forward_cost_ratio']:.2f}x a greedy one in the loop "
