@@ -81,18 +81,8 @@ def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256,
     sweep = sorted(set(heads_sweep or range(2, n + 1)))
     if not prompts:
         raise TinyMTPError("no prompts to measure")
-    configs = {"greedy": dict(mode="greedy")}
-    for K in sweep:
-        configs[f"speculative K={K}"] = dict(mode="speculative", draft_len=K - 1)
-    if draft_model is not None:
-        configs["draft-model"] = dict(mode="draft-model", draft_len=draft_tokens, draft_model=draft_model,
-                                      temperature=0)
-    if lookup_tokens:
-        configs["lookup"] = dict(mode="lookup", draft_len=lookup_tokens)
     shapes = [resolve_tree(model, t, n - 1) for t in trees]
-    for i, shape in enumerate(shapes):
-        name = f"tree N={shape.size}"
-        configs[name if name not in configs else f"{name} #{i + 1}"] = dict(mode="tree", draft_len=n - 1, tree=shape)
+    configs = _configs(n, sweep, draft_model, draft_tokens, lookup_tokens, shapes)
     ids = [encode_prompt(tokenizer, p) for p in prompts]  # an empty or unknown-character prompt: one line
     old_threads = torch.get_num_threads()
     if threads:
@@ -125,6 +115,22 @@ def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256,
     result["model"] = {"n_heads": n, "head_type": cfg.head_type, "context_length": cfg.context_length,
                        "parameters": model.num_parameters()}
     return result
+
+
+def _configs(n: int, sweep: list, draft_model, draft_tokens: int, lookup_tokens, shapes: list) -> dict:
+    """Every decoding mode to time, by its row name -> decode_ids' keyword arguments."""
+    configs = {"greedy": dict(mode="greedy")}
+    for K in sweep:
+        configs[f"speculative K={K}"] = dict(mode="speculative", draft_len=K - 1)
+    if draft_model is not None:
+        configs["draft-model"] = dict(mode="draft-model", draft_len=draft_tokens, draft_model=draft_model,
+                                      temperature=0)
+    if lookup_tokens:
+        configs["lookup"] = dict(mode="lookup", draft_len=lookup_tokens)
+    for i, shape in enumerate(shapes):
+        name = f"tree N={shape.size}"
+        configs[name if name not in configs else f"{name} #{i + 1}"] = dict(mode="tree", draft_len=n - 1, tree=shape)
+    return configs
 
 
 def forward_costs(model, heads: int, filled: int | None = None, calls: int = 100, repeats: int = 5,
