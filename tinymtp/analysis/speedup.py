@@ -2,8 +2,8 @@
 
 `measure_decoding(model, tokenizer, prompts)` decodes every prompt with plain greedy decoding
 (head 1 only, the "standard inference" baseline), with greedy self-speculative decoding for
-K = 2..n drafting heads (K = n is "speculative"), and optionally with a separate draft model,
-all with the KV cache, in one process. The runs are interleaved (prompt by prompt, every mode
+K = 2..n drafting heads (K = n is "speculative"), and optionally with a separate draft model and
+with prompt lookup (`lookup_tokens`), all with the KV cache, on the same prompts, in one process. The runs are interleaved (prompt by prompt, every mode
 in turn) and repeated, and each repeat gives its own ratios, so a slow spell of these small,
 noisy machines hits every mode alike; the report takes medians. It also checks that every
 greedy-exact mode produced exactly the greedy text (`identical`).
@@ -15,6 +15,8 @@ share of rounds that kept its draft and the conditional rate (as trace.py define
 `speedup` (its tokens/s over greedy's). The wall-clock speed-up is roughly tokens per forward
 divided by `forward_cost_ratio` (how much longer a verifying forward over K tokens with K heads
 takes than a one-token, one-head forward), which is where the gap between the two comes from.
+Every row also carries the cost model's prediction (cost_model.py, `_add_predictions`): acceptance
+length / round cost, the round cost taken from the same run's own round times.
 
 Decoding a model this small is bound by per-operation overhead, not arithmetic, so by default
 the measurement runs PyTorch on one thread (`threads=1`; restored afterwards): a second
