@@ -92,15 +92,16 @@ def speculative_round(rnd, tokenizer, mode: str | None = None, title: str | None
         cells.append((i, 1, plot_text(bonus), "verifier's own", "#F3F3F3", "#1B2A41"))
         cells.append((i, 2, f"+ {plot_text(bonus)}", "bonus token", "#0072B2", "white"))
     fig = go.Figure()
+    shapes, notes = [], []  # set in one update: adding them one by one re-checks the list every time
     for col, row, main, small, fill, font_colour in cells:
-        fig.add_shape(type="rect", x0=col - 0.46, x1=col + 0.46, y0=row - 0.42, y1=row + 0.42,
-                      fillcolor=fill, line=dict(color="#CCCCCC", width=1), layer="below")
+        shapes.append(dict(type="rect", x0=col - 0.46, x1=col + 0.46, y0=row - 0.42, y1=row + 0.42,
+                           fillcolor=fill, line=dict(color="#CCCCCC", width=1), layer="below"))
         if main:
-            fig.add_annotation(x=col, y=row - (0.1 if small else 0), text=main, showarrow=False,
-                               font=dict(family=MONO, size=17, color=font_colour))
+            notes.append(dict(x=col, y=row - (0.1 if small else 0), text=main, showarrow=False,
+                              font=dict(family=MONO, size=17, color=font_colour)))
         if small:
-            fig.add_annotation(x=col, y=row + 0.24, text=small, showarrow=False,
-                               font=dict(size=10, color=font_colour))
+            notes.append(dict(x=col, y=row + 0.24, text=small, showarrow=False, font=dict(size=10, color=font_colour)))
+    fig.update_layout(shapes=shapes, annotations=notes)
     # an invisible trace so the axes exist and the figure has data to hover
     fig.add_trace(go.Scatter(x=[c[0] for c in cells], y=[c[1] for c in cells], mode="markers",
                              marker=dict(opacity=0), hoverinfo="skip", showlegend=False))
