@@ -70,3 +70,11 @@ def test_lookup_drafts_are_named_by_step_not_by_head():
                    "--mode", "lookup", "--max-new-tokens", "30")
     assert proc.returncode == 0, proc.stderr
     assert "draft step 1" in proc.stderr and "head 1" not in proc.stderr
+
+
+def test_lookup_skips_a_latest_copy_that_leaves_no_whole_draft():
+    # the latest "  " overlaps the tail and only " " follows it; the copy before "x" gives 3 tokens
+    text = list("a  x  y    ")
+    assert lookup(text, 3, ngram=2) == list("y  ")
+    assert lookup(list("aaaa"), 3, ngram=1) == list("aaa")  # only the first "a" has 3 tokens after it
+    assert lookup(list("ababab"), 5, ngram=2) == list("ab")  # none has 5 after it: the latest, cut short
