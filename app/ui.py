@@ -8,6 +8,8 @@ from __future__ import annotations
 import streamlit as st
 from models import ModelEntry, builtin_corpus
 
+from tinymtp.paths import REPO_ROOT
+
 NOTEBOOK_DIR = "notebooks"
 
 EXAMPLES = [  # short: the Heads grid draws one column per character
@@ -39,6 +41,15 @@ def explain(markdown: str, notebook: str | None = None, title: str = "What am I 
         st.markdown(markdown)
         if notebook:
             st.caption(f":material/menu_book: Go deeper in the notebook `{NOTEBOOK_DIR}/{notebook}`")
+
+
+def diagram(name: str, caption: str) -> None:
+    """One of the notebooks' diagrams (docs/NAME.svg, drawn for the project, self-contained), inside
+    a closed expander so it is there when wanted and out of the way otherwise."""
+    path = REPO_ROOT / "docs" / f"{name}.svg"
+    if path.is_file():  # a copy of the app without docs/ simply shows no picture
+        with st.expander(f":material/schema: Picture: {caption}"):
+            st.image(path.read_text(encoding="utf-8"), caption=caption, width="stretch")
 
 
 def explained(markdown: str, notebook: str | None = None):

@@ -430,3 +430,15 @@ def test_compare_with_a_one_head_mtp_model_says_why(app):
     at.button(key="cmp_measure").click().run()
     assert not at.exception
     assert "cannot draft" in " ".join(errors(at))
+
+
+def test_the_heads_and_speculative_pages_offer_the_notebooks_diagrams(app):
+    heads = open_page(app, "heads")
+    assert any("Picture: one trunk, n heads" in e.label for e in heads.expander)
+    assert len(heads.get("image")) == 1  # the diagram itself, inside its expander
+    spec = open_page(app, "speculative")
+    labels = [e.label for e in spec.expander]
+    assert any("Picture: draft, verify" in label for label in labels)
+    assert any("Picture: a candidate tree" in label for label in labels)
+    assert len(spec.get("image")) == 2
+    assert not heads.exception and not spec.exception

@@ -32,6 +32,8 @@ left, right = ui.explained(
     "**Try** code with a predictable ending (`self.name = name`, brackets, indentation), then "
     "plain English: how far ahead do the heads stay right?",
     notebook="05_what_the_heads_know.ipynb")
+with right:
+    ui.diagram("fan-of-heads", "one trunk, n heads, one shared unembedding: head k predicts x[t+k]")
 
 examples = ui.examples_for(tokenizer)
 snippets = ui.corpus_examples(entry, length=48)

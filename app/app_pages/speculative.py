@@ -34,6 +34,8 @@ left, right = ui.explained(
 with right:
     st.caption(":material/menu_book: Sampling mode in depth: `notebooks/07_speculative_sampling.ipynb`; "
                "trees and causal heads: `notebooks/09_trees_and_causal_heads.ipynb`")
+    ui.diagram("speculative-timeline", "draft, verify in one forward, keep the agreeing prefix, roll back the rest")
+    ui.diagram("tree-with-mask", "a candidate tree and the attention mask that keeps its branches apart")
 
 shipped = models.shipped_checkpoints()
 draft_label = "draft" if "draft" in shipped else None
