@@ -356,7 +356,7 @@ if export_hf is not None:
 #   0.4, which it tunes as it goes when scikit-learn is installed); the "heuristic" schedule instead adds 2 drafts after a round that kept
 #   all of them and removes 1 otherwise.
 # - **Which lookup.** tinymtp's lookup takes the *latest* earlier copy of the last 3, 2 or 1 tokens
-#   within the context window; transformers' takes the *first* (leftmost) copy of the last 2 or 1
+#   within the context window that has a whole draft after it (else the latest); transformers' takes the *first* (leftmost) copy of the last 2 or 1
 #   tokens (`max_matching_ngram_size`, default 2) anywhere in the text.
 # - **Acceptance counting.** Each round transformers counts `n_matches`, the leading drafts that equal
 #   the main model's own choices, and commits `n_matches + 1` tokens: the kept drafts plus the
