@@ -10,7 +10,6 @@ fetched: HF_HUB_OFFLINE is set and every folder is local.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -23,13 +22,12 @@ import pytest
 import torch
 from conftest import CHECKPOINTS, ROOT, assert_one_line_error, random_model, run_cli
 from safetensors.torch import load_file
-from scipy.stats import chisquare
+from sampling_checks import PROMPT, V, exact_distribution, p_value
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from tinymtp.checkpoint import load_checkpoint
 from tinymtp.corpora import shift_targets
 from tinymtp.decoding import generate
-from tinymtp.decoding.sampling import probabilities
 from tinymtp.errors import TinyMTPError
 from tinymtp.hf import (
     EXPORT_FILES,
@@ -218,7 +216,7 @@ def test_prompt_lookup_generate_equals_greedy(exported, tinymtp_models, lookup_t
 
 # --- sampling: the same distribution -------------------------------------------------------
 
-V, PROMPT, RUNS = 4, [0, 1], 4000
+RUNS = 4000
 
 
 @pytest.fixture(scope="module")
@@ -229,35 +227,6 @@ def small():
     return {"model": model, "hf": from_tinymtp(model), "hf_draft": from_tinymtp(draft)}
 
 
-def exact_distribution(model, temperature, top_k, length=3) -> dict:
-    """P(first `length` tokens) when sampling head 1 with tinymtp's `probabilities`, from full forwards."""
-    dist = {}
-    with torch.no_grad():
-        for seq in itertools.product(range(V), repeat=length):
-            prob, ids = 1.0, list(PROMPT)
-            for token in seq:
-                logits = model(torch.tensor([ids]), heads=1).logits[0, -1, 0]  # head 1 at the last position
-                prob *= float(probabilities(logits, temperature, top_k)[token])
-                ids.append(token)
-            dist[seq] = prob
-    return dist
-
-
-def p_value(counts: Counter, dist: dict) -> float:
-    """Chi-square goodness of fit, pooling the cells expected fewer than 5 times into one."""
-    total = sum(counts.values())
-    observed, expected, rest_o, rest_e = [], [], 0, 0.0
-    for cell, prob in dist.items():
-        if prob * total >= 5:
-            observed.append(counts[cell])
-            expected.append(prob * total)
-        else:
-            rest_o += counts[cell]
-            rest_e += prob * total
-    if rest_e > 0:
-        observed.append(rest_o)
-        expected.append(rest_e)
-    return float(chisquare(observed, expected).pvalue)
 
 
 def transformers_counts(hf, temperature, top_k, runs=RUNS, seed=0) -> Counter:

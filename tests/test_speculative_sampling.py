@@ -9,18 +9,16 @@ the test can tell them apart. Seeds are fixed, so the outcome is deterministic.
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 
 import pytest
 import torch
-from scipy.stats import chisquare
+from sampling_checks import PROMPT, V, exact_distribution, p_value
 
 from tinymtp.decoding.decode import decode_ids
-from tinymtp.decoding.sampling import probabilities
 from tinymtp.model import ModelConfig, MTPModel
 
-V, PROMPT, RUNS = 4, [0, 1], 2000
+RUNS = 2000
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny forwards: see conftest.one_thread
@@ -37,19 +35,6 @@ def random_model(n_heads: int, seed: int, head_type: str = "linear") -> MTPModel
     return model
 
 
-def exact_distribution(model, temperature, top_k, length=3) -> dict:
-    """P(first `length` tokens) under plain sampling from head 1, from full forwards."""
-    dist = {}
-    with torch.no_grad():
-        for seq in itertools.product(range(V), repeat=length):
-            prob, ids = 1.0, list(PROMPT)
-            for token in seq:
-                logits = model(torch.tensor([ids]), heads=1).logits[0, -1, 0]  # head 1 at the last position
-                prob *= float(probabilities(logits, temperature, top_k)[token])
-                ids.append(token)
-            dist[seq] = prob
-    return dist
-
 
 def counts_of(model, mode, temperature, top_k, length=3, runs=RUNS, **kwargs) -> Counter:
     out = Counter()
@@ -59,22 +44,6 @@ def counts_of(model, mode, temperature, top_k, length=3, runs=RUNS, **kwargs) ->
         out[tuple(result.tokens[:length])] += 1
     return out
 
-
-def p_value(counts: Counter, dist: dict) -> float:
-    """Chi-square goodness of fit, pooling the cells expected fewer than 5 times into one."""
-    total = sum(counts.values())
-    observed, expected, rest_o, rest_e = [], [], 0, 0.0
-    for cell, prob in dist.items():
-        if prob * total >= 5:
-            observed.append(counts[cell])
-            expected.append(prob * total)
-        else:
-            rest_o += counts[cell]
-            rest_e += prob * total
-    if rest_e > 0:
-        observed.append(rest_o)
-        expected.append(rest_e)
-    return float(chisquare(observed, expected).pvalue)
 
 
 def keep_if_p_at_least_q(p_x, q_x, u):  # wrong: ignores u, so drafts are over-kept where p >= q
