@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from app_load import serve_app  # benchmarks/ is on the tests' path (pyproject's pythonpath)
 from test_app_fixtures import make_checkpoints
 
 pytestmark = pytest.mark.browser
@@ -42,46 +38,13 @@ def require_chromium():
     pytest.skip(f"{CHROMIUM} is missing (install it with: apt-get install chromium); runs in CI")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     require_chromium()
     pytest.importorskip("playwright.sync_api")
     checkpoints = make_checkpoints(tmp_path_factory.mktemp("browser-checkpoints"))
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w+")
-    env = {**os.environ, "TINYMTP_CHECKPOINTS": str(checkpoints),
-           "TINYMTP_RUNS": str(tmp_path_factory.mktemp("runs"))}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.port",
-                             str(port), "--server.headless", "true"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                log.seek(0)
-                pytest.fail(f"the streamlit server did not start:\n{log.read()[-3000:]}")
-            time.sleep(0.3)
+    with serve_app(checkpoints, tmp_path_factory.mktemp("server")) as (url, _queue_log):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,6 @@ import pytest
 from test_app_fixtures import make_checkpoints
 from test_browser import require_chromium
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 CLIENTS, TRAINERS, STEPS, TRAIN_STEPS = 20, 3, 3, 30
