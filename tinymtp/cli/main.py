@@ -245,10 +245,59 @@ def cmd_export_hf(args) -> int:
     return 0
 
 
+def add_distill_parser(sub):
+    p = sub.add_parser("distill", help="teach heads 2..n what the model itself would write (self-distillation)")
+    p.add_argument("--checkpoint", required=True, metavar="DIR", help="the checkpoint whose heads 2..n to distill")
+    p.add_argument("--out", required=True, metavar="DIR", help="checkpoint directory to write; an existing "
+                   "checkpoint is replaced only with --overwrite, any other existing path is refused")
+    p.add_argument("--overwrite", action="store_true", help="replace the checkpoint already at --out")
+    p.add_argument("--corpus", help="the training corpus (default: the one the checkpoint was trained on)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=positive_float, help="distill for this much wall-clock time")
+    budget.add_argument("--steps", type=positive_int, help="distill for this many steps (default 300)")
+    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's choice)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a progress bar")
+
+
+def cmd_distill(args) -> int:
+    # imported here, not at the top: they import torch, which `python -m tinymtp --help` must not wait for
+    from ..checkpoint import check_checkpoint_target, load_checkpoint, save_checkpoint
+    from ..corpora import load_corpus
+    from ..distill import DistillConfig, DistillProgressBar, distill, distill_metadata
+
+    check_checkpoint_target(args.out, args.overwrite)  # before distilling: a refusal costs no run
+    source = load_checkpoint(args.checkpoint)
+    corpus = load_corpus(args.corpus or source.metadata.get("corpus", "python-stdlib"))
+    if corpus.tokenizer != source.tokenizer:
+        raise TinyMTPError(f"checkpoint {args.checkpoint} was trained on another vocabulary than corpus '{corpus.name}'")
+    config = DistillConfig(steps=args.steps, minutes=args.minutes, seed=args.seed, threads=args.threads)
+    bar = None if args.json else DistillProgressBar(config)
+    try:
+        result = distill(source.model, corpus, config, on_step=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    path = save_checkpoint(args.out, result.model, source.tokenizer,
+                           distill_metadata(result, args.checkpoint, source.metadata, config), overwrite=args.overwrite)
+    before = result.history["eval"][0]["heads"]
+    if args.json:
+        print(json.dumps({"checkpoint": path, "steps": result.steps, "seconds": round(result.seconds, 2),
+                          "interrupted": result.interrupted, "greedy_agreement_before": before,
+                          "greedy_agreement": result.final_agreement}))
+    else:
+        print(f"saved {path} after {result.steps} steps in {result.seconds:.0f} s")
+        for old, new in zip(before, result.final_agreement):
+            print(f"  head {new['head']}: agrees with greedy decoding {old['greedy_agreement']:.3f} -> "
+                  f"{new['greedy_agreement']:.3f} (held-out windows)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m tinymtp", description="tinymtp: train and decode a tiny MTP model")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     add_train_parser(sub)
+    add_distill_parser(sub)
     add_eval_parser(sub)
     add_generate_parser(sub)
     add_bench_parser(sub)
@@ -270,5 +319,5 @@ def main(argv=None) -> int:
         return 130
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "generate": cmd_generate, "bench": cmd_bench,
+COMMANDS = {"train": cmd_train, "distill": cmd_distill, "eval": cmd_eval, "generate": cmd_generate, "bench": cmd_bench,
             "experiment": cmd_experiment, "export-hf": cmd_export_hf}
