@@ -12,7 +12,14 @@ from conftest import assert_one_line_error, run_cli
 from tinymtp.checkpoint import load_checkpoint
 from tinymtp.corpora import load_corpus
 from tinymtp.decoding.decode import decode_ids
-from tinymtp.distill import DistillConfig, distill, greedy_agreement, greedy_targets, held_out_windows
+from tinymtp.distill import (
+    DistillConfig,
+    distill,
+    generated_windows,
+    greedy_agreement,
+    greedy_targets,
+    held_out_windows,
+)
 from tinymtp.errors import TinyMTPError
 from tinymtp.model import ModelConfig, MTPModel
 
@@ -96,6 +103,29 @@ def test_causal_heads_distill_and_stay_exact(corpus):
     prompt = corpus.tokens("val")[:10].tolist()
     assert (decode_ids(result.model, prompt, "speculative", 40).tokens
             == decode_ids(result.model, prompt, "greedy", 40).tokens)
+
+
+def test_generated_windows_are_a_prompt_then_greedy_decoding(random_heads, corpus):
+    x = corpus.tokens("val")[:60].view(2, 30)  # (2, 30)
+    windows = generated_windows(random_heads, x, 8)  # (2, 30)
+    for b in range(2):
+        assert windows[b, :8].tolist() == x[b, :8].tolist()
+        assert windows[b, 8:].tolist() == decode_ids(random_heads, x[b, :8].tolist(), "greedy", 22).tokens
+
+
+def test_distilling_on_generated_text_raises_agreement_there(random_heads, corpus):
+    result = distill(random_heads, corpus, config(text="generated", steps=40))
+    before = result.history["eval"][0]["heads"]
+    assert all(a["greedy_agreement"] > b["greedy_agreement"] + 0.1 for a, b in zip(result.final_agreement, before))
+    x = corpus.tokens("val")[:30][None]  # (1, 30)
+    assert torch.equal(random_heads(x).logits[:, :, 0], result.model(x).logits[:, :, 0])
+
+
+def test_bad_settings_are_one_line_errors():
+    with pytest.raises(TinyMTPError, match="text must be"):
+        DistillConfig(text="poems")
+    with pytest.raises(TinyMTPError, match="prompt_tokens"):
+        DistillConfig(window=8, prompt_tokens=8)
 
 
 def test_reproducible_with_a_seed(random_heads, corpus):

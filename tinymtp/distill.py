@@ -13,6 +13,10 @@ False), so head 1's output, and with it everything greedy decoding writes, stays
 Causal heads read the greedy continuation as their tokens ahead: what they read while drafting
 a run that the checker keeps.
 
+While decoding, the heads read the model's own continuation, not the corpus: text="generated"
+distills on windows that start with a short prompt of the text and go on with greedy's own
+tokens (FastMTP fine-tunes on self-generated data for the same reason).
+
 Left out: the soft (KL to the model's distribution) target for sampling, and distilling with an
 unfrozen trunk (Medusa-2's joint recipe). Explained in docs/usage.md (notebook 06 measures the
 speed-up that head agreement buys).
@@ -30,6 +34,7 @@ from tqdm.auto import tqdm
 
 from .analysis.predictions import greedy_continuations
 from .corpora import Corpus, check_long_enough, make_batch
+from .decoding.decode import decode_ids
 from .errors import TinyMTPError
 from .train import learning_rate, schedule_progress
 
@@ -45,6 +50,8 @@ class DistillConfig:
     warmup_steps: int = 20
     eval_every: int = 50
     eval_windows: int = 16  # held-out windows of the validation text for the greedy agreement
+    text: str = "corpus"  # "corpus": windows of the text; "generated": a prompt of it, then greedy's own tokens
+    prompt_tokens: int = 8  # with text="generated": how much of each window is real text
     seed: int = 1337
     threads: int | None = None
 
@@ -60,6 +67,10 @@ class DistillConfig:
                 raise TinyMTPError(f"{name} must be a positive number, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise TinyMTPError(f"learning rate must be positive, got {self.learning_rate}")
+        if self.text not in ("corpus", "generated"):
+            raise TinyMTPError(f"text must be corpus or generated, got '{self.text}'")
+        if not 0 < self.prompt_tokens < self.window:
+            raise TinyMTPError(f"prompt_tokens must be between 1 and window - 1, got {self.prompt_tokens}")
 
 
 @dataclass
@@ -114,6 +125,21 @@ def greedy_targets(model, x: torch.Tensor) -> torch.Tensor:
     return torch.stack([greedy_continuations(model, row.tolist(), model.n_heads) for row in x])  # (B, L, n)
 
 
+def generated_windows(model, x: torch.Tensor, prompt_tokens: int) -> torch.Tensor:
+    """Each window's first `prompt_tokens` tokens, then what greedy decoding writes after them:
+    the text the heads read while decoding. x (B, L) -> (B, L)."""
+    L = x.size(1)
+    rows = [row[:prompt_tokens].tolist() for row in x]
+    rows = [row + decode_ids(model, row, "greedy", L - prompt_tokens, keep_rounds=False).tokens for row in rows]
+    return torch.tensor(rows, dtype=torch.long, device=x.device)  # (B, L)
+
+
+def training_windows(model, data: torch.Tensor, cfg: DistillConfig, window: int, generator) -> torch.Tensor:
+    """A batch of windows (B, L) to distill on: random windows of the text, or generated from them."""
+    x, _ = make_batch(data, cfg.batch_size, window, model.n_heads, generator)  # (B, L)
+    return generated_windows(model, x, cfg.prompt_tokens) if cfg.text == "generated" else x
+
+
 def head_logits(model, x: torch.Tensor, greedy: torch.Tensor) -> torch.Tensor:
     """Every head's logits (B, L, n, V); causal heads read the greedy continuation as tokens ahead."""
     ahead = greedy[..., : model.n_heads - 1] if model.chained else None  # (B, L, n-1): x[t+1..t+n-1]
@@ -127,10 +153,13 @@ def distill_losses(logits: torch.Tensor, greedy: torch.Tensor) -> list:
             for k in range(1, logits.size(2))]
 
 
-def held_out_windows(model, val_data: torch.Tensor, window: int, count: int) -> tuple:
-    """Evenly spaced windows of the validation text (B, L) with their greedy targets (B, L, n)."""
+def held_out_windows(model, val_data: torch.Tensor, window: int, count: int, cfg: DistillConfig | None = None) -> tuple:
+    """Evenly spaced windows of the validation text (B, L), generated from when cfg.text says so,
+    with their greedy targets (B, L, n)."""
     starts = torch.linspace(0, len(val_data) - window, count).long().unique()
     x = torch.stack([val_data[s : s + window] for s in starts.tolist()])  # (B, L)
+    if cfg is not None and cfg.text == "generated":
+        x = generated_windows(model, x, cfg.prompt_tokens)  # (B, L)
     return x, greedy_targets(model, x)
 
 
@@ -167,7 +196,7 @@ def distill(model, corpus: Corpus, config: DistillConfig | None = None, on_step=
     generator = torch.Generator().manual_seed(cfg.seed)
     device = next(model.parameters()).device
     train_data = corpus.tokens("train").to(device)
-    held_out = held_out_windows(model, corpus.tokens("val").to(device), window, cfg.eval_windows)
+    held_out = held_out_windows(model, corpus.tokens("val").to(device), window, cfg.eval_windows, cfg)
     history = {"train": [], "eval": [{"step": 0, "heads": greedy_agreement(model, *held_out)}]}
     step, interrupted, started = 0, False, time.perf_counter()
     try:
@@ -175,7 +204,7 @@ def distill(model, corpus: Corpus, config: DistillConfig | None = None, on_step=
             lr = learning_rate(cfg, step, progress)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x, _ = make_batch(train_data, cfg.batch_size, window, model.n_heads, generator)  # (B, L)
+            x = training_windows(model, train_data, cfg, window, generator)  # (B, L)
             losses = distill_step(model, optimizer, params, x)
             step += 1
             history["train"].append([step] + losses)

@@ -255,6 +255,8 @@ def add_distill_parser(sub):
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=positive_float, help="distill for this much wall-clock time")
     budget.add_argument("--steps", type=positive_int, help="distill for this many steps (default 300)")
+    p.add_argument("--text", choices=["corpus", "generated"], default="corpus", help="windows of the corpus "
+                   "(default), or a short prompt from it followed by greedy decoding's own tokens")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a progress bar")
@@ -271,7 +273,7 @@ def cmd_distill(args) -> int:
     corpus = load_corpus(args.corpus or source.metadata.get("corpus", "python-stdlib"))
     if corpus.tokenizer != source.tokenizer:
         raise TinyMTPError(f"checkpoint {args.checkpoint} was trained on another vocabulary than corpus '{corpus.name}'")
-    config = DistillConfig(steps=args.steps, minutes=args.minutes, seed=args.seed, threads=args.threads)
+    config = DistillConfig(steps=args.steps, minutes=args.minutes, text=args.text, seed=args.seed, threads=args.threads)
     bar = None if args.json else DistillProgressBar(config)
     try:
         result = distill(source.model, corpus, config, on_step=bar)
