@@ -30,13 +30,12 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .analysis.predictions import greedy_continuations
 from .corpora import Corpus, check_long_enough, make_batch
 from .decoding.decode import decode_ids
 from .errors import TinyMTPError
-from .train import learning_rate, schedule_progress
+from .train import check_budget, learning_rate, schedule_progress
 
 
 @dataclass
@@ -56,15 +55,8 @@ class DistillConfig:
     threads: int | None = None
 
     def __post_init__(self):
-        if self.steps is None and self.minutes is None:
-            self.steps = 300
-        if self.steps is not None and self.steps <= 0:
-            raise TinyMTPError(f"--steps must be a positive number, got {self.steps}")
-        if self.minutes is not None and not self.minutes > 0:
-            raise TinyMTPError(f"--minutes must be a positive number, got {self.minutes}")
-        for name in ("batch_size", "window", "eval_every", "eval_windows", "threads", "warmup_steps"):
-            if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise TinyMTPError(f"{name} must be a positive number, got {getattr(self, name)}")
+        check_budget(self, default_steps=300,
+                     positive=("batch_size", "window", "eval_every", "eval_windows", "threads", "warmup_steps"))
         if not self.learning_rate > 0:
             raise TinyMTPError(f"learning rate must be positive, got {self.learning_rate}")
         if self.text not in ("corpus", "generated"):
@@ -235,25 +227,3 @@ def distill_metadata(result: DistillResult, source: str, source_metadata: dict, 
         "greedy_agreement_before": result.history["eval"][0]["heads"],
         "greedy_agreement": result.final_agreement, "history": result.history,
     }}
-
-
-class DistillProgressBar:
-    """A tqdm bar that is also distill()'s on_step: steps (or seconds) and heads 2..n's losses."""
-
-    def __init__(self, cfg: DistillConfig):
-        self.by_time = cfg.steps is None
-        self.total = round(cfg.minutes * 60) if self.by_time else cfg.steps
-        self.bar = None  # drawn on the first step, after distill()'s one-line errors
-
-    def __call__(self, info: DistillStep) -> bool:
-        if self.bar is None:
-            self.bar = tqdm(total=self.total, unit="s" if self.by_time else "step", dynamic_ncols=True)
-        losses = " ".join(f"h{k}={v:.3f}" for k, v in enumerate(info.head_losses, start=2))
-        self.bar.set_postfix_str(losses, refresh=False)
-        position = min(int(info.seconds), self.bar.total) if self.by_time else info.step
-        self.bar.update(position - self.bar.n)
-        return False
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()

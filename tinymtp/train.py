@@ -32,6 +32,20 @@ from .loss import check_memory_saving, memory_saving_backward
 from .model import ModelConfig, MTPModel
 
 
+def check_budget(config, default_steps: int, positive: tuple) -> None:
+    """A run's length and sizes, shared by TrainConfig and DistillConfig: `steps` (default
+    `default_steps`) or `minutes`, and the named fields, must be positive (one-line errors)."""
+    if config.steps is None and config.minutes is None:
+        config.steps = default_steps
+    if config.steps is not None and config.steps <= 0:
+        raise TinyMTPError(f"--steps must be a positive number, got {config.steps}")
+    if config.minutes is not None and not config.minutes > 0:
+        raise TinyMTPError(f"--minutes must be a positive number, got {config.minutes}")
+    for name in positive:
+        if getattr(config, name) is not None and getattr(config, name) <= 0:
+            raise TinyMTPError(f"{name} must be a positive number, got {getattr(config, name)}")
+
+
 @dataclass
 class TrainConfig:
     steps: int | None = None  # total optimizer steps (the default when neither is given: 800)
@@ -51,15 +65,7 @@ class TrainConfig:
     threads: int | None = None  # CPU threads for PyTorch (None: its default); part of reproducibility
 
     def __post_init__(self):
-        if self.steps is None and self.minutes is None:
-            self.steps = 800
-        if self.steps is not None and self.steps <= 0:
-            raise TinyMTPError(f"--steps must be a positive number, got {self.steps}")
-        if self.minutes is not None and not self.minutes > 0:
-            raise TinyMTPError(f"--minutes must be a positive number, got {self.minutes}")
-        for name in ("batch_size", "eval_every", "eval_batches", "threads"):
-            if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise TinyMTPError(f"{name} must be a positive number, got {getattr(self, name)}")
+        check_budget(self, default_steps=800, positive=("batch_size", "eval_every", "eval_batches", "threads"))
         if not self.learning_rate > 0:
             raise TinyMTPError(f"learning rate must be positive, got {self.learning_rate}")
         if not self.grad_clip > 0:

@@ -266,7 +266,8 @@ def cmd_distill(args) -> int:
     # imported here, not at the top: they import torch, which `python -m tinymtp --help` must not wait for
     from ..checkpoint import check_checkpoint_target, load_checkpoint, save_checkpoint
     from ..corpora import load_corpus
-    from ..distill import DistillConfig, DistillProgressBar, distill, distill_metadata
+    from ..distill import DistillConfig, distill, distill_metadata
+    from ..progress import DistillProgressBar
 
     check_checkpoint_target(args.out, args.overwrite)  # before distilling: a refusal costs no run
     source = load_checkpoint(args.checkpoint)
