@@ -1,14 +1,18 @@
-"""Self-distillation (tinymtp/distill.py): head 1 never changes, heads 2..n come to agree with
-greedy decoding on held-out text, speculative decoding stays exact, and the CLI writes safely."""
+"""Self-distillation (tinymtp/distill.py, distill_targets.py): greedy's path and its soft target
+are the decoder's, head 1 never changes in the frozen recipe and does in the joint one, heads
+2..n come to agree with greedy decoding on held-out text (hard) or with its distribution (soft),
+speculative decoding stays exact, and the CLI writes safely."""
 
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import torch
 from conftest import assert_one_line_error, run_cli
 
+from tinymtp.analysis.predictions import greedy_continuations
 from tinymtp.checkpoint import load_checkpoint
 from tinymtp.corpora import load_corpus
 from tinymtp.decoding.decode import decode_ids
@@ -18,8 +22,11 @@ from tinymtp.distill import (
     generated_windows,
     greedy_agreement,
     greedy_targets,
+    head_scores,
     held_out_windows,
+    parameter_groups,
 )
+from tinymtp.distill_targets import greedy_path
 from tinymtp.errors import TinyMTPError
 from tinymtp.model import ModelConfig, MTPModel
 
@@ -60,6 +67,20 @@ def test_greedy_targets_are_the_greedy_decoders_tokens(random_heads):
             assert targets[b, t].tolist() == expected
 
 
+def test_greedy_path_is_head_1_along_the_greedy_decoders_path(random_heads):
+    x = torch.tensor([[3, 5, 7, 2, 9, 4], [1, 1, 2, 3, 5, 8]])  # (2, 6)
+    tokens, logits = greedy_path(random_heads, x)  # (2, 6, 3), (2, 6, 3, V)
+    for b in range(2):  # golden reference: one prompt's prefixes continued by analysis.predictions
+        assert torch.equal(tokens[b], greedy_continuations(random_heads, x[b].tolist(), 3))
+    for b, t in [(0, 0), (0, 4), (1, 5)]:  # the teacher at step j: head 1 after the prefix and j greedy tokens
+        for j in range(3):
+            row = torch.cat([x[b, : t + 1], tokens[b, t, :j]])[None]  # (1, t+1+j)
+            expected = random_heads(row, heads=1).logits[0, -1, 0]  # (V,)
+            assert torch.allclose(logits[b, t, j], expected, atol=1e-5)
+    soft = torch.softmax(logits, dim=-1)  # (2, 6, 3, V): the soft target
+    assert torch.equal(soft.argmax(-1), greedy_targets(random_heads, x))  # the hard target, everywhere
+
+
 def test_head_1_and_the_trunk_are_bit_identical(random_heads, distilled, corpus):
     x = corpus.tokens("val")[:30][None]  # (1, 30)
     before, after = random_heads(x).logits, distilled.model(x).logits  # (1, 30, n, V) each
@@ -68,6 +89,7 @@ def test_head_1_and_the_trunk_are_bit_identical(random_heads, distilled, corpus)
     for name, p in random_heads.state_dict().items():
         if not name.startswith(("heads.1.", "heads.2.")):
             assert torch.equal(p, distilled.model.state_dict()[name]), name
+    assert distilled.head1_val_loss == distilled.head1_val_loss_before
 
 
 def test_the_model_passed_in_is_left_alone(trained_checkpoint, corpus):
@@ -78,7 +100,8 @@ def test_the_model_passed_in_is_left_alone(trained_checkpoint, corpus):
 
 
 def test_greedy_agreement_rises_on_held_out_windows(random_heads, distilled, corpus):
-    x, greedy = held_out_windows(random_heads, corpus.tokens("val"), 30, 12)  # windows the run never saw
+    x = held_out_windows(random_heads, corpus.tokens("val"), 30, 12)  # (12, 30): windows the run never saw
+    greedy = greedy_targets(random_heads, x)  # (12, 30, 3)
     before = [h["greedy_agreement"] for h in greedy_agreement(random_heads, x, greedy)]
     after = [h["greedy_agreement"] for h in greedy_agreement(distilled.model, x, greedy)]
     assert [h["head"] for h in distilled.final_agreement] == [2, 3]
@@ -121,11 +144,61 @@ def test_distilling_on_generated_text_raises_agreement_there(random_heads, corpu
     assert torch.equal(random_heads(x).logits[:, :, 0], result.model(x).logits[:, :, 0])
 
 
+def test_soft_target_lowers_the_kl_to_head_1_on_held_out_windows(random_heads, corpus):
+    result = distill(random_heads, corpus, config(target="soft", steps=40))
+    x = held_out_windows(random_heads, corpus.tokens("val"), 30, 12)  # (12, 30): windows the run never saw
+    before, after = head_scores(random_heads, x), head_scores(result.model, x)
+    for old, new in zip(before, after):
+        assert new["kl"] < 0.7 * old["kl"], (before, after)
+    first, last = result.history["train"][0], result.history["train"][-1]
+    assert last[1] < first[1] and last[2] < first[2]  # the KL losses of heads 2 and 3 fell
+    assert result.head1_val_loss == result.head1_val_loss_before  # the frozen recipe again
+
+
+def test_joint_recipe_trains_the_trunk_with_head_1_on_the_text(random_heads, corpus):
+    result = distill(random_heads, corpus, config(train_trunk=True, steps=20))
+    before, after = random_heads.state_dict(), result.model.state_dict()
+    assert not torch.equal(before["trunk.blocks.0.attn.qkv.weight"], after["trunk.blocks.0.attn.qkv.weight"])
+    assert not torch.equal(before["heads.0.linear.weight"], after["heads.0.linear.weight"])  # head 1 trained too
+    assert [row[0] for row in result.history["head1_train"]] == list(range(1, 21))
+    assert result.head1_val_loss != result.head1_val_loss_before
+    prompt = corpus.tokens("val")[:10].tolist()  # the checker is the new head 1: still exact
+    assert (decode_ids(result.model, prompt, "speculative", 40).tokens
+            == decode_ids(result.model, prompt, "greedy", 40).tokens)
+
+
+def test_with_no_drafting_weight_only_head_1_s_loss_trains(random_heads, corpus):
+    result = distill(random_heads, corpus, config(train_trunk=True, drafting_weight=0.0, steps=5))
+    before, after = random_heads.state_dict(), result.model.state_dict()
+    changed = {name for name, p in before.items() if not torch.equal(p, after[name])}
+    assert not any(name.startswith(("heads.1.", "heads.2.")) for name in changed)  # zero gradient, no step
+    assert any(name.startswith("trunk.") for name in changed) and "heads.0.linear.weight" in changed
+
+
+def test_joint_recipe_gives_the_shared_parts_a_smaller_learning_rate(random_heads):
+    model = copy.deepcopy(random_heads)
+    drafting, shared = parameter_groups(model, DistillConfig(train_trunk=True, trunk_lr_ratio=0.25))
+    assert (drafting["lr_scale"], shared["lr_scale"]) == (1.0, 0.25)
+    assert {id(p) for p in drafting["params"]} == {id(p) for h in model.heads[1:] for p in h.parameters()}
+    assert len(drafting["params"]) + len(shared["params"]) == len(list(model.parameters()))
+    assert all(p.requires_grad for p in model.parameters())
+    (frozen,) = parameter_groups(model, DistillConfig())
+    assert sum(p.requires_grad for p in model.parameters()) == len(frozen["params"])
+
+
 def test_bad_settings_are_one_line_errors():
     with pytest.raises(TinyMTPError, match="text must be"):
         DistillConfig(text="poems")
     with pytest.raises(TinyMTPError, match="prompt_tokens"):
         DistillConfig(window=8, prompt_tokens=8)
+    with pytest.raises(TinyMTPError, match="target must be"):
+        DistillConfig(target="warm")
+    with pytest.raises(TinyMTPError, match="needs text corpus"):
+        DistillConfig(train_trunk=True, text="generated")
+    with pytest.raises(TinyMTPError, match="trunk_lr_ratio"):
+        DistillConfig(train_trunk=True, trunk_lr_ratio=0)
+    with pytest.raises(TinyMTPError, match="drafting_weight"):
+        DistillConfig(drafting_weight=-1)
 
 
 def test_reproducible_with_a_seed(random_heads, corpus):
@@ -153,6 +226,24 @@ def test_cli_writes_a_loadable_checkpoint_and_refuses_to_replace_it(trained_chec
     assert_one_line_error(run_cli(*args), "--overwrite")
     assert (out / "model.safetensors").read_bytes() == written
     assert run_cli(*args, "--overwrite").returncode == 0
+
+
+def test_cli_joint_soft_run_reports_head_1_and_refuses_generated_text(trained_checkpoint, tmp_path):
+    out = tmp_path / "joint"
+    proc = run_cli("distill", "--checkpoint", trained_checkpoint, "--out", out, "--steps", "3", "--threads", "1",
+                   "--train-trunk", "--target", "soft", "--drafting-weight", "0.5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["head1_val_loss"] != report["head1_val_loss_before"]
+    assert all("kl" in head for head in report["greedy_agreement"])
+    distilled = load_checkpoint(str(out)).metadata["distilled"]
+    assert distilled["config"]["train_trunk"] and distilled["config"]["target"] == "soft"
+    assert distilled["config"]["drafting_weight"] == 0.5
+    assert distilled["head1_val_loss"] == report["head1_val_loss"]
+    proc = run_cli("distill", "--checkpoint", trained_checkpoint, "--out", tmp_path / "gen", "--steps", "2",
+                   "--train-trunk", "--text", "generated")
+    assert_one_line_error(proc, "needs text corpus")
+    assert not (tmp_path / "gen").exists()
 
 
 def test_cli_refuses_a_one_head_checkpoint(tmp_path, corpus):

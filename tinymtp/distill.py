@@ -4,22 +4,30 @@ A speculative decoder with exact greedy checking keeps head k's draft only when 
 token that greedy decoding (head 1, one token at a time) writes k steps on, not the token the
 text has there. Training on the text teaches the wrong target wherever the model would write
 something else. `distill(model, corpus, DistillConfig(...))` retrains heads 2..n on the model's
-own target: for head k at position t, the token that greedy decoding from x[0..t] writes at t+k
-(`greedy_continuations`, one batched pass per window): self-distillation, as Medusa-2 (Cai et
-al. 2024) and FastMTP (2025) train their draft heads on the model's own outputs.
+own target, for head k at position t (tinymtp/distill_targets.py): the token that greedy
+decoding from x[0..t] writes at t+k (target="hard", for greedy speculative decoding), or head
+1's distribution at that step (target="soft", a KL loss, for speculative sampling):
+self-distillation, as Medusa-2 (Cai et al. 2024) and FastMTP (2025) train their draft heads on
+the model's own outputs.
 
-The trunk, head 1, the shared final norm and the shared unembedding are frozen (requires_grad
-False), so head 1's output, and with it everything greedy decoding writes, stays bit-identical.
+Two recipes. By default (the frozen recipe, Medusa-1's) the trunk, head 1, the shared final norm
+and the shared unembedding are frozen (requires_grad False), so head 1's output, and with it
+everything greedy decoding writes, stays bit-identical. With train_trunk (Medusa-2's joint
+recipe) every parameter trains: loss = cross-entropy of head 1 to the text's next token +
+drafting_weight * the mean of heads 2..n's distillation losses against the current model's
+greedy targets (recomputed every step); the shared parts get learning_rate * trunk_lr_ratio.
+Head 1 then changes, so its validation loss is reported before and after (in either recipe).
 Causal heads read the greedy continuation as their tokens ahead: what they read while drafting
 a run that the checker keeps.
 
 While decoding, the heads read the model's own continuation, not the corpus: text="generated"
 distills on windows that start with a short prompt of the text and go on with greedy's own
-tokens (FastMTP fine-tunes on self-generated data for the same reason).
+tokens (FastMTP fine-tunes on self-generated data for the same reason); the joint recipe
+refuses it, as head 1 must learn from real text.
 
-Left out: the soft (KL to the model's distribution) target for sampling, and distilling with an
-unfrozen trunk (Medusa-2's joint recipe). Explained in docs/usage.md (notebook 06 measures the
-speed-up that head agreement buys).
+Left out: distilling at a sampling temperature other than 1, and training on a GPU-sized
+corpus of generated text. Explained in docs/usage.md (notebook 06 measures the speed-up that
+head agreement buys).
 """
 
 from __future__ import annotations
@@ -31,11 +39,23 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .analysis.predictions import greedy_continuations
 from .corpora import Corpus, check_long_enough, make_batch
 from .decoding.decode import decode_ids
+from .distill_targets import (
+    greedy_agreement,
+    greedy_path,
+    greedy_targets,
+    hard_losses,
+    head_logits,
+    soft_losses,
+    teacher_log_probs,
+)
 from .errors import TinyMTPError
+from .evaluate import evaluate
 from .train import check_budget, learning_rate, schedule_progress
+
+__all__ = ["DistillConfig", "DistillResult", "DistillStep", "distill", "distill_metadata", "generated_windows",
+           "greedy_agreement", "greedy_targets", "head_scores", "held_out_windows", "parameter_groups"]
 
 
 @dataclass
@@ -53,16 +73,29 @@ class DistillConfig:
     prompt_tokens: int = 8  # with text="generated": how much of each window is real text
     seed: int = 1337
     threads: int | None = None
+    target: str = "hard"  # "hard": greedy's token at t+k; "soft": head 1's distribution there (KL)
+    train_trunk: bool = False  # Medusa-2's joint recipe: every parameter trains, head 1 on the text
+    drafting_weight: float = 1.0  # with train_trunk: weight of heads 2..n's mean loss beside head 1's
+    trunk_lr_ratio: float = 0.3  # with train_trunk: the trunk, head 1, norm and unembedding get lr * this
+    head1_eval_windows: int = 256  # validation windows for head 1's loss before and after (as train() scores it)
 
     def __post_init__(self):
-        check_budget(self, default_steps=300,
-                     positive=("batch_size", "window", "eval_every", "eval_windows", "threads", "warmup_steps"))
+        check_budget(self, default_steps=300, positive=("batch_size", "window", "eval_every", "eval_windows",
+                                                        "threads", "warmup_steps", "head1_eval_windows"))
         if not self.learning_rate > 0:
             raise TinyMTPError(f"learning rate must be positive, got {self.learning_rate}")
         if self.text not in ("corpus", "generated"):
             raise TinyMTPError(f"text must be corpus or generated, got '{self.text}'")
         if not 0 < self.prompt_tokens < self.window:
             raise TinyMTPError(f"prompt_tokens must be between 1 and window - 1, got {self.prompt_tokens}")
+        if self.target not in ("hard", "soft"):
+            raise TinyMTPError(f"target must be hard or soft, got '{self.target}'")
+        if not self.drafting_weight >= 0:
+            raise TinyMTPError(f"drafting_weight must not be negative, got {self.drafting_weight}")
+        if not self.trunk_lr_ratio > 0:
+            raise TinyMTPError(f"trunk_lr_ratio must be positive, got {self.trunk_lr_ratio}")
+        if self.train_trunk and self.text != "corpus":
+            raise TinyMTPError("training the trunk needs text corpus: head 1 learns the real text's next token")
 
 
 @dataclass
@@ -71,10 +104,11 @@ class DistillStep:
     total_steps: int | None  # None when distilling for a number of minutes
     progress: float  # 0..1 of the schedule
     seconds: float
-    learning_rate: float
+    learning_rate: float  # heads 2..n's (the trunk's is learning_rate * trunk_lr_ratio with train_trunk)
     loss: float  # the mean of heads 2..n's losses
     head_losses: list  # distillation loss of heads 2..n, head 2 first
-    eval: dict | None = None  # set on evaluation steps: see greedy_agreement()
+    eval: dict | None = None  # set on evaluation steps: see head_scores()
+    head1_loss: float | None = None  # with train_trunk: head 1's cross-entropy to the text
 
 
 @dataclass
@@ -84,7 +118,9 @@ class DistillResult:
     seconds: float
     interrupted: bool
     history: dict = field(default_factory=dict)  # "train": [step, loss of head 2, ...], "eval": list
-    final_agreement: list = field(default_factory=list)  # [{"head": k, "greedy_agreement": share}], k >= 2
+    final_agreement: list = field(default_factory=list)  # [{"head": k, "greedy_agreement": share, "kl": ...}]
+    head1_val_loss_before: float | None = None  # head 1's validation loss before distilling
+    head1_val_loss: float | None = None  # and after (equal in the frozen recipe)
 
 
 def check_distill(model, corpus: Corpus, cfg: DistillConfig) -> int:
@@ -102,19 +138,19 @@ def check_distill(model, corpus: Corpus, cfg: DistillConfig) -> int:
     return window
 
 
-def freeze_all_but_drafting_heads(model) -> list:
-    """requires_grad False everywhere but heads 2..n; returns their parameters."""
-    for p in model.parameters():
-        p.requires_grad_(False)
-    params = [p for head in model.heads[1:] for p in head.parameters()]
-    for p in params:
+def parameter_groups(model, cfg: DistillConfig) -> list:
+    """The optimizer's groups, each with its share of the learning rate ("lr_scale").
+    Frozen recipe: heads 2..n only, everything else requires_grad False. Joint recipe: every
+    parameter, the shared parts (trunk, head 1, norm, unembedding) at trunk_lr_ratio."""
+    drafting = [p for head in model.heads[1:] for p in head.parameters()]
+    drafting_ids = {id(p) for p in drafting}
+    shared = [p for p in model.parameters() if id(p) not in drafting_ids]
+    for p in shared:
+        p.requires_grad_(cfg.train_trunk)
+    for p in drafting:
         p.requires_grad_(True)
-    return params
-
-
-def greedy_targets(model, x: torch.Tensor) -> torch.Tensor:
-    """x (B, L) -> (B, L, n): [b, t, k-1] is the token greedy decoding from x[b, 0..t] writes at t+k."""
-    return torch.stack([greedy_continuations(model, row.tolist(), model.n_heads) for row in x])  # (B, L, n)
+    groups = [{"params": drafting, "lr_scale": 1.0}]
+    return groups + [{"params": shared, "lr_scale": cfg.trunk_lr_ratio}] if cfg.train_trunk else groups
 
 
 def generated_windows(model, x: torch.Tensor, prompt_tokens: int) -> torch.Tensor:
@@ -126,52 +162,48 @@ def generated_windows(model, x: torch.Tensor, prompt_tokens: int) -> torch.Tenso
     return torch.tensor(rows, dtype=torch.long, device=x.device)  # (B, L)
 
 
-def training_windows(model, data: torch.Tensor, cfg: DistillConfig, window: int, generator) -> torch.Tensor:
-    """A batch of windows (B, L) to distill on: random windows of the text, or generated from them."""
-    x, _ = make_batch(data, cfg.batch_size, window, model.n_heads, generator)  # (B, L)
-    return generated_windows(model, x, cfg.prompt_tokens) if cfg.text == "generated" else x
+def training_windows(model, data: torch.Tensor, cfg: DistillConfig, window: int, generator) -> tuple:
+    """A batch of windows x (B, L) to distill on, random windows of the text or generated from them,
+    with the text's next tokens (B, L) (head 1's target in the joint recipe)."""
+    x, targets = make_batch(data, cfg.batch_size, window, model.n_heads, generator)  # (B, L), (B, L, n)
+    x = generated_windows(model, x, cfg.prompt_tokens) if cfg.text == "generated" else x
+    return x, targets[..., 0]  # (B, L), (B, L)
 
 
-def head_logits(model, x: torch.Tensor, greedy: torch.Tensor) -> torch.Tensor:
-    """Every head's logits (B, L, n, V); causal heads read the greedy continuation as tokens ahead."""
-    ahead = greedy[..., : model.n_heads - 1] if model.chained else None  # (B, L, n-1): x[t+1..t+n-1]
-    return model(x, ahead=ahead).logits  # (B, L, n, V)
-
-
-def distill_losses(logits: torch.Tensor, greedy: torch.Tensor) -> list:
-    """Cross-entropy of heads 2..n against the greedy targets, one scalar per head, head 2 first."""
-    V = logits.size(-1)
-    return [F.cross_entropy(logits[:, :, k].reshape(-1, V), greedy[:, :, k].reshape(-1))
-            for k in range(1, logits.size(2))]
-
-
-def held_out_windows(model, val_data: torch.Tensor, window: int, count: int, cfg: DistillConfig | None = None) -> tuple:
-    """Evenly spaced windows of the validation text (B, L), generated from when cfg.text says so,
-    with their greedy targets (B, L, n)."""
+def held_out_windows(model, val_data: torch.Tensor, window: int, count: int,
+                     cfg: DistillConfig | None = None) -> torch.Tensor:
+    """Evenly spaced windows of the validation text (B, L), generated from when cfg.text says so."""
     starts = torch.linspace(0, len(val_data) - window, count).long().unique()
     x = torch.stack([val_data[s : s + window] for s in starts.tolist()])  # (B, L)
-    if cfg is not None and cfg.text == "generated":
-        x = generated_windows(model, x, cfg.prompt_tokens)  # (B, L)
-    return x, greedy_targets(model, x)
+    return generated_windows(model, x, cfg.prompt_tokens) if cfg is not None and cfg.text == "generated" else x
 
 
-@torch.no_grad()
-def greedy_agreement(model, x: torch.Tensor, greedy: torch.Tensor) -> list:
-    """Per head k >= 2: the share of positions where head k's top guess is greedy's token at t+k."""
-    guesses = head_logits(model, x, greedy).argmax(-1)  # (B, L, n)
-    hits = (guesses == greedy).float().mean(dim=(0, 1))  # (n,)
-    return [{"head": k + 1, "greedy_agreement": round(float(hits[k]), 4)} for k in range(1, model.n_heads)]
+def head_scores(model, x: torch.Tensor) -> list:
+    """Heads 2..n on windows x (B, L), against the model's own greedy path: top-1 agreement with
+    greedy's token and KL from head 1's distribution ("kl"), one dict per head."""
+    greedy, path = greedy_path(model, x)  # (B, L, n), (B, L, n, V)
+    return greedy_agreement(model, x, greedy, teacher_log_probs(path))
 
 
-def distill_step(model, optimizer, params: list, x: torch.Tensor) -> list:
-    """One optimizer step of heads 2..n on windows x (B, L); returns their losses."""
-    greedy = greedy_targets(model, x)  # (B, L, n)
-    losses = distill_losses(head_logits(model, x, greedy), greedy)
+def distill_step(model, optimizer, cfg: DistillConfig, x: torch.Tensor, next_tokens: torch.Tensor) -> tuple:
+    """One optimizer step on windows x (B, L); returns (heads 2..n's losses, head 1's loss or None)."""
+    greedy, path = greedy_path(model, x)  # (B, L, n), (B, L, n, V): from the model as it is now
+    logits = head_logits(model, x, greedy)  # (B, L, n, V)
+    losses = hard_losses(logits, greedy) if cfg.target == "hard" else soft_losses(logits, teacher_log_probs(path))
+    loss = sum(losses) / len(losses)
+    head1 = None
+    if cfg.train_trunk:
+        head1 = F.cross_entropy(logits[:, :, 0].reshape(-1, logits.size(-1)), next_tokens.reshape(-1))
+        loss = head1 + cfg.drafting_weight * loss
     optimizer.zero_grad(set_to_none=True)
-    (sum(losses) / len(losses)).backward()
-    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
     optimizer.step()
-    return [round(float(v.detach()), 4) for v in losses]
+    return [round(float(v.detach()), 4) for v in losses], None if head1 is None else round(float(head1.detach()), 4)
+
+
+def head1_val_loss(model, val_data: torch.Tensor, cfg: DistillConfig) -> float:
+    return evaluate(model, val_data, n_windows=cfg.head1_eval_windows)["next_token_val_loss"]
 
 
 def distill(model, corpus: Corpus, config: DistillConfig | None = None, on_step=None) -> DistillResult:
@@ -183,47 +215,58 @@ def distill(model, corpus: Corpus, config: DistillConfig | None = None, on_step=
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model = copy.deepcopy(model).eval()  # no dropout: the greedy targets are the decoder's
-    params = freeze_all_but_drafting_heads(model)
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(parameter_groups(model, cfg), lr=cfg.learning_rate, weight_decay=0.0)
     generator = torch.Generator().manual_seed(cfg.seed)
     device = next(model.parameters()).device
-    train_data = corpus.tokens("train").to(device)
-    held_out = held_out_windows(model, corpus.tokens("val").to(device), window, cfg.eval_windows, cfg)
-    history = {"train": [], "eval": [{"step": 0, "heads": greedy_agreement(model, *held_out)}]}
+    train_data, val_data = corpus.tokens("train").to(device), corpus.tokens("val").to(device)
+    held_out = held_out_windows(model, val_data, window, cfg.eval_windows, cfg)  # (B, L)
+    val_before = head1_val_loss(model, val_data, cfg)
+    history = {"train": [], "eval": [{"step": 0, "heads": head_scores(model, held_out)}]}
+    if cfg.train_trunk:
+        history["head1_train"] = []  # [step, head 1's loss to the text]
     step, interrupted, started = 0, False, time.perf_counter()
     try:
         while (progress := schedule_progress(cfg, step, time.perf_counter() - started)) is not None:
             lr = learning_rate(cfg, step, progress)
             for group in optimizer.param_groups:
-                group["lr"] = lr
-            x = training_windows(model, train_data, cfg, window, generator)  # (B, L)
-            losses = distill_step(model, optimizer, params, x)
+                group["lr"] = lr * group["lr_scale"]
+            losses, head1 = distill_step(model, optimizer, cfg, *training_windows(model, train_data, cfg, window,
+                                                                                   generator))
             step += 1
             history["train"].append([step] + losses)
+            if head1 is not None:
+                history["head1_train"].append([step, head1])
             evaluation = None
             if step % cfg.eval_every == 0:
-                evaluation = {"step": step, "heads": greedy_agreement(model, *held_out)}
+                evaluation = {"step": step, "heads": head_scores(model, held_out)}
                 history["eval"].append(evaluation)
-            info = DistillStep(step, cfg.steps, progress, time.perf_counter() - started, lr,
-                               sum(losses) / len(losses), losses, evaluation)
+            info = DistillStep(step=step, total_steps=cfg.steps, progress=progress,
+                               seconds=time.perf_counter() - started, learning_rate=lr,
+                               loss=sum(losses) / len(losses), head_losses=losses, eval=evaluation, head1_loss=head1)
             if on_step is not None and on_step(info):
                 interrupted = True
                 break
     except KeyboardInterrupt:
         interrupted = True
-    final = greedy_agreement(model, *held_out)
     if history["eval"][-1]["step"] != step:
-        history["eval"].append({"step": step, "heads": final})
-    return DistillResult(model, step, time.perf_counter() - started, interrupted, history, final)
+        history["eval"].append({"step": step, "heads": head_scores(model, held_out)})
+    return DistillResult(model=model, steps=step, seconds=time.perf_counter() - started, interrupted=interrupted,
+                         history=history, final_agreement=history["eval"][-1]["heads"],
+                         head1_val_loss_before=val_before, head1_val_loss=head1_val_loss(model, val_data, cfg))
 
 
 def distill_metadata(result: DistillResult, source: str, source_metadata: dict, cfg: DistillConfig) -> dict:
     """config.json's "metadata" for a distilled checkpoint: the source's training record (without
-    its per-head text scores, which described the old heads 2..n) and how it was distilled."""
+    its per-head text scores, which described the old heads 2..n; with train_trunk head 1's
+    validation loss is replaced by the distilled model's) and how it was distilled."""
     kept = {key: value for key, value in source_metadata.items() if key not in ("heads", "history")}
+    if cfg.train_trunk:
+        kept["next_token_val_loss"] = result.head1_val_loss
     return {**kept, "distilled": {
         "from": source, "steps": result.steps, "seconds": round(result.seconds, 2),
         "interrupted": result.interrupted, "config": asdict(cfg),
         "greedy_agreement_before": result.history["eval"][0]["heads"],
-        "greedy_agreement": result.final_agreement, "history": result.history,
+        "greedy_agreement": result.final_agreement,
+        "head1_val_loss_before": result.head1_val_loss_before, "head1_val_loss": result.head1_val_loss,
+        "history": result.history,
     }}

@@ -206,11 +206,11 @@ def cmd_bench(args) -> int:
 
 def add_experiment_parser(sub):
     p = sub.add_parser("experiment", help="experiments: where multi-token prediction helps and where it does not")
-    p.add_argument("name", metavar="NAME", help="ntp-vs-mtp, induction, addition, head-types, how-many-heads, or all")
+    p.add_argument("name", metavar="NAME", help="ntp-vs-mtp, induction, addition, head-types, how-many-heads, loss-weights, or all")
     p.add_argument("--seeds", type=number_parser(int, lambda v: 1 <= v <= 20, "must be between 1 and 20"),
                    default=3, help="runs per configuration (default 3)")
     p.add_argument("--minutes", type=number_parser(float, lambda v: 0 < v <= 60, "must be above 0 and at most 60"),
-                   help="ntp-vs-mtp, head-types, how-many-heads: wall-clock budget per run")
+                   help="ntp-vs-mtp, head-types, how-many-heads, loss-weights: wall-clock budget per run")
     p.add_argument("--steps", type=number_parser(int, lambda v: 1 <= v <= 1_000_000, "must be 1 to 1000000"),
                    help="induction, addition: training steps of every run")
     p.add_argument("--threads", type=number_parser(int, lambda v: 1 <= v <= 256, "must be 1 to 256"), default=1,
@@ -257,6 +257,15 @@ def add_distill_parser(sub):
     budget.add_argument("--steps", type=positive_int, help="distill for this many steps (default 300)")
     p.add_argument("--text", choices=["corpus", "generated"], default="corpus", help="windows of the corpus "
                    "(default), or a short prompt from it followed by greedy decoding's own tokens")
+    p.add_argument("--target", choices=["hard", "soft"], default="hard", help="hard: greedy's token k steps "
+                   "on (default, for greedy speculative decoding); soft: head 1's distribution there, a KL loss "
+                   "(for speculative sampling)")
+    p.add_argument("--train-trunk", action="store_true", help="Medusa-2's joint recipe: every parameter trains, "
+                   "head 1 on the text's next token (changes greedy output; needs --text corpus)")
+    p.add_argument("--drafting-weight", type=non_negative_float, default=1.0,
+                   help="with --train-trunk: weight of heads 2..n's loss beside head 1's (default 1)")
+    p.add_argument("--trunk-lr-ratio", type=positive_float, default=0.3, help="with --train-trunk: the trunk, "
+                   "head 1, norm and unembedding learn at this share of the learning rate (default 0.3)")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a progress bar")
@@ -274,7 +283,9 @@ def cmd_distill(args) -> int:
     corpus = load_corpus(args.corpus or source.metadata.get("corpus", "python-stdlib"))
     if corpus.tokenizer != source.tokenizer:
         raise TinyMTPError(f"checkpoint {args.checkpoint} was trained on another vocabulary than corpus '{corpus.name}'")
-    config = DistillConfig(steps=args.steps, minutes=args.minutes, text=args.text, seed=args.seed, threads=args.threads)
+    config = DistillConfig(steps=args.steps, minutes=args.minutes, text=args.text, seed=args.seed, threads=args.threads,
+                           target=args.target, train_trunk=args.train_trunk, drafting_weight=args.drafting_weight,
+                           trunk_lr_ratio=args.trunk_lr_ratio)
     bar = None if args.json else DistillProgressBar(config)
     try:
         result = distill(source.model, corpus, config, on_step=bar)
@@ -287,12 +298,16 @@ def cmd_distill(args) -> int:
     if args.json:
         print(json.dumps({"checkpoint": path, "steps": result.steps, "seconds": round(result.seconds, 2),
                           "interrupted": result.interrupted, "greedy_agreement_before": before,
-                          "greedy_agreement": result.final_agreement}))
+                          "greedy_agreement": result.final_agreement,
+                          "head1_val_loss_before": result.head1_val_loss_before,
+                          "head1_val_loss": result.head1_val_loss}))
     else:
         print(f"saved {path} after {result.steps} steps in {result.seconds:.0f} s")
+        print(f"  head 1: validation loss {result.head1_val_loss_before:.4f} -> {result.head1_val_loss:.4f}")
         for old, new in zip(before, result.final_agreement):
             print(f"  head {new['head']}: agrees with greedy decoding {old['greedy_agreement']:.3f} -> "
-                  f"{new['greedy_agreement']:.3f} (held-out windows)")
+                  f"{new['greedy_agreement']:.3f}, KL from head 1 {old['kl']:.3f} -> {new['kl']:.3f} "
+                  "(held-out windows)")
     return 0
 
 
