@@ -2,9 +2,9 @@
 sidebar's model picker that chooses one for every page.
 
 Shipped checkpoints (under tinymtp.paths.checkpoints_dir()) are loaded once per server process
-(st.cache_resource), shared by every visitor and never changed; models trained on the Train
-page belong to the visitor's session (st.session_state["session_models"]). No model logic
-lives here: loading is tinymtp.checkpoint.load_checkpoint.
+(st.cache_resource), shared by every visitor and never changed; models trained or distilled on
+the Train page belong to the visitor's session (st.session_state["session_models"]). No model
+logic lives here: loading is tinymtp.checkpoint.load_checkpoint.
 """
 
 from __future__ import annotations
@@ -92,14 +92,35 @@ def get_model(label: str) -> ModelEntry:
     return ModelEntry(label, ckpt.model, ckpt.tokenizer, ckpt.metadata, "shipped", str(shipped[label]))
 
 
+JOB_KEYS = ("train_job", "distill_job")  # the Train page's runs in st.session_state: training, distilling
+
+
 def collect_finished_job() -> bool:
-    """Move a finished training run's model into this session's models (once); True if it did."""
-    job = st.session_state.get("train_job")
-    if job is None or job.running or job.collected or job.result is None:
-        return False
-    session_models()[job.name] = job.entry()
-    job.collected = True
-    return True
+    """Move finished runs' models into this session's models (once each); True if it did."""
+    collected = False
+    for key in JOB_KEYS:
+        job = st.session_state.get(key)
+        if job is None or job.running or job.collected or job.result is None:
+            continue
+        session_models()[job.name] = job.entry()
+        job.collected = collected = True
+    return collected
+
+
+def training_corpus(entry: ModelEntry):
+    """The Corpus `entry` was trained on: this session's own, or the built-in one its metadata names."""
+    from tinymtp.corpora import BUILT_IN
+
+    if entry.corpus is not None:
+        return entry.corpus
+    name = entry.metadata.get("corpus")
+    if name not in BUILT_IN:
+        raise TinyMTPError(f"'{entry.label}' was trained on '{name}', not a built-in corpus: distill it with "
+                           "python -m tinymtp distill --checkpoint DIR --corpus PATH")
+    corpus = builtin_corpus(name)
+    if corpus.tokenizer != entry.tokenizer:
+        raise TinyMTPError(f"'{entry.label}' has another vocabulary than the built-in corpus '{name}' today")
+    return corpus
 
 
 def choose_model(label: str) -> None:

@@ -1,17 +1,20 @@
-"""The Train page's machinery: one training run in a background thread, the server's queue
-those runs wait in (one per server process), and saving a trained model to runs/ without ever replacing another's.
+"""The Train page's machinery: one run in a background thread (training a model, or distilling
+one's heads 2..n), the server's queue those runs wait in (one per server process), and saving
+a trained or distilled model to runs/ without ever replacing another's.
 
 Why a queue: every browser session can press Train, and a class of 30 pressing it at once on
 the instructor's laptop would start 30 runs. All sessions of one server process share one
 TrainingQueue (app/training_queue.py), so at most TINYMTP_MAX_TRAINING_RUNS runs (default 1)
-train at once; the others wait their turn, see their place in line, and can cancel.
+train at once; the others wait their turn, see their place in line, and can cancel. A
+distillation is as heavy as training, so it waits in the same queue.
 
 Why one PyTorch thread: a server serves many sessions at once, each decoding on its own thread.
 Several threads per matrix product would make those sessions fight for the same cores, and
 for a model this small one thread is also the faster one (tinymtp/cli/generate.py does the
 same). So the server sets one thread per operation, once, and a training run uses one core.
 
-No model logic here: training is tinymtp.train.train, saving tinymtp.checkpoint.save_checkpoint.
+No model logic here: training is tinymtp.train.train, distilling tinymtp.distill.distill, saving
+tinymtp.checkpoint.save_checkpoint.
 """
 
 from __future__ import annotations
@@ -74,25 +77,27 @@ def session_watcher():
 
 
 class TrainingJob:
-    """One training run in a background thread, owned by the session that started it.
+    """One run (training or distilling) in a background thread, owned by the session that started it.
 
-    The thread waits for its turn in the queue, then only calls tinymtp.train.train and records
-    what its on_step callback reports; the page reads that record to draw the live chart. Stop
-    sets a flag the callback returns. A run whose session has closed (its model could never be
-    used) leaves the queue, or stops, after GONE_AFTER_SECONDS; a waiting run whose session is
-    closed when its turn comes leaves the queue then instead of starting.
+    The thread waits for its turn in the queue, then only calls its `work` function (made by
+    training_job or distill_job below) and records what the run's on_step callback reports; the
+    page reads that record to draw the live chart. Stop sets a flag the callback returns. A run
+    whose session has closed (its model could never be used) leaves the queue, or stops, after
+    GONE_AFTER_SECONDS; a waiting run whose session is closed when its turn comes leaves the
+    queue then instead of starting.
     """
 
-    def __init__(self, name, model_config, train_config, corpus, queue: TrainingQueue, session_alive=None):
+    def __init__(self, name, work, config, corpus, queue: TrainingQueue, session_alive=None, kind="training"):
         self.name = name
-        self.model_config = model_config
-        self.train_config = train_config
+        self.work = work  # work(on_step) -> (result, metadata): the library call this job runs
+        self.config = config  # the run's TrainConfig or DistillConfig: its steps or minutes size the progress bar
         self.corpus = corpus
         self.queue = queue
         self.session_alive = session_alive or (lambda: True)
+        self.kind = kind  # "training" or "distillation", in messages
         self.ticket = None
         self.history = {"train": [], "eval": []}
-        self.last = None  # the latest StepInfo
+        self.last = None  # the latest StepInfo (or DistillStep)
         self.stop_requested = False
         self.result = None
         self.metadata = None
@@ -100,8 +105,7 @@ class TrainingJob:
         self.gone_since = None  # when the owning session was first seen gone
         self.collected = False  # the page has moved the result into the session's models
         self.announced = False  # the page has noticed the end of the run (and stopped its timer)
-        self.thread = threading.Thread(target=self._run, name=f"tinymtp-train-{name}", daemon=True)
-
+        self.thread = threading.Thread(target=self._run, name=f"tinymtp-{kind}-{name}", daemon=True)
     def start(self):
         self.ticket = self.queue.join(self.name)
         self.thread.start()
@@ -156,27 +160,47 @@ class TrainingJob:
         if not self._wait_for_turn():
             return
         try:
-            self._train()
+            self._work()
         finally:
             self.queue.finish(self.ticket)
 
-    def _train(self):
-        from tinymtp.train import train, training_metadata
-
+    def _work(self):
         try:
-            result = train(self.model_config, self.train_config, self.corpus, on_step=self._on_step)
+            result, self.metadata = self.work(self._on_step)
             self.history = result.history
-            self.metadata = training_metadata(result, self.corpus, self.train_config)
             self.result = result
         except TinyMTPError as exc:
             self.error = str(exc)
         except Exception as exc:  # a bug, not the user's fault: say so in one line, log the rest
             traceback.print_exc()
-            self.error = f"training failed unexpectedly ({type(exc).__name__}: {exc})"
+            self.error = f"{self.kind} failed unexpectedly ({type(exc).__name__}: {exc})"
 
     def entry(self) -> ModelEntry:
         return ModelEntry(self.name, self.result.model, self.corpus.tokenizer, self.metadata, "session",
                           corpus=self.corpus)
+
+
+def training_job(name, model_config, train_config, corpus, queue: TrainingQueue, session_alive=None) -> TrainingJob:
+    """A job that trains a new model (tinymtp.train.train)."""
+    from tinymtp.train import train, training_metadata
+
+    def work(on_step):
+        result = train(model_config, train_config, corpus, on_step=on_step)
+        return result, training_metadata(result, corpus, train_config)
+
+    return TrainingJob(name, work, train_config, corpus, queue, session_alive, kind="training")
+
+
+def distill_job(name, source: ModelEntry, distill_config, corpus, queue: TrainingQueue, session_alive=None) -> TrainingJob:
+    """A job that distills a copy of `source`'s heads 2..n (tinymtp.distill.distill); the source
+    model itself is never changed (a shipped one is shared by every visitor)."""
+    from tinymtp.distill import distill, distill_metadata
+
+    def work(on_step):
+        result = distill(source.model, corpus, distill_config, on_step=on_step)
+        return result, distill_metadata(result, source.label, source.metadata, distill_config)
+
+    return TrainingJob(name, work, distill_config, corpus, queue, session_alive, kind="distillation")
 
 
 def save_trained(entry: ModelEntry, tries: int = 100) -> str:

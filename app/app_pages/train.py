@@ -1,12 +1,14 @@
 """Train: train your own MTP model and watch every head's loss fall, live.
 
 Runs wait in the server's queue (app/training.py): while one waits, the page shows its place in
-line and a Cancel button; while it trains, the live chart and a Stop button.
+line and a Cancel button; while it trains, the live chart and a Stop button (app/run_view.py).
+Below, "Distill heads 2..n" retrains a model's drafting heads on its own greedy output, through
+the same queue (app/distill_panel.py).
 """
 
-from pathlib import Path
-
+import distill_panel
 import models
+import run_view
 import streamlit as st
 import training
 import ui
@@ -85,7 +87,7 @@ def build_job():
     base, i = label, 2
     while label in taken:
         label, i = f"{base}-{i}", i + 1
-    return training.TrainingJob(label, model_config, train_config, corpus, queue, training.session_watcher())
+    return training.training_job(label, model_config, train_config, corpus, queue, training.session_watcher())
 
 
 if start:
@@ -96,56 +98,20 @@ if start:
         ui.show_error(exc)
 
 
-def stop():
-    if st.session_state.get("train_job") is not None:
-        st.session_state["train_job"].stop_requested = True
-
-
-def cancel():
-    if st.session_state.get("train_job") is not None:
-        st.session_state["train_job"].cancel()
-
-
-def show_place_in_line(job):
-    """A waiting run: its place in the server's queue, refreshed every second, and Cancel."""
-    place, waiting, training_now = job.position()
-    if place is None:  # promoted (or cancelled) since the last look: the next refresh shows it
-        st.progress(0.0, text=f"Starting '{job.name}'…")
-        return
-    st.info(f"**Queued: position {place} of {waiting}.** '{job.name}' starts when a run ahead of it finishes "
-            f"({training_now} training now; this server trains at most {job.queue.slots} at once, so every "
-            "visitor's pages stay quick).", icon=":material/hourglass_top:")
-    st.button("Cancel", on_click=cancel, key="train_cancel", type="secondary", icon=":material/cancel:",
-              help="Leave the queue; nothing has trained yet.")
-
-
 @st.fragment(run_every=1.0 if job is not None and job.running else None)
 def live_view():
     job = st.session_state.get("train_job")
     if job is None:
         st.caption("Press **Train** to start. The chart below will follow every head's loss as it trains.")
         return
-    info = job.last
-    if not job.running and not job.announced:  # it just ended: a full rerun stops this timer, redraws the sidebar
-        job.announced = True
-        st.rerun()
+    run_view.notice_the_end(job)
     if job.queued:
-        show_place_in_line(job)
+        run_view.show_place_in_line(job, "train_job", cancel_key="train_cancel")
         st.caption("Updates every second. Other pages stay usable while this waits.")
         return
     if job.running:
-        st.button("Stop", on_click=stop, key="train_stop", type="secondary", icon=":material/stop_circle:",
-                  help="Stops after the current step; the model trained so far is kept.")
-        cfg = job.train_config
-        if info is None:
-            st.progress(0.0, text=f"Starting '{job.name}'…")
-        else:
-            if cfg.steps is not None:
-                text = f"step {info.step} of {cfg.steps} · {info.seconds:.0f} s"
-            else:
-                text = f"step {info.step} · {info.seconds:.0f} of {cfg.minutes * 60:.0f} s"
-            losses = " · ".join(f"head {k}: {v:.3f}" for k, v in enumerate(info.head_losses, start=1))
-            st.progress(min(1.0, info.progress), text=f"Training '{job.name}': {text} · train loss {losses}")
+        run_view.show_progress(job, "train_job", stop_key="train_stop", verb="Training", loss_name="train loss",
+                               first_head=1)
     elif job.cancelled:
         st.info(f"Cancelled: '{job.name}' left the queue without training.", icon=":material/cancel:")
         return
@@ -158,18 +124,7 @@ def live_view():
         st.success(f"Training finished{stopped}: '{job.name}', {meta.get('steps')} steps in "
                    f"{meta.get('seconds', 0):.0f} s, next-token val loss {meta.get('next_token_val_loss', 0):.3f}. "
                    "It is now in the sidebar's model picker on every page.", icon=":material/check_circle:")
-        b1, b2, _ = st.columns([1, 1, 2])
-        if b1.button("Use it on every page", key="train_use", type="primary"):
-            models.choose_model(job.name)  # a full rerun, so the sidebar's picker shows the choice
-        if b2.button("Save to runs/", key="train_save"):
-            try:
-                entry = models.session_models()[job.name]
-                path = training.save_trained(entry)
-                taken = "" if Path(path).name == models.safe_name(job.name) else (
-                    f" (runs/{models.safe_name(job.name)} already holds another model, so this one got its own name)")
-                st.success(f"Saved as a checkpoint: {path}{taken}")
-            except (TinyMTPError, OSError) as exc:
-                ui.show_error(exc)
+        run_view.show_use_and_save(job, use_key="train_use", save_key="train_save")
     history = {"train": list(job.history["train"]), "eval": list(job.history["eval"])}  # a snapshot: it grows
     ui.plot(viz.loss_curves(history, title=f"Loss per head: {job.name}"), key="train_loss")
     if job.metadata and job.metadata.get("heads"):
@@ -180,3 +135,4 @@ def live_view():
 
 
 live_view()
+distill_panel.show()

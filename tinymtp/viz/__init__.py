@@ -9,7 +9,7 @@ Okabe-Ito palette, readable by colour-blind viewers), accepted drafts are green 
 mark and rejected ones vermillion with a cross (colour AND symbol). One module per topic:
 
     style.py        colours, fonts, visible characters, the shared layout
-    training.py     loss curves, next-token vs multi-token models
+    training.py     loss curves, distilling heads 2..n, next-token vs multi-token models
     predictions.py  per-head guesses, accuracies, attention weights, distributions
     decoding.py     speculative rounds, acceptance, tokens per forward, speed-ups
     tree.py         candidate trees and their attention mask
@@ -66,6 +66,7 @@ from .style import (
     show_char,
 )
 from .training import (
+    distill_curves,
     loss_curves,
     model_comparison,
 )
@@ -116,6 +117,7 @@ __all__ = [
     "layout",
     "plot_text",
     "show_char",
+    "distill_curves",
     "loss_curves",
     "model_comparison",
     "candidate_tree",

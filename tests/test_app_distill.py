@@ -1,0 +1,199 @@
+"""AppTest tests of the Train page's "Distill heads 2..n" section (app/distill_panel.py).
+
+It distills through the same queue as training, puts the distilled copy among the session's
+models, refuses in one line what it cannot distill, and a queued distillation can be cancelled.
+The checkpoints are test_app_fixtures' tiny ones (trained on a corpus that is not built in) plus
+one trained in seconds on the built-in `stories` corpus, which the page can distill.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+from test_app_fixtures import APP, make_checkpoints
+
+TIMEOUT = 60
+STORIES_MODEL = "stories-3head"
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    from tinymtp.checkpoint import save_checkpoint
+    from tinymtp.corpora import load_corpus
+    from tinymtp.model import ModelConfig
+    from tinymtp.train import TrainConfig, train, training_metadata
+
+    root = make_checkpoints(tmp_path_factory.mktemp("distill-checkpoints"))
+    corpus = load_corpus("stories")
+    model_config = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=3)
+    train_config = TrainConfig(steps=12, batch_size=8, eval_every=6, eval_batches=2, seed=3)
+    result = train(model_config, train_config, corpus)
+    save_checkpoint(str(root / STORIES_MODEL), result.model, corpus.tokenizer,
+                    training_metadata(result, corpus, train_config))
+    return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_torch_threads():
+    """The app sets one PyTorch thread for its whole process (app/training.py); give the rest back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def train_page(checkpoints, tmp_path, monkeypatch):
+    """A fresh session of the app, on the Train page."""
+    monkeypatch.setenv("TINYMTP_CHECKPOINTS", str(checkpoints))
+    monkeypatch.setenv("TINYMTP_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("TINYMTP_RESULTS", str(tmp_path / "no-results"))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    return open_page(at, "train")
+
+
+def open_page(at, page):
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def errors(at):
+    return [e.value for e in at.error]
+
+
+def all_text(at):
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    parts += [s.value for s in at.success] + errors(at)
+    return "\n".join(str(p) for p in parts)
+
+
+def start_distilling(at, model, steps=3):
+    at.selectbox(key="train_distill_model").set_value(model)
+    at.radio(key="train_distill_budget").set_value("steps")
+    at.number_input(key="train_distill_steps").set_value(steps)
+    at.button(key="train_distill_start").click()
+    return at.run()
+
+
+def wait_for(at, key, seconds=90):
+    deadline = time.time() + seconds
+    while at.session_state[key].running and time.time() < deadline:
+        time.sleep(0.3)
+    at.run()
+    assert not at.session_state[key].running, f"{key} did not finish in time"
+    return at
+
+
+def test_distill_a_model_then_decode_and_save_it(train_page, tmp_path, checkpoints):
+    from tinymtp.checkpoint import load_checkpoint
+
+    at = start_distilling(train_page, STORIES_MODEL, steps=3)
+    assert not errors(at), errors(at)
+    wait_for(at, "distill_job")
+    assert not at.exception and not errors(at), errors(at)
+    assert any("Distilled: 'stories-3head-distilled', 3 steps" in s.value for s in at.success)
+    assert "stories-3head-distilled" in at.selectbox(key="model_label").options
+    table = at.dataframe[0].value
+    assert list(table["head"]) == [2, 3]
+    assert list(table.columns) == ["head", "greedy agreement before", "after", "change"]
+    assert at.session_state["distill_job"].history["train"][-1][0] == 3  # the chart's history: 3 steps
+    assert len(at.get("plotly_chart")) == 1  # the distillation chart (no training ran in this session)
+    # the distilled copy is used at once on the other pages; the shipped model is left as it was
+    at.button(key="train_distill_use").click().run()
+    assert at.session_state["model_label"] == "stories-3head-distilled"
+    at.button(key="train_distill_save").click().run()
+    saved = load_checkpoint(str(tmp_path / "runs" / "stories-3head-distilled"))
+    source = load_checkpoint(str(checkpoints / STORIES_MODEL))
+    assert saved.metadata["distilled"]["steps"] == 3 and saved.metadata["corpus"] == "stories"
+    before, after = dict(source.model.named_parameters()), dict(saved.model.named_parameters())
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed == {"heads.1.linear.weight", "heads.2.linear.weight"}  # heads 2..3 only: greedy is unchanged
+    at = open_page(at, "speculative")
+    at.button(key="spec_step").click().run()
+    assert not at.exception and not errors(at)
+    assert any("Identical to plain greedy decoding" in s.value for s in at.success)
+
+
+def test_a_one_head_model_is_refused_in_one_line(train_page):
+    at = train_page
+    at.selectbox(key="train_distill_model").set_value("ntp-1head").run()
+    assert not at.exception
+    assert len(errors(at)) == 1 and "1 head: nothing to distill" in errors(at)[0]
+    assert "\n" not in errors(at)[0]
+    assert not [b for b in at.button if b.key == "train_distill_start"]
+    assert "distill_job" not in at.session_state
+
+
+def test_a_model_trained_on_a_corpus_that_is_not_built_in_is_refused(train_page):
+    at = start_distilling(train_page, "mtp-4head")
+    assert not at.exception
+    assert errors(at) == ["'mtp-4head' was trained on 'mini-stories', not a built-in corpus: distill it with "
+                          "python -m tinymtp distill --checkpoint DIR --corpus PATH"]
+    assert "distill_job" not in at.session_state
+
+
+def test_a_session_trained_model_can_be_distilled(train_page):
+    from tinymtp.corpora import stories_text
+
+    at = train_page
+    at.radio(key="train_corpus").set_value("upload a text file")
+    at.file_uploader(key="train_upload").set_value(("corpus.txt", stories_text(seed=5, size=6000).encode(), "text/plain"))
+    at.number_input(key="train_heads").set_value(2)
+    at.selectbox(key="train_preset").set_value("micro")
+    at.radio(key="train_budget").set_value("steps")
+    at.number_input(key="train_steps").set_value(10)
+    at.text_input(key="train_name").set_value("mine")
+    at.button[0].click()  # the form's Train button
+    wait_for(at.run(), "train_job")
+    at = wait_for(start_distilling(at, "mine", steps=2), "distill_job")
+    assert not errors(at), errors(at)
+    assert {"mine", "mine-distilled"} <= set(at.selectbox(key="model_label").options)
+    assert at.session_state["session_models"]["mine-distilled"].corpus is at.session_state["train_job"].corpus
+
+
+def test_a_queued_distillation_can_be_cancelled_and_a_running_one_stopped(train_page):
+    """Distilling waits in the training queue: behind a long training run it is queued, and leaves
+    the line with Cancel; once running, Stop keeps the model distilled so far."""
+    from tinymtp.corpora import stories_text
+
+    at = train_page
+    at.radio(key="train_corpus").set_value("upload a text file")
+    at.file_uploader(key="train_upload").set_value(("corpus.txt", stories_text(seed=7, size=6000).encode(), "text/plain"))
+    at.selectbox(key="train_preset").set_value("micro")
+    at.radio(key="train_budget").set_value("steps")
+    at.number_input(key="train_steps").set_value(5000)
+    at.button[0].click()
+    at.run()
+    training_run = at.session_state["train_job"]
+    try:
+        at = start_distilling(at, STORIES_MODEL, steps=5000)
+        assert "Queued: position 1 of 1" in all_text(at)
+        assert at.session_state["distill_job"].last is None  # waiting, not distilling
+        at.button(key="train_distill_cancel").click().run()
+        job = at.session_state["distill_job"]
+        deadline = time.time() + 10
+        while job.running and time.time() < deadline:
+            time.sleep(0.1)
+        assert "left the queue without distilling" in all_text(at.run())
+        assert "stories-3head-distilled" not in at.selectbox(key="model_label").options
+    finally:
+        training_run.stop_requested = True  # never leave a 5000-step run behind
+    wait_for(at, "train_job")
+    at = start_distilling(at, STORIES_MODEL, steps=5000)
+    job = at.session_state["distill_job"]
+    try:
+        deadline = time.time() + 30
+        while job.last is None and time.time() < deadline:
+            time.sleep(0.1)
+        at.run()
+        at.button(key="train_distill_stop").click().run()
+    finally:
+        job.stop_requested = True
+    wait_for(at, "distill_job")
+    assert job.result.interrupted and job.result.steps < 5000
+    assert any("Distilled (stopped early)" in s.value for s in at.success)
+    assert "stories-3head-distilled" in at.selectbox(key="model_label").options
