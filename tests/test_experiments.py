@@ -165,4 +165,35 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
     assert main(["experiment", "induction", "--minutes", "1", "--out", str(tmp_path)]) == 2
     assert "--steps" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
-    assert set(EXPERIMENTS) == {"ntp-vs-mtp", "induction", "addition", "how-many-heads", "head-types"}
+    assert set(EXPERIMENTS) == {"ntp-vs-mtp", "induction", "addition", "how-many-heads", "head-types", "loss-weights"}
+
+
+@pytest.fixture(scope="module")
+def loss_weights_result():
+    return run_experiment("loss-weights", SMOKE)
+
+
+def test_loss_weights_recipes_share_one_step_count_and_the_frozen_trunk_keeps_head_1(loss_weights_result):
+    r = loss_weights_result
+    rows = {row["recipe"]: row for row in r["summary"]}
+    assert set(rows) == {"n=1", "equal", "lambda=0.3", "lambda=0.1", "frozen trunk"}
+    weighted = [r["plan"][name]["steps"] for name in ("equal", "lambda=0.3", "lambda=0.1")]
+    assert len(set(weighted)) == 1  # the weights change what a step learns, not its cost
+    assert rows["frozen trunk"]["head1_val_loss"] == rows["n=1"]["head1_val_loss"]  # the n=1 model's own head 1
+    for run in r["runs"]:
+        if run["recipe"] != "n=1":
+            assert run["before_distill"]["identical"] and run["after_distill"]["identical"]
+            assert 1 <= run["after_distill"]["tokens_per_forward"] <= 4 and run["distill_steps"] == 2
+    assert len(r["runs"]) == 5 * SMOKE.seeds and set(r["frontier"]) <= set(rows) - {"n=1"}
+    experiment_figure(r)
+
+
+def test_the_frontier_keeps_exactly_the_recipes_nothing_beats_on_both_counts():
+    from tinymtp.experiments.loss_weights import frontier
+
+    def row(name, loss, tpf):
+        return {"recipe": name, "head1_val_loss": {"mean": loss}, "after_distill": {"mean": tpf}}
+
+    rows = [row("a", 1.30, 3.2), row("b", 1.28, 3.0), row("c", 1.31, 3.1), row("d", 1.27, 2.5),
+            {"recipe": "n=1", "head1_val_loss": {"mean": 1.2}}]
+    assert frontier(rows) == ["d", "b", "a"]  # c is beaten by a (lower loss, more tokens per forward)

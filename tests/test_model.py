@@ -150,3 +150,18 @@ def test_bad_configs_are_refused():
         ModelConfig(n_heads=0)
     with pytest.raises(TinyMTPError, match="preset"):
         ModelConfig.from_preset("huge")
+
+
+def test_with_heads_keeps_the_trunk_and_head_1_and_adds_fresh_heads():
+    torch.manual_seed(0)
+    one = MTPModel(ModelConfig(vocab_size=20, context_length=16, d_model=16, n_layers=1, attn_heads=2, n_heads=1))
+    four = one.with_heads(4)
+    x = torch.randint(0, 20, (2, 10))  # (B, T)
+    assert four.n_heads == 4 and one.n_heads == 1
+    assert torch.equal(one(x).logits[:, :, 0], four(x).logits[:, :, 0])  # head 1 and the trunk unchanged
+    assert torch.equal(four.heads[1].linear.weight, torch.eye(16))  # a fresh head starts as the identity
+    four.trunk.blocks[0].mlp.up.weight.data.add_(1.0)
+    assert not torch.equal(one(x).logits[:, :, 0], four(x).logits[:, :, 0])  # copies, not shared tensors
+    assert torch.equal(four.with_heads(2).heads[1].linear.weight, four.heads[1].linear.weight)
+    with pytest.raises(TinyMTPError, match="at least 1 head"):
+        one.with_heads(0)

@@ -170,5 +170,18 @@ class MTPModel(nn.Module):
             if isinstance(module, CausalSelfAttention):
                 module.fast = fast
 
+    def with_heads(self, n_heads: int) -> MTPModel:
+        """A new model with `n_heads` heads: this model's trunk, head 1, final norm and unembedding
+        (copies), and heads 2..n freshly started (e.g. on a next-token model's frozen trunk, as in
+        Medusa-1, then taught by distill.py). Heads this model already has are copied too."""
+        if n_heads < 1:
+            raise TinyMTPError(f"a model needs at least 1 head, got {n_heads}")
+        cfg = ModelConfig(**{**self.config.to_dict(), "n_heads": n_heads})
+        grown = MTPModel(cfg).to(next(self.parameters()).device)
+        kept = {k: v for k, v in self.state_dict().items()
+                if not k.startswith("heads.") or int(k.split(".")[1]) < n_heads}
+        grown.load_state_dict(kept, strict=False)
+        return grown.train(self.training)
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -47,6 +47,11 @@ def measure_step_times(configs: dict, corpus, batch_size: int, rounds: int = 3, 
     return {label: statistics.median(s) for label, s in samples.items()}
 
 
+def cost_key(model_config) -> str:
+    """What a training step's cost depends on: the model's shape, not its loss weights."""
+    return repr(sorted((k, v) for k, v in model_config.to_dict().items() if k != "loss_weights"))
+
+
 def plan_steps(budget_seconds: float, step_times: dict, min_steps: int = 1) -> dict:
     """{label: seconds per step} -> {label: steps} so that steps x step time ~ the budget for all."""
     if not budget_seconds > 0:
@@ -64,9 +69,12 @@ def train_at_equal_compute(configs: dict, corpus, settings, budget_seconds: floa
     Returns (plan, records): plan = {label: {"step_time_s", "steps", "compute_s"}}.
     """
     progress.set(what=f"timing {len(configs)} configurations")
-    step_times = measure_step_times({label: cfg for label, (cfg, _) in configs.items()}, corpus, batch_size,
-                                    learning_rate=learning_rate, threads=settings.threads,
-                                    rounds=2 if settings.smoke else 3)
+    timed = {}  # one configuration per cost: loss weights change what a step learns, not what it costs
+    for label, (cfg, _) in configs.items():
+        timed.setdefault(cost_key(cfg), (label, cfg))
+    measured = measure_step_times(dict(timed.values()), corpus, batch_size, learning_rate=learning_rate,
+                                  threads=settings.threads, rounds=2 if settings.smoke else 3)
+    step_times = {label: measured[timed[cost_key(cfg)][0]] for label, (cfg, _) in configs.items()}
     steps = plan_steps(budget_seconds, step_times)
     plan = {label: {"step_time_s": round(step_times[label], 6), "steps": steps[label],
                     "compute_s": round(steps[label] * step_times[label], 3)} for label in configs}

@@ -158,8 +158,39 @@ def head_types_figure(result: dict, title: str | None = None) -> go.Figure:
                    margin=dict(l=10, r=10, t=90, b=10))
 
 
+def loss_weights_figure(result: dict, title: str | None = None) -> go.Figure:
+    """Head-1 val loss against tokens per forward, one point per recipe (after distillation, with an
+    arrow from before), the n = 1 model's loss as a line, and the frontier through the best recipes."""
+    rows = [r for r in result["summary"] if "after_distill" in r]
+    fig = go.Figure()
+    for i, row in enumerate(rows):
+        colour, loss, before, after = TYPE_COLOURS[i % len(TYPE_COLOURS)], row["head1_val_loss"], \
+            row["before_distill"], row["after_distill"]
+        fig.add_trace(go.Scatter(x=[before["mean"], after["mean"]], y=[loss["mean"]] * 2, mode="lines+markers",
+                                 name=row["recipe"], legendgroup=row["recipe"], line=dict(color=colour, width=1, dash="dot"),
+                                 marker=dict(size=[7, 12], color=colour, symbol=["circle-open", "circle"]),
+                                 error_x=dict(type="data", array=[before["std"], after["std"]]),
+                                 error_y=dict(type="data", array=[loss["std"]] * 2),
+                                 hovertemplate="%{x:.2f} tokens per forward, head-1 loss %{y:.4f}<extra>"
+                                               + row["recipe"] + " (open: before distillation)</extra>"))
+    front = [next(r for r in rows if r["recipe"] == name) for name in result.get("frontier", [])]
+    if len(front) > 1:
+        fig.add_trace(go.Scatter(x=[r["after_distill"]["mean"] for r in front],
+                                 y=[r["head1_val_loss"]["mean"] for r in front], mode="lines", name="frontier",
+                                 line=dict(color="#444444", width=2), hoverinfo="skip"))
+    base = next((r for r in result["summary"] if r["recipe"] == "n=1"), None)
+    if base is not None:
+        fig.add_hline(y=base["head1_val_loss"]["mean"], line=dict(color=n_colour(1), dash="dash"),
+                      annotation_text="n=1 (next-token only)", annotation_position="top left")
+    fig.update_xaxes(title="tokens per forward (greedy self-speculative, heads 2..4 draft; open: before distillation)")
+    fig.update_yaxes(title="head-1 val loss (lower is better)")
+    return layout(fig, title or result["title"], height=440, legend=dict(orientation="h", y=-0.25),
+                   margin=dict(l=10, r=10, t=90, b=10))
+
+
 FIGURES = {"ntp-vs-mtp": ntp_vs_mtp_figure, "induction": induction_figure, "addition": addition_figure,
-           "how-many-heads": how_many_heads_figure, "head-types": head_types_figure}
+           "how-many-heads": how_many_heads_figure, "head-types": head_types_figure,
+           "loss-weights": loss_weights_figure}
 
 
 def experiment_figure(result: dict, title: str | None = None) -> go.Figure:
