@@ -111,7 +111,7 @@ def show_finished(job) -> None:
                "Greedy output is unchanged; it is now in the sidebar's model picker on every page, ready for the "
                "Speculative and Compare pages.", icon=":material/check_circle:")
     run_view.show_use_and_save(job, use_key="train_distill_use", save_key="train_distill_save")
-    st.dataframe(agreement_table(meta), hide_index=True)
+    st.table(agreement_table(meta), hide_index=True, width="content")  # a real HTML table: 1..7 short rows
 
 
 def live_view() -> None:

@@ -50,6 +50,8 @@ class ModelEntry:
             parts.append(f"{meta['steps']} steps")
         if meta.get("next_token_val_loss") is not None:
             parts.append(f"next-token val loss {meta['next_token_val_loss']:.3f}")
+        if meta.get("distilled"):
+            parts.append(f"heads 2..n distilled for {meta['distilled'].get('steps')} steps")
         return " · ".join(parts)
 
 

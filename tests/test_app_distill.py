@@ -97,7 +97,7 @@ def test_distill_a_model_then_decode_and_save_it(train_page, tmp_path, checkpoin
     assert not at.exception and not errors(at), errors(at)
     assert any("Distilled: 'stories-3head-distilled', 3 steps" in s.value for s in at.success)
     assert "stories-3head-distilled" in at.selectbox(key="model_label").options
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["head"]) == [2, 3]
     assert list(table.columns) == ["head", "greedy agreement before", "after", "change"]
     assert at.session_state["distill_job"].history["train"][-1][0] == 3  # the chart's history: 3 steps

@@ -1,8 +1,8 @@
 """The app in a real browser: Debian's Chromium driven by Playwright, against a real server.
 
 Starts `streamlit run app/streamlit_app.py` on a free port (with tiny checkpoints made in
-seconds), opens every page, takes one speculative step, trains a short run, measures decoding,
-and checks the page content. Screenshots go to tests/artifacts/ (git-ignored). It also checks
+seconds), opens every page, takes one speculative step, trains a short run and distills one,
+measures decoding, and checks the page content. Screenshots go to tests/artifacts/ (git-ignored). It also checks
 that the page never contacts another host (the app must work offline).
 
 Outside CI (env CI unset) the test skips when /usr/bin/chromium is missing; in CI it must run.
@@ -143,8 +143,8 @@ def test_speculative_tree_view(server, browser_page):
     shot(page, "speculative-tree")
 
 
-def test_train_a_short_run_and_pick_it(server, browser_page):
-    page = browser_page
+def train_a_short_run(page, server: str, name: str, steps: int) -> None:
+    """On the Train page: a micro model with 2 heads on `stories`, trained for `steps` steps."""
     page.goto(f"{server}/train")
     settle(page)
     form = page.locator('[data-testid="stForm"]')
@@ -155,15 +155,20 @@ def test_train_a_short_run_and_pick_it(server, browser_page):
     heads = form.get_by_role("spinbutton", name="Heads n")
     heads.fill("2")
     heads.press("Tab")
-    steps = form.get_by_role("spinbutton", name="Steps")
-    steps.fill("40")
-    steps.press("Tab")
-    name = form.get_by_label("Name for the trained model")
-    name.fill("browser-run")
-    name.press("Tab")
+    steps_input = form.get_by_role("spinbutton", name="Steps")
+    steps_input.fill(str(steps))
+    steps_input.press("Tab")
+    name_input = form.get_by_label("Name for the trained model")
+    name_input.fill(name)
+    name_input.press("Tab")
     form.get_by_role("button", name="Train").click()
     page.get_by_text("Training finished").wait_for(timeout=90_000)
     settle(page)
+
+
+def test_train_a_short_run_and_pick_it(server, browser_page):
+    page = browser_page
+    train_a_short_run(page, server, "browser-run", steps=40)
     text = main_text(page)
     assert "browser-run" in text and "next-token val loss" in text
     assert page.locator('[data-testid="stPlotlyChart"] .main-svg').count() >= 1
@@ -178,6 +183,31 @@ def test_train_a_short_run_and_pick_it(server, browser_page):
     assert "Trained in this session" in sidebar and "2 heads" in sidebar, sidebar
     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
     assert "model: browser-run" in page.locator('[data-testid="stMain"]').text_content()
+
+
+def test_distill_a_session_model_shows_progress_and_agreement(server, browser_page):
+    """Distill heads 2..n of a model trained in this session: the progress bar while it runs, then
+    each head's greedy agreement before -> after, and the distilled copy in the sidebar."""
+    page = browser_page
+    train_a_short_run(page, server, "distill-source", steps=20)
+    page.locator(".st-key-train_distill_model").click()
+    page.get_by_role("option", name="distill-source", exact=True).click()
+    settle(page)
+    steps = page.locator(".st-key-train_distill_steps input")
+    steps.fill("60")
+    steps.press("Tab")
+    settle(page)
+    page.get_by_role("button", name="Distill", exact=True).click()
+    page.get_by_text(re.compile(r"Distilling 'distill-source-distilled': step \d+ of 60")).wait_for(timeout=30_000)
+    page.get_by_text("Distilled: 'distill-source-distilled', 60 steps").wait_for(timeout=60_000)
+    settle(page)
+    table = page.locator('[data-testid="stTable"]').inner_text()
+    assert "greedy agreement before" in table and "head" in table and "points" in table, table
+    page.locator(".st-key-train_distill_use button").click()
+    settle(page)
+    sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "Trained in this session" in sidebar and "heads 2..n distilled for 60 steps" in sidebar, sidebar
+    shot(page, "distill")
 
 
 def test_compare_page_measures(server, browser_page):
