@@ -75,7 +75,9 @@ def settings(job) -> None:
     budget = c1.radio("Budget", ["steps", "minutes"], horizontal=True, key="train_distill_budget")
     steps = c2.number_input("Steps", 1, 20000, 100, step=50, key="train_distill_steps")
     minutes = c3.number_input("Minutes", 0.05, 30.0, 1.0, step=0.25, key="train_distill_minutes")
-    text = st.radio("Distill on", list(TEXTS), format_func=TEXTS.get, horizontal=True, key="train_distill_text")
+    text = st.radio("Distill on", list(TEXTS), format_func=TEXTS.get, horizontal=True, key="train_distill_text",
+                    help="greedy's own continuations: each window is a few characters of the text, then what greedy "
+                         "decoding writes after them (slower: every window is decoded first).")
     try:
         source = models.get_model(choice)
         if source.n_heads < 2:

@@ -116,6 +116,15 @@ def test_distill_a_model_then_decode_and_save_it(train_page, tmp_path, checkpoin
     at.button(key="spec_step").click().run()
     assert not at.exception and not errors(at)
     assert any("Identical to plain greedy decoding" in s.value for s in at.success)
+    at = open_page(at, "compare")
+    at.selectbox(key="cmp_mtp").set_value("stories-3head-distilled")
+    at.selectbox(key="cmp_draft").set_value("(none)").run()  # the fixtures' draft model reads another vocabulary
+    at.slider(key="cmp_prompts").set_value(1)
+    at.slider(key="cmp_tokens").set_value(16)
+    at.button(key="cmp_measure").click().run()
+    assert not at.exception and not errors(at), errors(at)
+    measured = at.dataframe[1].value  # greedy and speculative decoding with the distilled heads
+    assert list(measured["decoding"])[:1] == ["greedy"] and set(measured["same text as greedy"]) == {"✓ yes"}
 
 
 def test_a_one_head_model_is_refused_in_one_line(train_page):
