@@ -26,7 +26,7 @@ from tinymtp.distill import (
     held_out_windows,
     parameter_groups,
 )
-from tinymtp.distill_targets import greedy_path
+from tinymtp.distill_targets import greedy_path, soft_losses, teacher_log_probs
 from tinymtp.errors import TinyMTPError
 from tinymtp.model import ModelConfig, MTPModel
 
@@ -79,6 +79,16 @@ def test_greedy_path_is_head_1_along_the_greedy_decoders_path(random_heads):
             assert torch.allclose(logits[b, t, j], expected, atol=1e-5)
     soft = torch.softmax(logits, dim=-1)  # (2, 6, 3, V): the soft target
     assert torch.equal(soft.argmax(-1), greedy_targets(random_heads, x))  # the hard target, everywhere
+
+
+def test_soft_loss_is_the_kl_from_head_1_at_the_same_step_ahead():
+    torch.manual_seed(0)
+    logits, path = torch.randn(2, 5, 3, 7), torch.randn(2, 5, 3, 7)  # (B, L, n, V) each
+    teacher = teacher_log_probs(path)  # (2, 5, 3, 7)
+    for k, loss in zip((2, 3), soft_losses(logits, teacher)):  # head k against head 1's step k
+        p, log_q = path[:, :, k - 1].softmax(-1), logits[:, :, k - 1].log_softmax(-1)  # (2, 5, 7) each
+        expected = (p * (p.log() - log_q)).sum(-1).mean()  # KL(p || q) per position, averaged
+        assert torch.allclose(loss, expected, atol=1e-6)
 
 
 def test_head_1_and_the_trunk_are_bit_identical(random_heads, distilled, corpus):
@@ -236,7 +246,9 @@ def test_cli_joint_soft_run_reports_head_1_and_refuses_generated_text(trained_ch
     report = json.loads(proc.stdout)
     assert report["head1_val_loss"] != report["head1_val_loss_before"]
     assert all("kl" in head for head in report["greedy_agreement"])
-    distilled = load_checkpoint(str(out)).metadata["distilled"]
+    metadata = load_checkpoint(str(out)).metadata
+    assert metadata["next_token_val_loss"] == report["head1_val_loss"]  # head 1 changed: its new score
+    distilled = metadata["distilled"]
     assert distilled["config"]["train_trunk"] and distilled["config"]["target"] == "soft"
     assert distilled["config"]["drafting_weight"] == 0.5
     assert distilled["head1_val_loss"] == report["head1_val_loss"]

@@ -25,9 +25,9 @@ distills on windows that start with a short prompt of the text and go on with gr
 tokens (FastMTP fine-tunes on self-generated data for the same reason); the joint recipe
 refuses it, as head 1 must learn from real text.
 
-Left out: distilling at a sampling temperature other than 1, and training on a GPU-sized
-corpus of generated text. Explained in docs/usage.md (notebook 06 measures the speed-up that
-head agreement buys).
+Left out: a teacher at a temperature other than 1, and Medusa-2's per-head loss weights and
+heads-only warm-up. Explained in docs/usage.md, with what each recipe measured (notebook 06
+measures the speed-up that head agreement buys).
 """
 
 from __future__ import annotations
