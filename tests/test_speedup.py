@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tinymtp.analysis.repetition import mean_distinct_share
 from tinymtp.analysis.speedup import format_table, heldout_prompts, measure_decoding
 from tinymtp.corpora import load_corpus
+from tinymtp.decoding.decode import decode_ids
 from tinymtp.errors import TinyMTPError, UnknownCharactersError
 from tinymtp.model import ModelConfig, MTPModel
 from tinymtp.tokenizer import CharTokenizer
@@ -62,6 +64,10 @@ def test_measure_decoding_reports_every_mode(stdlib):
     assert spec["tokens"] == pytest.approx(2 + verifying * spec["acceptance_length"], abs=0.01)
     assert spec["acceptance_length"] == pytest.approx(1 + spec["drafts_accepted_per_round"], abs=2e-4)
     assert greedy["acceptance_length"] is None and "share of rounds/conditional" in format_table(result)
+    prompts = heldout_prompts(tok, count=2, length=24)  # repetition of greedy's own text, recomputed here
+    texts = [decode_ids(model, tok.encode(p), "greedy", 40, keep_rounds=False).tokens for p in prompts]
+    assert result["greedy_distinct_8grams"] == mean_distinct_share(texts, 8)
+    assert f"{result['greedy_distinct_8grams']:.0%} of its 8-token pieces are distinct" in format_table(result)
 
 
 def test_measure_decoding_names_drafting_heads_and_refuses_bad_prompts():

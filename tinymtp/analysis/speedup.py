@@ -42,6 +42,7 @@ from ..errors import TinyMTPError
 from ..paths import checkpoints_dir
 from ..tokenizer import encode_prompt
 from .cost_model import predicted_speedup, round_cost_ratio
+from .repetition import mean_distinct_share
 
 TEXT_KIND = {"python-stdlib": "Python source code", "stories": "synthetic children's stories"}
 
@@ -235,6 +236,7 @@ def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threa
         "tree_speedup": trees[0]["speedup"] if trees else None,
         "tree_tokens_per_forward": trees[0]["tokens_per_forward"] if trees else None,
         "identical": all(e["identical"] for e in entries.values()),
+        "greedy_distinct_8grams": mean_distinct_share(outputs["greedy"], 8),  # repetitive text drafts easily
     }
 
 
@@ -337,6 +339,9 @@ def format_table(result: dict) -> str:
     lines.append("cost: the cost model's round cost, median verifying round (drafting included) / median greedy "
                  "step, from this run's own round times; predicted = acc.len / cost (cost_model.predicted_speedup). "
                  "It leaves out the prefill and the context re-reads, which the measured speed-up includes")
+    if result.get("greedy_distinct_8grams") is not None:
+        lines.append(f"greedy's own text: {result['greedy_distinct_8grams']:.0%} of its 8-token pieces are distinct "
+                     "(mean over prompts; repetitive text is easier to draft, for the heads and for lookup alike)")
     if result.get("note"):
         lines.append(result["note"])
     return "\n".join(lines)

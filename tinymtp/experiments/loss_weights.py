@@ -21,6 +21,7 @@ against tokens per forward and draws the frontier: the recipes no other recipe b
 
 from __future__ import annotations
 
+from ..analysis.repetition import mean_distinct_share
 from ..analysis.speedup import heldout_prompts
 from ..decoding.decode import decode_ids
 from ..distill import DistillConfig, distill
@@ -33,26 +34,29 @@ NAME = "loss-weights"
 TITLE = "Protecting head 1: loss weights, a frozen trunk, and distillation"
 QUESTION = ("At equal compute, which training recipe keeps head 1 (next-token) as good as an n = 1 model, and "
             "how many tokens per forward do its heads then give, before and after self-distillation?")
-CORPUS, N_HEADS, DEFAULT_MINUTES = "python-stdlib", 4, 1.0
+CORPUS, N_HEADS, DEFAULT_MINUTES = "python-stdlib", 4, 2.0
 RECIPES = {"equal": "equal", "lambda=0.3": [1.0, 0.3, 0.3, 0.3], "lambda=0.1": [1.0, 0.1, 0.1, 0.1]}
 FROZEN = "frozen trunk"
 DISTILL = dict(steps=150, window=32, batch_size=8)
 SMOKE_DISTILL = dict(steps=2, window=12, batch_size=2, eval_windows=2, prompt_tokens=4)
-DECODING = dict(prompts=6, prompt_length=48, max_new_tokens=128)
+DECODING = dict(prompts=12, prompt_length=48, max_new_tokens=256)
 SMOKE_DECODING = dict(prompts=2, prompt_length=16, max_new_tokens=12)
 
 
 def tokens_per_forward(model, prompts: list, max_new_tokens: int) -> dict:
     """Greedy self-speculative decoding over every prompt: tokens per forward of the main model
-    (the prompt's prefill not counted), and whether the output equals plain greedy decoding."""
+    (the prompt's prefill not counted), whether the output equals plain greedy decoding, and how
+    repetitive greedy's text is (repetition.py: repetitive text is easy to draft)."""
     tokens = forwards = 0
-    identical = True
+    identical, texts = True, []
     for ids in prompts:
         run = decode_ids(model, ids, "speculative", max_new_tokens, keep_rounds=False)
         summary = run.trace.summary()
         tokens, forwards = tokens + summary["tokens"], forwards + summary["forwards"]
-        identical &= run.tokens == decode_ids(model, ids, "greedy", max_new_tokens, keep_rounds=False).tokens
-    return {"tokens_per_forward": round(tokens / forwards, 4), "identical": identical}
+        texts.append(decode_ids(model, ids, "greedy", max_new_tokens, keep_rounds=False).tokens)
+        identical &= run.tokens == texts[-1]
+    return {"tokens_per_forward": round(tokens / forwards, 4), "identical": identical,
+            "distinct_8grams": mean_distinct_share(texts, 8)}
 
 
 def run(settings, progress) -> dict:
@@ -117,6 +121,7 @@ def summarize(runs: list) -> list:
         if "after_distill" in group[0]:
             for when in ("before_distill", "after_distill"):
                 row[when] = spread([r[when]["tokens_per_forward"] for r in group])
+                row[when + "_distinct_8grams"] = spread([r[when]["distinct_8grams"] for r in group])
             row["identical"] = all(r[w]["identical"] for r in group for w in ("before_distill", "after_distill"))
         rows.append(row)
     return rows
@@ -150,8 +155,14 @@ def findings(rows: list) -> list:
             else:
                 out.append(f"{name}: head-1 " + compare("val loss", name, row["head1_val_loss"], "n=1",
                                                          base["head1_val_loss"], lower_is_better=True))
-        out.append(f"{name}: tokens per forward {row['before_distill']['mean']:.2f} before distillation, "
-                   f"{row['after_distill']['mean']:.2f} after ({row['steps']} training steps)")
+        out.append(f"{name}: tokens per forward {row['before_distill']['mean']:.2f} ± {row['before_distill']['std']:.2f} "
+                   f"before distillation, {row['after_distill']['mean']:.2f} ± {row['after_distill']['std']:.2f} after "
+                   f"({row['steps']} training steps); {row['after_distill_distinct_8grams']['mean']:.0%} of greedy's "
+                   "8-token pieces distinct")
+        if name != "equal" and "equal" in by_recipe:
+            out.append(f"{name} vs equal: " + compare("tokens per forward after distillation", name,
+                                                       row["after_distill"], "equal", by_recipe["equal"]["after_distill"],
+                                                       lower_is_better=False, digits=2))
     out.append("frontier (no other recipe has both a lower head-1 loss and more tokens per forward): "
                + ", ".join(frontier(rows)))
     identical = all(r.get("identical", True) for r in rows)
