@@ -266,3 +266,26 @@ def test_cli_refuses_a_one_head_checkpoint(tmp_path, corpus):
     proc = run_cli("distill", "--checkpoint", tmp_path / "one", "--out", tmp_path / "out", "--steps", "2")
     assert_one_line_error(proc, "nothing to distill")
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_heads_grows_a_next_token_model_on_its_frozen_trunk(tmp_path, corpus):
+    """Medusa-1's order: a 1-head model gets heads 2..N, taught on its frozen trunk; head 1 unchanged."""
+    from tinymtp.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=1)
+    one = MTPModel(cfg).eval()
+    save_checkpoint(str(tmp_path / "one"), one, corpus.tokenizer, {"corpus": corpus.name})
+    proc = run_cli("distill", "--checkpoint", tmp_path / "one", "--out", tmp_path / "grown", "--heads", "3",
+                   "--steps", "3", "--threads", "1", "--corpus", corpus.name, "--json")
+    assert proc.returncode == 0, proc.stderr
+    grown = load_checkpoint(str(tmp_path / "grown")).model
+    assert grown.n_heads == 3
+    x = torch.randint(0, cfg.vocab_size, (1, 12))  # (B, T)
+    with torch.no_grad():
+        assert torch.equal(grown(x).logits[:, :, 0], one(x).logits[:, :, 0])  # trunk and head 1 kept
+    assert not torch.equal(grown.heads[1].linear.weight, torch.eye(cfg.d_model))  # the new head learned
+    proc = run_cli("distill", "--checkpoint", tmp_path / "grown", "--out", tmp_path / "fewer", "--heads", "2",
+                   "--steps", "2", "--corpus", corpus.name)
+    assert_one_line_error(proc, "distill only adds heads")
+    assert not (tmp_path / "fewer").exists()

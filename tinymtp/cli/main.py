@@ -266,6 +266,9 @@ def add_distill_parser(sub):
                    help="with --train-trunk: weight of heads 2..n's loss beside head 1's (default 1)")
     p.add_argument("--trunk-lr-ratio", type=positive_float, default=0.3, help="with --train-trunk: the trunk, "
                    "head 1, norm and unembedding learn at this share of the learning rate (default 0.3)")
+    p.add_argument("--heads", type=positive_int, metavar="N", help="first grow the model to N heads: the new "
+                   "heads start as the identity on the checkpoint's trunk, which stays frozen (Medusa-1's recipe, "
+                   "e.g. from checkpoints/ntp-1head)")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a progress bar")
@@ -283,12 +286,18 @@ def cmd_distill(args) -> int:
     corpus = load_corpus(args.corpus or source.metadata.get("corpus", "python-stdlib"))
     if corpus.tokenizer != source.tokenizer:
         raise TinyMTPError(f"checkpoint {args.checkpoint} was trained on another vocabulary than corpus '{corpus.name}'")
+    model = source.model
+    if args.heads is not None:
+        if args.heads < model.n_heads:
+            raise TinyMTPError(f"--heads {args.heads} is fewer than the checkpoint's {model.n_heads} heads: "
+                               "distill only adds heads")
+        model = model.with_heads(args.heads)
     config = DistillConfig(steps=args.steps, minutes=args.minutes, text=args.text, seed=args.seed, threads=args.threads,
                            target=args.target, train_trunk=args.train_trunk, drafting_weight=args.drafting_weight,
                            trunk_lr_ratio=args.trunk_lr_ratio)
     bar = None if args.json else DistillProgressBar(config)
     try:
-        result = distill(source.model, corpus, config, on_step=bar)
+        result = distill(model, corpus, config, on_step=bar)
     finally:
         if bar is not None:
             bar.close()
