@@ -45,7 +45,9 @@ from IPython.display import HTML, display
 from tinymtp import viz
 from tinymtp.analysis.speedup import measure_decoding
 from tinymtp.checkpoint import load_checkpoint
+from tinymtp.corpora import load_corpus
 from tinymtp.decoding.decode import generate
+from tinymtp.distill import DistillConfig, distill
 from tinymtp.exercises import check
 from tinymtp.paths import SHIPPED_MODEL_NAME, checkpoints_dir, learner_model
 
@@ -389,6 +391,40 @@ for name in ("speculative", "lookup"):
 # model's heads made 3.23 tokens per forward and lookup 2.57 (docs/measurements.md): the copy
 # search beats one drafting head, but the trained heads guess more often.
 #
+# ### Teach the heads what head 1 writes: self-distillation
+#
+# Training scored head k against the *text* k characters ahead, but the checker keeps a draft only
+# when it equals what *greedy decoding* writes there. `tinymtp.distill.distill` retrains heads 2..n
+# on that target (Medusa-2's self-distillation; `python -m tinymtp distill`, and the app's Train
+# page): for head k at position t, the token greedy decoding from x[0..t] writes at t+k. The trunk
+# and head 1 stay frozen, so the text greedy writes does not change, only how often the heads
+# guess it. Here on text greedy decoding wrote itself (`text="generated"`), for a few steps:
+#
+# **Predict, then run.** Will tokens per forward rise? And the text: will it change?
+
+# %%
+corpus = load_corpus(checkpoint.metadata.get("corpus", "python-stdlib"))
+distilled = distill(model, corpus, DistillConfig(steps=5 if FAST else 60, text="generated", threads=1)).model
+before, after = (measure_decoding(m, tokenizer, prompts, heads_sweep=[model.config.n_heads], lookup_tokens=3,
+                                  **settings) for m in (model, distilled))
+for name, run in (("before", before), ("after", after)):
+    print(f"{name:6} heads {run['tokens_per_forward']:.2f} tokens/forward, lookup "
+          f"{run['modes']['lookup']['tokens_per_forward']:.2f}; greedy's text: "
+          f"{run['greedy_distinct_8grams']:.0%} of its 8-token pieces distinct; same text as greedy: {run['identical']}")
+print("greedy wrote the same text before and after:",
+      all(generate(m, tokenizer, p, "greedy", 60).text == generate(model, tokenizer, p, "greedy", 60).text
+          for m in (distilled,) for p in prompts))
+
+# %% [markdown]
+# The text is the same, and lookup (which learns nothing) reads the same text, so its tokens per
+# forward does not move: any change in the heads' row is the heads agreeing more often with head 1.
+# On the shipped model the gain is small (300 steps: 3.23 to 3.26 tokens per forward,
+# docs/usage.md): four linear maps of one hidden state can only learn so much. Training the trunk
+# too (`--train-trunk`) raised it to 3.62, but head 1 got worse and greedy's text more repetitive:
+# lookup rose from 2.57 to 3.30 tokens per forward on the same prompts. That is the trap of
+# section 6 again: tokens per forward rewards repetition, so read it beside the text (or the share
+# of distinct pieces) and beside head 1's loss.
+#
 # ## Recap
 #
 # - One round: feed [sure, d2, ..., dn] (n tokens) in one forward; head 1's argmax at fed position i
@@ -403,6 +439,8 @@ for name in ("speculative", "lookup"):
 #   = acceptance length - 1; tokens per forward = (1 + length x rounds) / (rounds + 1).
 # - Wall-clock speed-up ≈ tokens per forward / (cost of a verifying forward / cost of a 1-token
 #   forward): near the tokens per forward on a GPU, less on a CPU.
+# - Self-distillation teaches heads 2..n greedy's own tokens with head 1 frozen: same text, more
+#   kept drafts. Tokens per forward rewards repetitive text: read it beside the text itself.
 #
 # ## Next
 #
