@@ -138,7 +138,8 @@ def live_view() -> None:
     else:
         show_finished(job)
     history = {"train": list(job.history["train"]), "eval": list(job.history["eval"])}  # a snapshot: it grows
-    ui.plot(viz.distill_curves(history, title=f"Distilling heads 2..n: {job.name}"), key="train_distill_chart")
+    ui.plot(viz.distill_curves(history, title=f"Distilling heads 2..n: {job.name}", target=job.config.target),
+            key="train_distill_chart")
 
 
 def show() -> None:

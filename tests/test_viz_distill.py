@@ -37,3 +37,19 @@ def test_distill_curves_before_the_first_step_and_on_a_real_run():
     fig = viz.distill_curves(result.history)
     assert [t.name for t in fig.data] == ["head 2 loss", "head 2 agreement", "head 3 loss", "head 3 agreement"]
     assert list(fig.data[1].x) == [0, 1, 2]
+
+
+def test_distill_curves_name_the_soft_loss_and_the_bar_shows_head_1_when_the_trunk_trains():
+    from types import SimpleNamespace
+
+    from tinymtp.progress import DistillProgressBar
+
+    history = {"train": [[1, 0.5, 0.6]], "eval": []}
+    titles = [a.text for a in viz.distill_curves(history, target="soft").layout.annotations]
+    assert "distillation loss (KL to head 1's distribution)" in titles
+    assert "distillation loss (target: greedy's token)" in [a.text for a in viz.distill_curves(history).layout.annotations]
+    bar = DistillProgressBar(SimpleNamespace(steps=3, minutes=None))
+    info = SimpleNamespace(head_losses=[0.5, 0.6], head1_loss=None)
+    assert bar.postfix(info) == "h2=0.500 h3=0.600"
+    info.head1_loss = 1.25
+    assert bar.postfix(info) == "h2=0.500 h3=0.600 | h1 on the text 1.250"

@@ -46,6 +46,10 @@ class TrainProgressBar(StepProgressBar):
 
 
 class DistillProgressBar(StepProgressBar):
-    """Heads 2..n's distillation losses (head 1 is frozen)."""
+    """Heads 2..n's distillation losses, and head 1's loss to the text when the trunk trains too."""
 
     first_head = 2
+
+    def postfix(self, info) -> str:
+        head1 = getattr(info, "head1_loss", None)
+        return super().postfix(info) + ("" if head1 is None else f" | h1 on the text {head1:.3f}")

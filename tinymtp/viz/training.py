@@ -52,15 +52,20 @@ def loss_curves(history: dict, smooth: int = 10, title: str = "Loss per head") -
 
 
 
-def distill_curves(history: dict, smooth: int = 10, title: str = "Distilling heads 2..n") -> go.Figure:
+TARGET_NAMES = {"hard": "target: greedy's token", "soft": "KL to head 1's distribution"}
+
+
+def distill_curves(history: dict, smooth: int = 10, title: str = "Distilling heads 2..n",
+                   target: str = "hard") -> go.Figure:
     """Left: each drafting head's distillation loss (smoothed over `smooth` steps); right: its
     greedy agreement on held-out windows at every evaluation (tinymtp.distill's history).
 
+    target: the run's DistillConfig.target, which names the loss.
     history: {"train": [[step, loss_head2, ..., loss_headn], ...],
               "eval": [{"step", "heads": [{"head": k, "greedy_agreement": share}, ...]}, ...]}
     """
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=["distillation loss (target: greedy's token)", "greedy agreement, held out"])
+                        subplot_titles=[f"distillation loss ({TARGET_NAMES.get(target, target)})", "greedy agreement, held out"])
     train_rows = history.get("train") or []
     eval_rows = history.get("eval") or []
     heads = sorted({h["head"] for e in eval_rows for h in e.get("heads") or []}
