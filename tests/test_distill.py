@@ -28,6 +28,7 @@ from tinymtp.distill import (
 )
 from tinymtp.distill_targets import greedy_path, soft_losses, teacher_log_probs
 from tinymtp.errors import TinyMTPError
+from tinymtp.evaluate import evaluate
 from tinymtp.model import ModelConfig, MTPModel
 
 
@@ -238,7 +239,7 @@ def test_cli_writes_a_loadable_checkpoint_and_refuses_to_replace_it(trained_chec
     assert run_cli(*args, "--overwrite").returncode == 0
 
 
-def test_cli_joint_soft_run_reports_head_1_and_refuses_generated_text(trained_checkpoint, tmp_path):
+def test_cli_joint_soft_run_reports_head_1_and_refuses_generated_text(trained_checkpoint, tmp_path, corpus):
     out = tmp_path / "joint"
     proc = run_cli("distill", "--checkpoint", trained_checkpoint, "--out", out, "--steps", "3", "--threads", "1",
                    "--train-trunk", "--target", "soft", "--drafting-weight", "0.5", "--json")
@@ -248,6 +249,8 @@ def test_cli_joint_soft_run_reports_head_1_and_refuses_generated_text(trained_ch
     assert all("kl" in head for head in report["greedy_agreement"])
     metadata = load_checkpoint(str(out)).metadata
     assert metadata["next_token_val_loss"] == report["head1_val_loss"]  # head 1 changed: its new score
+    model = load_checkpoint(str(out)).model
+    assert metadata["heads"] == evaluate(model, corpus.tokens("val"), n_windows=256)["heads"]  # every head, anew
     distilled = metadata["distilled"]
     assert distilled["config"]["train_trunk"] and distilled["config"]["target"] == "soft"
     assert distilled["config"]["drafting_weight"] == 0.5

@@ -121,6 +121,7 @@ class DistillResult:
     final_agreement: list = field(default_factory=list)  # [{"head": k, "greedy_agreement": share, "kl": ...}]
     head1_val_loss_before: float | None = None  # head 1's validation loss before distilling
     head1_val_loss: float | None = None  # and after (equal in the frozen recipe)
+    heads: list = field(default_factory=list)  # after: every head's val loss and accuracy on the text (evaluate)
 
 
 def check_distill(model, corpus: Corpus, cfg: DistillConfig) -> int:
@@ -250,16 +251,21 @@ def distill(model, corpus: Corpus, config: DistillConfig | None = None, on_step=
         interrupted = True
     if history["eval"][-1]["step"] != step:
         history["eval"].append({"step": step, "heads": head_scores(model, held_out)})
-    return DistillResult(model=model, steps=step, seconds=time.perf_counter() - started, interrupted=interrupted,
+    seconds, scores = time.perf_counter() - started, evaluate(model, val_data, n_windows=cfg.head1_eval_windows)
+    return DistillResult(model=model, steps=step, seconds=seconds, interrupted=interrupted,
                          history=history, final_agreement=history["eval"][-1]["heads"],
-                         head1_val_loss_before=val_before, head1_val_loss=head1_val_loss(model, val_data, cfg))
+                         head1_val_loss_before=val_before, head1_val_loss=scores["next_token_val_loss"],
+                         heads=scores["heads"])
 
 
 def distill_metadata(result: DistillResult, source: str, source_metadata: dict, cfg: DistillConfig) -> dict:
     """config.json's "metadata" for a distilled checkpoint: the source's training record (without
-    its per-head text scores, which described the old heads 2..n; with train_trunk head 1's
-    validation loss is replaced by the distilled model's) and how it was distilled."""
-    kept = {key: value for key, value in source_metadata.items() if key not in ("heads", "history")}
+    its training curves, which described the old model) with every head's validation scores on
+    the text measured anew (`heads`; with train_trunk head 1's validation loss too), and how it
+    was distilled."""
+    kept = {key: value for key, value in source_metadata.items() if key != "history"}
+    if result.heads:
+        kept["heads"] = result.heads
     if cfg.train_trunk:
         kept["next_token_val_loss"] = result.head1_val_loss
     return {**kept, "distilled": {
