@@ -10,7 +10,7 @@ import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app_fixtures import APP, make_checkpoints
+from test_app_fixtures import APP, make_checkpoints, start_app
 
 TIMEOUT = 60
 
@@ -33,11 +33,7 @@ def _restore_torch_threads():
 @pytest.fixture
 def app(checkpoints, tmp_path, monkeypatch):
     """A fresh session of the app, on the Heads page."""
-    monkeypatch.setenv("TINYMTP_CHECKPOINTS", str(checkpoints))
-    monkeypatch.setenv("TINYMTP_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("TINYMTP_RESULTS", str(tmp_path / "no-results"))  # tests that want results set their own
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.run()
+    at = start_app(checkpoints, tmp_path, monkeypatch, TIMEOUT)
     assert not at.exception, at.exception
     return at
 

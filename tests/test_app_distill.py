@@ -12,8 +12,8 @@ import time
 
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
-from test_app_fixtures import APP, make_checkpoints
+from test_app import _restore_torch_threads, all_text, errors, open_page  # noqa: F401  (an autouse fixture)
+from test_app_fixtures import make_checkpoints, start_app
 
 TIMEOUT = 60
 STORIES_MODEL = "stories-3head"
@@ -36,39 +36,10 @@ def checkpoints(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _restore_torch_threads():
-    """The app sets one PyTorch thread for its whole process (app/training.py); give the rest back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def train_page(checkpoints, tmp_path, monkeypatch):
     """A fresh session of the app, on the Train page."""
-    monkeypatch.setenv("TINYMTP_CHECKPOINTS", str(checkpoints))
-    monkeypatch.setenv("TINYMTP_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("TINYMTP_RESULTS", str(tmp_path / "no-results"))
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.run()
-    return open_page(at, "train")
-
-
-def open_page(at, page):
-    at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def errors(at):
-    return [e.value for e in at.error]
-
-
-def all_text(at):
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
-    parts += [s.value for s in at.success] + errors(at)
-    return "\n".join(str(p) for p in parts)
+    return open_page(start_app(checkpoints, tmp_path, monkeypatch, TIMEOUT), "train")
 
 
 def start_distilling(at, model, steps=3):

@@ -37,3 +37,16 @@ def make_checkpoints(root: Path, steps: int = 12) -> Path:
         save_checkpoint(str(root / name), result.model, corpus.tokenizer,
                         training_metadata(result, corpus, train_config))
     return root
+
+
+def start_app(checkpoints: Path, tmp_path: Path, monkeypatch, timeout: int = 60):
+    """A fresh AppTest session of the app on these checkpoints, with its own runs/ and no saved
+    results (tests that want results set TINYMTP_RESULTS themselves), run once."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TINYMTP_CHECKPOINTS", str(checkpoints))
+    monkeypatch.setenv("TINYMTP_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("TINYMTP_RESULTS", str(tmp_path / "no-results"))
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    at.run()
+    return at
