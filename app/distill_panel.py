@@ -23,6 +23,12 @@ from tinymtp.errors import TinyMTPError
 
 JOB = "distill_job"  # its key in st.session_state (one of models.JOB_KEYS)
 TEXTS = {"corpus": "the training text", "generated": "greedy's own continuations"}
+# the page's recipes: DistillConfig fields (docs/usage.md measures each on mtp-4head)
+RECIPES = {
+    "heads only (greedy's tokens)": dict(target="hard"),
+    "heads only (head 1's distribution, for sampling)": dict(target="soft"),
+    "trunk too, at a tenth of the rate (changes greedy's text)": dict(train_trunk=True, trunk_lr_ratio=0.1),
+}
 
 EXPLANATION = (
     "Speculative decoding keeps head k's draft only when it equals the token **greedy decoding "
@@ -37,12 +43,13 @@ EXPLANATION = (
     "(`python -m tinymtp distill`, docs/usage.md). Linear heads on a frozen trunk gain little.")
 
 
-def distill_config(budget: str, steps: int, minutes: float, text: str) -> DistillConfig:
+def distill_config(budget: str, steps: int, minutes: float, text: str,
+                   recipe: str = next(iter(RECIPES))) -> DistillConfig:
     """The page's settings: about ten evaluations in a run of steps, one thread (like training)."""
     if budget == "steps":
         return DistillConfig(steps=steps, text=text, eval_every=max(1, steps // 10),
-                             warmup_steps=min(20, max(1, steps // 10)), threads=1)
-    return DistillConfig(minutes=minutes, text=text, eval_every=25, threads=1)
+                             warmup_steps=min(20, max(1, steps // 10)), threads=1, **RECIPES[recipe])
+    return DistillConfig(minutes=minutes, text=text, eval_every=25, threads=1, **RECIPES[recipe])
 
 
 def distilled_name(source: str) -> str:
@@ -78,6 +85,10 @@ def settings(job) -> None:
     text = st.radio("Distill on", list(TEXTS), format_func=TEXTS.get, horizontal=True, key="train_distill_text",
                     help="greedy's own continuations: each window is a few characters of the text, then what greedy "
                          "decoding writes after them (slower: every window is decoded first).")
+    recipe = st.radio("What learns", list(RECIPES), key="train_distill_recipe",
+                      help="Heads only: the trunk and head 1 stay frozen, greedy's text is unchanged. Trunk too "
+                           "(Medusa-2's joint recipe): head 1 also learns the text, so greedy's text changes "
+                           "(needs 'the training text'); docs/usage.md measures all three.")
     try:
         source = models.get_model(choice)
         if source.n_heads < 2:
@@ -89,7 +100,8 @@ def settings(job) -> None:
     if st.button("Distill", type="primary", key="train_distill_start", disabled=bool(job and job.running),
                  icon=":material/school:"):
         try:
-            st.session_state[JOB] = build_job(source, distill_config(budget, int(steps), float(minutes), text)).start()
+            config = distill_config(budget, int(steps), float(minutes), text, recipe)
+            st.session_state[JOB] = build_job(source, config).start()
         except TinyMTPError as exc:
             ui.show_error(exc)
 
@@ -109,8 +121,12 @@ def show_finished(job) -> None:
     meta = job.metadata or {}
     record = meta.get("distilled") or {}
     stopped = " (stopped early)" if record.get("interrupted") else ""
+    changed = (record.get("config") or {}).get("train_trunk")
+    output = (f"Head 1 trained too: its val loss went {record.get('head1_val_loss_before'):.4f} -> "
+              f"{record.get('head1_val_loss'):.4f}, and greedy's text may differ" if changed
+              else "Greedy output is unchanged")
     st.success(f"Distilled{stopped}: '{job.name}', {record.get('steps')} steps in {record.get('seconds', 0):.0f} s. "
-               "Greedy output is unchanged; it is now in the sidebar's model picker on every page, ready for the "
+               f"{output}; it is now in the sidebar's model picker on every page, ready for the "
                "Speculative and Compare pages.", icon=":material/check_circle:")
     run_view.show_use_and_save(job, use_key="train_distill_use", save_key="train_distill_save")
     st.table(agreement_table(meta), hide_index=True, width="content")  # a real HTML table: 1..7 short rows

@@ -98,6 +98,27 @@ def test_distill_a_model_then_decode_and_save_it(train_page, tmp_path, checkpoin
     assert list(measured["decoding"])[:1] == ["greedy"] and set(measured["same text as greedy"]) == {"✓ yes"}
 
 
+def test_the_trunk_recipe_trains_head_1_too_and_says_so(train_page, checkpoints):
+    from tinymtp.checkpoint import load_checkpoint
+
+    at = train_page
+    at.radio(key="train_distill_text").set_value("generated")
+    recipes = at.radio(key="train_distill_recipe")
+    recipes.set_value(next(r for r in recipes.options if r.startswith("trunk too")))
+    at = start_distilling(at, STORIES_MODEL, steps=2)
+    assert len(errors(at)) == 1 and "needs text corpus" in errors(at)[0]  # head 1 must learn real text
+    assert "distill_job" not in at.session_state
+    at.radio(key="train_distill_text").set_value("corpus")
+    at = wait_for(start_distilling(at, STORIES_MODEL, steps=2), "distill_job")
+    assert not at.exception and not errors(at), errors(at)
+    assert any("Head 1 trained too" in s.value for s in at.success)
+    job = at.session_state["distill_job"]
+    assert job.config.train_trunk and job.config.trunk_lr_ratio == 0.1
+    source = load_checkpoint(str(checkpoints / STORIES_MODEL)).model
+    distilled = job.result.model
+    assert not torch.equal(source.trunk.blocks[0].mlp.up.weight, distilled.trunk.blocks[0].mlp.up.weight)
+
+
 def test_a_one_head_model_is_refused_in_one_line(train_page):
     at = train_page
     at.selectbox(key="train_distill_model").set_value("ntp-1head").run()
