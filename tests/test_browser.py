@@ -194,19 +194,19 @@ def test_distill_a_session_model_shows_progress_and_agreement(server, browser_pa
     page.get_by_role("option", name="distill-source", exact=True).click()
     settle(page)
     steps = page.locator(".st-key-train_distill_steps input")
-    steps.fill("60")
+    steps.fill("300")  # a few seconds even on a quiet machine, so the live progress is seen
     steps.press("Tab")
     settle(page)
     page.get_by_role("button", name="Distill", exact=True).click()
-    page.get_by_text(re.compile(r"Distilling 'distill-source-distilled': step \d+ of 60")).wait_for(timeout=30_000)
-    page.get_by_text("Distilled: 'distill-source-distilled', 60 steps").wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"Distilling 'distill-source-distilled': step \d+ of 300")).wait_for(timeout=30_000)
+    page.get_by_text("Distilled: 'distill-source-distilled', 300 steps").wait_for(timeout=120_000)
     settle(page)
     table = page.locator('[data-testid="stTable"]').inner_text()
     assert "greedy agreement before" in table and "head" in table and "points" in table, table
     page.locator(".st-key-train_distill_use button").click()
     settle(page)
     sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
-    assert "Trained in this session" in sidebar and "heads 2..n distilled for 60 steps" in sidebar, sidebar
+    assert "Trained in this session" in sidebar and "heads 2..n distilled for 300 steps" in sidebar, sidebar
     shot(page, "distill")
 
 

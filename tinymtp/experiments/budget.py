@@ -74,9 +74,10 @@ def train_at_equal_compute(configs: dict, corpus, settings, budget_seconds: floa
         timed.setdefault(cost_key(cfg), (label, cfg))
     measured = measure_step_times(dict(timed.values()), corpus, batch_size, learning_rate=learning_rate,
                                   threads=settings.threads, rounds=2 if settings.smoke else 3)
-    step_times = {label: measured[timed[cost_key(cfg)][0]] for label, (cfg, _) in configs.items()}
+    # rounded as the results record them, so a run's steps are planned from the step time it records
+    step_times = {label: round(measured[timed[cost_key(cfg)][0]], 6) for label, (cfg, _) in configs.items()}
     steps = plan_steps(budget_seconds, step_times)
-    plan = {label: {"step_time_s": round(step_times[label], 6), "steps": steps[label],
+    plan = {label: {"step_time_s": step_times[label], "steps": steps[label],
                     "compute_s": round(steps[label] * step_times[label], 3)} for label in configs}
     progress.set(total=len(settings.seed_list) * sum(steps.values()))
     records = []
