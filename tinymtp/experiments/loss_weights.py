@@ -21,9 +21,7 @@ against tokens per forward and draws the frontier: the recipes no other recipe b
 
 from __future__ import annotations
 
-from ..analysis.repetition import mean_distinct_share
-from ..analysis.speedup import heldout_prompts
-from ..decoding.decode import decode_ids
+from ..analysis.speedup import heldout_prompts, measure_decoding
 from ..distill import DistillConfig, distill
 from ..model import ModelConfig
 from .budget import MEANING, train_at_equal_compute
@@ -43,20 +41,14 @@ DECODING = dict(prompts=12, prompt_length=48, max_new_tokens=256)
 SMOKE_DECODING = dict(prompts=2, prompt_length=16, max_new_tokens=12)
 
 
-def tokens_per_forward(model, prompts: list, max_new_tokens: int) -> dict:
-    """Greedy self-speculative decoding over every prompt: tokens per forward of the main model
-    (the prompt's prefill not counted), whether the output equals plain greedy decoding, and how
+def tokens_per_forward(model, tokenizer, prompts: list, max_new_tokens: int, threads: int) -> dict:
+    """Greedy self-speculative decoding with all heads over every prompt (speedup.measure_decoding,
+    one repeat): tokens per forward, whether the output equals plain greedy decoding, and how
     repetitive greedy's text is (repetition.py: repetitive text is easy to draft)."""
-    tokens = forwards = 0
-    identical, texts = True, []
-    for ids in prompts:
-        run = decode_ids(model, ids, "speculative", max_new_tokens, keep_rounds=False)
-        summary = run.trace.summary()
-        tokens, forwards = tokens + summary["tokens"], forwards + summary["forwards"]
-        texts.append(decode_ids(model, ids, "greedy", max_new_tokens, keep_rounds=False).tokens)
-        identical &= run.tokens == texts[-1]
-    return {"tokens_per_forward": round(tokens / forwards, 4), "identical": identical,
-            "distinct_8grams": mean_distinct_share(texts, 8)}
+    m = measure_decoding(model, tokenizer, prompts, max_new_tokens=max_new_tokens, repeats=1,
+                         heads_sweep=[model.config.n_heads], threads=threads)
+    return {"tokens_per_forward": m["tokens_per_forward"], "identical": m["identical"],
+            "distinct_8grams": m["greedy_distinct_8grams"]}
 
 
 def run(settings, progress) -> dict:
@@ -68,8 +60,8 @@ def run(settings, progress) -> dict:
     progress.set(what=f"loading {CORPUS}")
     corpus = experiment_corpus(CORPUS, settings.smoke)
     vocab = corpus.tokenizer.vocab_size
-    prompts = [corpus.tokenizer.encode(p) for p in heldout_prompts(
-        corpus.tokenizer, count=decoding["prompts"], length=decoding["prompt_length"], corpus=CORPUS)]
+    prompts = heldout_prompts(corpus.tokenizer, count=decoding["prompts"], length=decoding["prompt_length"],
+                              corpus=CORPUS)
     configs = {"n=1": (ModelConfig(vocab_size=vocab, n_heads=1, **trunk), {"recipe": "n=1", "n_heads": 1})}
     for recipe, weights in RECIPES.items():
         configs[recipe] = (ModelConfig(vocab_size=vocab, n_heads=N_HEADS, loss_weights=weights, **trunk),
@@ -81,10 +73,11 @@ def run(settings, progress) -> dict:
         model = result.model.eval()
         if model.n_heads == 1:
             model = model.with_heads(N_HEADS)  # Medusa-1: new heads on the next-token model's frozen trunk
-        before = tokens_per_forward(model, prompts, decoding["max_new_tokens"])
+        before = tokens_per_forward(model, corpus.tokenizer, prompts, decoding["max_new_tokens"], settings.threads)
         progress.set(what=f"{label}: distilling heads 2..{N_HEADS}")
         distilled = distill(model, corpus, distill_config)
-        after = tokens_per_forward(distilled.model, prompts, decoding["max_new_tokens"])
+        after = tokens_per_forward(distilled.model, corpus.tokenizer, prompts, decoding["max_new_tokens"],
+                                   settings.threads)
         numbers = {"before_distill": before, "after_distill": after, "distill_steps": distilled.steps,
                    "distill_seconds": round(distilled.seconds, 2),
                    "greedy_agreement": [h["greedy_agreement"] for h in distilled.final_agreement]}
