@@ -54,3 +54,41 @@ def test_the_written_out_attention_keeps_exactly_these_weights():
     q = q.view(2, 6, 2, 16).transpose(1, 2)  # (B, H, T, hs)
     k = k.view(2, 6, 2, 16).transpose(1, 2)  # (B, H, T, hs)
     assert torch.allclose(attn.weights, causal_attention_weights(q, k), atol=1e-12)
+
+
+def test_the_forward_mask_is_the_causal_rule_as_numbers_and_none_where_no_mask_is_needed():
+    from tinymtp.layers import block_mask, causal_mask, forward_mask
+
+    assert forward_mask(1, 9) is None  # one new token sees every cached key
+    assert forward_mask(6, 6) is None  # the plain triangle: is_causal
+    rule = forward_mask(4, 10)  # 4 new tokens over 6 cached
+    assert rule.shape == (4, 10) and rule.dtype == torch.float32
+    assert torch.equal(rule == 0, causal_mask(4, 10))
+    assert torch.isinf(rule[~causal_mask(4, 10)]).all()
+    tree = torch.tensor([[1, 0, 0], [1, 1, 0], [1, 0, 1]], dtype=torch.bool)  # two siblings below a root
+    assert torch.equal(forward_mask(3, 8, tree) == 0, block_mask(tree, 8))
+    assert forward_mask(1, 5, torch.ones(1, 1, dtype=torch.bool)) is not None  # a given rule is always kept
+
+
+def test_one_shared_mask_gives_what_each_layer_building_its_own_gives():
+    """The trunk builds the forward's mask once (layers.forward_mask); a layer called alone builds
+    it itself. Both, fast and written out, must agree over a cache and with a tree rule."""
+    from tinymtp.decoding.kvcache import KVCache
+    from tinymtp.layers import forward_mask
+
+    torch.manual_seed(0)
+    attn = CausalSelfAttention(ModelConfig(d_model=16, attn_heads=2)).eval()
+    past, new = torch.randn(1, 5, 16), torch.randn(1, 3, 16)  # (B, T, C)
+    tree = torch.tensor([[1, 0, 0], [1, 1, 0], [1, 0, 1]], dtype=torch.bool)
+    for mask in (None, tree):
+        outs = []
+        for fast in (True, False):
+            for shared in (True, False):
+                attn.fast = fast
+                cache = KVCache(1, 2, 8, 16)
+                attn(past, cache)
+                cache.advance(5)
+                rule = forward_mask(3, 8, mask) if shared else None
+                outs.append(attn(new, cache, 0, mask, rule))
+        for out in outs[1:]:
+            assert torch.allclose(out, outs[0], atol=1e-6)

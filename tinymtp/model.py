@@ -28,7 +28,7 @@ from .config import ModelConfig
 from .decoding.kvcache import KVCache
 from .errors import TinyMTPError
 from .heads import make_head
-from .layers import Block, CausalSelfAttention
+from .layers import Block, CausalSelfAttention, forward_mask
 from .loss import combine_head_losses, head_losses
 
 
@@ -51,8 +51,10 @@ class Trunk(nn.Module):
             positions = torch.arange(start, start + T, device=idx.device)  # (T,)
         x = self.token_embedding(idx) + self.position_embedding(positions)  # (B, T, C)
         x = self.drop(x)
+        S = T + (cache.length if cache is not None else 0)  # keys each layer sees
+        rule = forward_mask(T, S, mask, idx.device, x.dtype)  # (T, S), once for every layer (or None)
         for layer, block in enumerate(self.blocks):
-            x = block(x, cache, layer, mask)  # (B, T, C)
+            x = block(x, cache, layer, mask, rule)  # (B, T, C)
         return x
 
 
