@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/verify_profile.py            # checkpoints/mtp-4head, 12 prompts, one thread
     .venv/bin/python benchmarks/verify_profile.py --prompts 4 --repeats 3
+    .venv/bin/python benchmarks/verify_profile.py --checkpoint runs/mtp-4head-base   # before its distillation
 
 Prints, all in one process, one PyTorch thread, medians of interleaved repeats:
 1. the pieces: one 128 -> 512 linear layer (the MLP's first) over 1 row and over K rows, and one
@@ -37,6 +38,7 @@ from tinymtp.decoding.decode import decode_ids
 from tinymtp.decoding.drafters import HeadsDrafter, lookup
 from tinymtp.decoding.speculative import DecodeRun, speculative_decode
 from tinymtp.decoding.trace import Trace
+from tinymtp.errors import TinyMTPError
 from tinymtp.layers import causal_mask
 from tinymtp.tokenizer import encode_prompt
 
@@ -177,12 +179,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lookup-len", type=int, default=8)
     parser.add_argument("--min-lookup", type=int, default=5)
+    parser.add_argument("--checkpoint", default=str(CHECKPOINT), help="default: the shipped mtp-4head")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    ckpt = load_checkpoint(str(CHECKPOINT))
+    try:
+        ckpt = load_checkpoint(args.checkpoint)
+    except TinyMTPError as error:
+        raise SystemExit(f"error: {error}") from None
     model, K = ckpt.model, ckpt.model.config.n_heads
     prompts = [encode_prompt(ckpt.tokenizer, p) for p in heldout_prompts(ckpt.tokenizer, count=args.prompts)]
-    print(f"{CHECKPOINT.name}, {len(prompts)} held-out prompts x {args.new_tokens} new tokens, one thread")
+    print(f"{Path(args.checkpoint).name}, {len(prompts)} held-out prompts x {args.new_tokens} new tokens, one thread")
     print("1. the pieces, microseconds per call:")
     for name, us in pieces(K, model.config.d_model, max(5, args.repeats)).items():
         print(f"   {name:<34} {us:7.1f}")
