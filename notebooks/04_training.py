@@ -213,7 +213,8 @@ for h in result.final_eval["heads"]:
 
 # %% [markdown]
 # The shipped `mtp-4head` checkpoint is the same kind of model, bigger and trained longer with the
-# command in the README. Its training metadata records the same numbers, so we can draw both:
+# command in the README (then its heads were distilled: notebook 06). Its training metadata records
+# the same numbers, so we can draw both:
 
 # %%
 shipped = read_metadata(str(checkpoints_dir() / SHIPPED_MODEL_NAME))

@@ -41,8 +41,8 @@
 #
 # The fan of heads studied here is **your own model** from notebook 04 when you saved one
 # (`runs/my-model`), else the shipped `mtp-4head`; the first cell says which. The causal model is
-# always the shipped `causal-4head`, trained with the recipe of `mtp-4head`. If the fan is yours, it
-# differs from `mtp-4head` in size (notebook 04 trains a smaller preset for a minute or so, where
+# always the shipped `causal-4head`, trained with `mtp-4head`'s training command (not distilled
+# afterwards). If the fan is yours, it differs from `mtp-4head` in size (notebook 04 trains a smaller preset for a minute or so, where
 # `mtp-4head` trained 5000 steps), so expect fewer tokens per forward than the tables in docs/measurements.md.
 
 # %%

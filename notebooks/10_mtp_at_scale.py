@@ -21,7 +21,7 @@
 # Everything so far ran on a laptop CPU with a model of about a million parameters. This notebook
 # looks at multi-token prediction where it is used today, in models of tens to hundreds of billions
 # of parameters served on GPUs, and answers the question your own measurements left open: why did
-# about 3.2 tokens per forward give only about 2.2x on this machine (docs/measurements.md's `bench decode`
+# about 3.5 tokens per forward give only about 2.1x on this machine (docs/measurements.md's `bench decode`
 # table), when the papers report close to 3x?
 #
 # **At the end of this notebook you will be able to**
