@@ -19,7 +19,7 @@ More nodes always raise tokens per forward, but each forward then feeds more tok
 CPU pays for (see speedup.forward_costs); `bench tree` therefore measures the wall clock of a
 few tree sizes against greedy and the chain, on prompts kept apart from the calibration ones.
 The default shape (tree.DEFAULT_PATHS) is the fastest tree that branches which it found on
-checkpoints/mtp-4head (the 4-node tree is the chain itself: `--mode speculative`).
+mtp-4head before its distillation (the 4-node tree is the chain itself: `--mode speculative`).
 """
 
 from __future__ import annotations
