@@ -41,8 +41,8 @@ EXPLANATION = (
     "Honest expectations: on mtp-4head as training left it, 300 steps raised heads 2/3/4's agreement "
     "from 0.670/0.574/0.553 to 0.713/0.604/0.588, yet tokens per forward only from 3.227 to 3.234 "
     "(`python -m tinymtp distill`, docs/usage.md). Linear heads on a frozen trunk gain little. "
-    "The shipped mtp-4head is that model after 1000 steps with the trunk too, at a tenth of the rate "
-    "(3.47 tokens per forward), so distilling it again moves little.")
+    "The shipped mtp-4head is that model after 1000 steps with the trunk too, at a tenth of the rate, "
+    "on head 1's distribution (3.46 tokens per forward), so distilling it again moves little.")
 
 
 def distill_config(budget: str, steps: int, minutes: float, text: str,

@@ -358,9 +358,9 @@ if not MODEL.is_own:
 # %% [markdown]
 # Read the two rows with the generated text in mind. When this notebook was written (notebook 04,
 # then this one, on a shared 2-core machine), notebook 04's 2000-step model made 2.29 tokens per
-# forward on these prompts against the shipped model's 2.92: fewer of its drafts agree with its head
+# forward on these prompts against the shipped model's 2.99: fewer of its drafts agree with its head
 # 1. Yet its wall-clock speed-up was about the same (three runs of this cell: 1.62x to 1.92x against
-# 1.72x to 1.93x): the speed-up is tokens per forward divided by how much more a verifying forward
+# 1.73x to 1.90x): the speed-up is tokens per forward divided by how much more a verifying forward
 # costs than a one-token forward, and that cost ratio differs between a 2-layer and a 4-layer model. A weak model can also fall into repeating
 # itself (runs of spaces, `self.______`), which greedy decoding continues forever and the heads draft
 # easily: it raises tokens per forward without saying anything good about the model. Read the text
@@ -388,7 +388,7 @@ for name in ("speculative", "lookup"):
 
 # %% [markdown]
 # On the 12 held-out prompts of `python -m tinymtp bench decode` (Python source code), the shipped
-# model's heads made 3.47 tokens per forward and lookup 2.80 (docs/measurements.md): the copy
+# model's heads made 3.46 tokens per forward and lookup 2.84 (docs/measurements.md): the copy
 # search beats one drafting head, but the trained heads guess more often.
 #
 # ### Teach the heads what head 1 writes: self-distillation
@@ -422,9 +422,10 @@ print("greedy wrote the same text before and after:",
 # forward, docs/usage.md): four linear maps of one hidden state can only learn so much. Training
 # the trunk too (`--train-trunk`) raised it to 3.62, but head 1 got worse and greedy's text more
 # repetitive: lookup rose from 2.57 to 3.30 tokens per forward on the same prompts. With the trunk
-# at a tenth of the rate for 1000 steps, head 1 stayed as good (1.299 against 1.304) and tokens per
-# forward rose to 3.47, lookup's to 2.80: that run is the shipped `mtp-4head`, so the shipped
-# model you measured above is already distilled. That is the trap of section 6 again: tokens per
+# at a tenth of the rate for 1000 steps and heads 2..n learning head 1's whole distribution
+# (`--target soft`), head 1 stayed as good (1.295 against 1.304) and tokens per forward rose to
+# 3.46, lookup's to 2.84: that run is the shipped `mtp-4head`, so the shipped model you measured
+# above is already distilled. That is the trap of section 6 again: tokens per
 # forward rewards repetition, so read it beside the text (or the share of distinct pieces) and
 # beside head 1's loss.
 #

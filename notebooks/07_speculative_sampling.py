@@ -339,9 +339,9 @@ viz.acceptance_per_head(result.trace, title="Speculative sampling, the first run
 # %% [markdown]
 # Read the rows in pairs. For each model, sampling accepts fewer drafts per round than greedy
 # decoding, so it commits fewer tokens per forward: when this notebook was written, acceptance length
-# 3.62 (greedy) against 2.05 (sampling) for notebook 04's 2000-step model, and 3.90 against 2.05 for
-# the shipped one (3.49 against 2.26 before its heads were distilled toward greedy's tokens, which
-# made them better greedy drafters and slightly worse samplers: docs/usage.md). Between the two models the order can go either way on one prompt: greedy text
+# 3.62 (greedy) against 2.05 (sampling) for notebook 04's 2000-step model, and 3.76 against 2.58 for
+# the shipped one (3.49 against 2.26 before its heads were distilled toward head 1's distribution:
+# docs/usage.md). Between the two models the order can go either way on one prompt: greedy text
 # from a weak model can settle into an easy, repetitive stretch that its heads draft well (print
 # the texts to see). One run of 200 sampled tokens is noisy: change `seed` and the sampling rows move
 # by a few points.

@@ -63,7 +63,7 @@ def test_the_distilled_checkpoint_records_its_distillation_and_keeps_head_1_near
         record = metadata(args.out.split("/", 1)[1])["metadata"]["distilled"]
         assert record["from"] == args.checkpoint
         config = record["config"]
-        assert (config["steps"], config["train_trunk"], config["trunk_lr_ratio"], config["threads"]) == (
-            args.steps, args.train_trunk, args.trunk_lr_ratio, args.threads)
+        assert (config["steps"], config["train_trunk"], config["trunk_lr_ratio"], config["target"], config["threads"]) == (
+            args.steps, args.train_trunk, args.trunk_lr_ratio, args.target, args.threads)
         baseline = metadata("ntp-1head")["metadata"]["next_token_val_loss"]
         assert abs(record["head1_val_loss"] - baseline) <= 0.02  # the project's bound on what the heads cost head 1

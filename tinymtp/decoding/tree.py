@@ -47,8 +47,8 @@ MAX_TREE_NODES = 128  # root included; a forward over more candidates costs more
 
 # Chosen by measurement on mtp-4head before its distillation (`python -m tinymtp bench tree --checkpoint
 # runs/mtp-4head-base`, tree_calibrate.py): of the calibrated trees of 4..64 nodes, the fastest that
-# branches. On the shipped (distilled) mtp-4head it makes as many tokens per forward as the 6-node tree
-# calibrated there (docs/measurements.md's tree table). Bigger trees accept more but their forward
+# branches. On the shipped (distilled) mtp-4head it makes about as many tokens per forward as the
+# 6-node tree calibrated there (docs/measurements.md's tree table). Bigger trees accept more but their forward
 # costs more on a CPU.
 DEFAULT_PATHS = ((0,), (1,), (0, 0), (0, 0, 0), (0, 0, 1))
 PRESETS = {
