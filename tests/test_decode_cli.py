@@ -89,3 +89,10 @@ def test_bench_decode_quick_json(checkpoints):
     assert data["identical"] is True
     assert [e["heads"] for e in data["heads_sweep"]] == [2, 3, 4]
     assert data["modes"]["greedy"]["tokens_per_forward"] == 1.0
+
+
+def test_bench_decode_takes_more_repeats_and_refuses_zero(checkpoints):
+    proc = run_cli("bench", "decode", "--checkpoint", checkpoints / "mtp", "--quick", "--repeats", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["repeats"] == 2
+    assert_one_line_error(run_cli("bench", "decode", "--quick", "--repeats", "0"), "--repeats")

@@ -258,7 +258,7 @@ def _add_predictions(entries: dict, runs: dict) -> None:
 
 
 def bench_decode(args) -> int:
-    """`python -m tinymtp bench decode [--checkpoint DIR] [--json] [--quick]`: a table or one JSON object."""
+    """`python -m tinymtp bench decode [--checkpoint DIR] [--json] [--quick] [--repeats N]`: a table or one JSON object."""
     path = args.checkpoint or str(checkpoints_dir() / "mtp-4head")
     if not args.checkpoint and not Path(path).is_dir():
         raise TinyMTPError(f"no shipped checkpoint at {path}: pass --checkpoint DIR (a model with 2+ heads)")
@@ -276,6 +276,7 @@ def bench_decode(args) -> int:
     corpus = ckpt.metadata.get("corpus")
     corpus = corpus if corpus in BUILT_IN else "python-stdlib"
     count, new_tokens, repeats = (4, 64, 1) if args.quick else (12, 256, 3)
+    repeats = getattr(args, "repeats", None) or repeats
     prompts = heldout_prompts(ckpt.tokenizer, count=count, length=48, corpus=corpus)
     result = measure_decoding(ckpt.model, ckpt.tokenizer, prompts, max_new_tokens=new_tokens, repeats=repeats,
                               draft_model=draft, trees=[getattr(args, "tree", None)], lookup_tokens=DEFAULT_DRAFT_LEN)

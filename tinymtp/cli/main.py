@@ -192,6 +192,9 @@ def add_bench_parser(sub):
     p.add_argument("--tree", default=None, metavar="SHAPE", help="bench decode: the tree shape to time")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke test")
+    p.add_argument("--repeats", type=positive_int, default=None, metavar="N",
+                   help="bench decode: interleaved repeats, median taken (default 3, 1 with --quick); "
+                        "more steadies the wall-clock figures on a busy machine")
 
 
 def cmd_bench(args) -> int:
