@@ -203,8 +203,9 @@ def distill_step(model, optimizer, cfg: DistillConfig, x: torch.Tensor, next_tok
     return [round(float(v.detach()), 4) for v in losses], None if head1 is None else round(float(head1.detach()), 4)
 
 
-def head1_val_loss(model, val_data: torch.Tensor, cfg: DistillConfig) -> float:
-    return evaluate(model, val_data, n_windows=cfg.head1_eval_windows)["next_token_val_loss"]
+def text_scores(model, val_data: torch.Tensor, cfg: DistillConfig) -> dict:
+    """Every head's validation loss and accuracy on the text, as training scores them (evaluate)."""
+    return evaluate(model, val_data, n_windows=cfg.head1_eval_windows)
 
 
 def distill(model, corpus: Corpus, config: DistillConfig | None = None, on_step=None) -> DistillResult:
@@ -221,7 +222,7 @@ def distill(model, corpus: Corpus, config: DistillConfig | None = None, on_step=
     device = next(model.parameters()).device
     train_data, val_data = corpus.tokens("train").to(device), corpus.tokens("val").to(device)
     held_out = held_out_windows(model, val_data, window, cfg.eval_windows, cfg)  # (B, L)
-    val_before = head1_val_loss(model, val_data, cfg)
+    val_before = text_scores(model, val_data, cfg)["next_token_val_loss"]
     history = {"train": [], "eval": [{"step": 0, "heads": head_scores(model, held_out)}]}
     if cfg.train_trunk:
         history["head1_train"] = []  # [step, head 1's loss to the text]
@@ -251,7 +252,7 @@ def distill(model, corpus: Corpus, config: DistillConfig | None = None, on_step=
         interrupted = True
     if history["eval"][-1]["step"] != step:
         history["eval"].append({"step": step, "heads": head_scores(model, held_out)})
-    seconds, scores = time.perf_counter() - started, evaluate(model, val_data, n_windows=cfg.head1_eval_windows)
+    seconds, scores = time.perf_counter() - started, text_scores(model, val_data, cfg)
     return DistillResult(model=model, steps=step, seconds=seconds, interrupted=interrupted,
                          history=history, final_agreement=history["eval"][-1]["heads"],
                          head1_val_loss_before=val_before, head1_val_loss=scores["next_token_val_loss"],
