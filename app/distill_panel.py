@@ -1,6 +1,6 @@
 """The Train page's "Distill heads 2..n" section: pick a model, a budget and a text, press Distill.
 
-The run is tinymtp.distill.distill (heads 2..n learn the token greedy decoding itself writes
+The run is tinymtp.training.distill.distill (heads 2..n learn the token greedy decoding itself writes
 k steps on; the trunk and head 1 stay frozen, so greedy output does not change). It waits in the
 same queue as training runs (app/training.py), since it is as heavy, and shows the same place in
 line, Cancel, Stop and progress bar (app/run_view.py), a live chart of the drafting heads'
@@ -18,8 +18,8 @@ import training
 import ui
 
 from tinymtp import viz
-from tinymtp.distill import DistillConfig, check_distill
-from tinymtp.errors import TinyMTPError
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.training.distill import DistillConfig, check_distill
 
 JOB = "distill_job"  # its key in st.session_state (one of models.JOB_KEYS)
 TEXTS = {"corpus": "the training text", "generated": "greedy's own continuations"}

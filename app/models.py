@@ -1,10 +1,10 @@
 """The app's models: the shipped checkpoints, the ones trained in this session, and the
 sidebar's model picker that chooses one for every page.
 
-Shipped checkpoints (under tinymtp.paths.checkpoints_dir()) are loaded once per server process
+Shipped checkpoints (under tinymtp.files.paths.checkpoints_dir()) are loaded once per server process
 (st.cache_resource), shared by every visitor and never changed; models trained or distilled on
 the Train page belong to the visitor's session (st.session_state["session_models"]). No model
-logic lives here: loading is tinymtp.checkpoint.load_checkpoint.
+logic lives here: loading is tinymtp.files.checkpoint.load_checkpoint.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from tinymtp.checkpoint import load_checkpoint
-from tinymtp.errors import TinyMTPError
-from tinymtp.paths import checkpoints_dir
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.files.checkpoint import load_checkpoint
+from tinymtp.files.paths import checkpoints_dir
 
 DEFAULT_MODEL = "mtp-4head"
 SHIPPED_ORDER = ("mtp-4head", "ntp-1head", "draft", "causal-4head")
@@ -111,7 +111,7 @@ def collect_finished_job() -> bool:
 
 def training_corpus(entry: ModelEntry):
     """The Corpus `entry` was trained on: this session's own, or the built-in one its metadata names."""
-    from tinymtp.corpora import BUILT_IN
+    from tinymtp.data.corpora import BUILT_IN
 
     if entry.corpus is not None:
         return entry.corpus
@@ -176,7 +176,7 @@ def current_model() -> ModelEntry:
 
 @st.cache_resource(show_spinner="Reading the corpus…", max_entries=4)
 def builtin_corpus(name: str):
-    from tinymtp.corpora import load_corpus
+    from tinymtp.data.corpora import load_corpus
 
     return load_corpus(name)
 

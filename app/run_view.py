@@ -16,7 +16,7 @@ import streamlit as st
 import training
 import ui
 
-from tinymtp.errors import TinyMTPError
+from tinymtp.core.errors import TinyMTPError
 
 
 def _stop(session_key: str) -> None:

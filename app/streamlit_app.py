@@ -20,8 +20,8 @@ import streamlit as st  # noqa: E402
 
 # Everything the pages import, heaviest first. Imported once, in one thread, before any page runs.
 APP_MODULES = ("torch", "pandas", "pyarrow", "plotly.graph_objects", "plotly.io", "PIL.ImageDraw", "tinymtp.viz",
-               "tinymtp.decoding.decode", "tinymtp.analysis.predictions", "tinymtp.analysis.speedup", "tinymtp.train",
-               "tinymtp.corpora", "tinymtp.experiments", "models", "ui", "training")
+               "tinymtp.decoding.decode", "tinymtp.analysis.predictions", "tinymtp.analysis.speedup", "tinymtp.training.train",
+               "tinymtp.data.corpora", "tinymtp.experiments", "models", "ui", "training")
 
 
 @st.cache_resource(show_spinner=False)

@@ -13,8 +13,8 @@ Several threads per matrix product would make those sessions fight for the same 
 for a model this small one thread is also the faster one (tinymtp/cli/generate.py does the
 same). So the server sets one thread per operation, once, and a training run uses one core.
 
-No model logic here: training is tinymtp.train.train, distilling tinymtp.distill.distill, saving
-tinymtp.checkpoint.save_checkpoint.
+No model logic here: training is tinymtp.training.train.train, distilling tinymtp.training.distill.distill, saving
+tinymtp.files.checkpoint.save_checkpoint.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ import torch
 from models import ModelEntry, safe_name
 from training_queue import CANCELLED, QUEUED, RUNNING, TrainingQueue
 
-from tinymtp.checkpoint import save_checkpoint
-from tinymtp.errors import TinyMTPError
-from tinymtp.paths import runs_dir
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.files.checkpoint import save_checkpoint
+from tinymtp.files.paths import runs_dir
 
 LIMIT_VARIABLE = "TINYMTP_MAX_TRAINING_RUNS"
 LOG_VARIABLE = "TINYMTP_TRAINING_LOG"  # a file the queue appends its events to (for load tests)
@@ -181,8 +181,8 @@ class TrainingJob:
 
 
 def training_job(name, model_config, train_config, corpus, queue: TrainingQueue, session_alive=None) -> TrainingJob:
-    """A job that trains a new model (tinymtp.train.train)."""
-    from tinymtp.train import train, training_metadata
+    """A job that trains a new model (tinymtp.training.train.train)."""
+    from tinymtp.training.train import train, training_metadata
 
     def work(on_step):
         result = train(model_config, train_config, corpus, on_step=on_step)
@@ -192,9 +192,9 @@ def training_job(name, model_config, train_config, corpus, queue: TrainingQueue,
 
 
 def distill_job(name, source: ModelEntry, distill_config, corpus, queue: TrainingQueue, session_alive=None) -> TrainingJob:
-    """A job that distills a copy of `source`'s heads 2..n (tinymtp.distill.distill); the source
+    """A job that distills a copy of `source`'s heads 2..n (tinymtp.training.distill.distill); the source
     model itself is never changed (a shipped one is shared by every visitor)."""
-    from tinymtp.distill import distill, distill_metadata
+    from tinymtp.training.distill import distill, distill_metadata
 
     def work(on_step):
         result = distill(source.model, corpus, distill_config, on_step=on_step)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 from models import ModelEntry, builtin_corpus
 
-from tinymtp.paths import REPO_ROOT
+from tinymtp.files.paths import REPO_ROOT
 
 NOTEBOOK_DIR = "notebooks"
 
@@ -78,7 +78,7 @@ def examples_for(tokenizer) -> list:
 
 def corpus_examples(entry: ModelEntry, count: int = 4, length: int = 64) -> list:
     """A few snippets of the validation text the model was trained on (built-in corpora only)."""
-    from tinymtp.corpora import BUILT_IN, corpus_snippets
+    from tinymtp.data.corpora import BUILT_IN, corpus_snippets
 
     name = entry.metadata.get("corpus")
     if entry.corpus is not None:

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT = ROOT / "checkpoints" / "mtp-4head"
 PROMPT = "def parse(self, text):\n"
-LOAD_ONLY = ("import torch; from tinymtp.checkpoint import load_checkpoint; "
+LOAD_ONLY = ("import torch; from tinymtp.files.checkpoint import load_checkpoint; "
              f"load_checkpoint({str(CHECKPOINT)!r}); import tinymtp.decoding.decode")
 
 

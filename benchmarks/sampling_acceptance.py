@@ -23,8 +23,9 @@ import statistics
 import torch
 
 from tinymtp.analysis.speedup import heldout_prompts
-from tinymtp.checkpoint import load_checkpoint
 from tinymtp.decoding.decode import decode_ids
+from tinymtp.decoding.settings import DecodeHooks, DecodeSettings
+from tinymtp.files.checkpoint import load_checkpoint
 
 
 def measure(path: str, seeds: int, new_tokens: int, temperature: float) -> dict:
@@ -38,8 +39,7 @@ def measure(path: str, seeds: int, new_tokens: int, temperature: float) -> dict:
     for prompt in prompts:
         ids = ckpt.tokenizer.encode(prompt)
         for seed in range(seeds):
-            summary = decode_ids(model, ids, "speculative-sample", new_tokens, temperature=temperature,
-                                 seed=seed, keep_rounds=False).trace.summary()
+            summary = decode_ids(model, ids, DecodeSettings("speculative-sample", new_tokens, temperature=temperature, seed=seed), hooks=DecodeHooks(keep_rounds=False)).trace.summary()
             tokens, forwards = tokens + summary["tokens"], forwards + summary["forwards"]
             run_forwards.append(summary["forwards"] / summary["tokens"])
             for row in summary["acceptance_per_head"]:

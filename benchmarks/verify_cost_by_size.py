@@ -6,7 +6,7 @@
 A verifying forward feeds K = 4 tokens (the sure token and 3 drafts) with all heads; a greedy
 forward feeds 1 token with head 1. Their ratio bounds the wall-clock speed-up: speed-up is at
 most tokens per forward / ratio. The ratio does not depend on what the weights learned, so the
-models here are untrained (seeded), built from tinymtp.config.PRESETS, each on a KV cache filled
+models here are untrained (seeded), built from tinymtp.core.config.PRESETS, each on a KV cache filled
 to half its context; `tinymtp.analysis.speedup.forward_costs` times them (medians of interleaved
 repeats), all in one process. docs/measurements.md ("The speed-up, measured") quotes the result.
 """
@@ -18,8 +18,8 @@ import argparse
 import torch
 
 from tinymtp.analysis.speedup import forward_costs
-from tinymtp.config import PRESETS
-from tinymtp.model import ModelConfig, MTPModel
+from tinymtp.core.config import PRESETS
+from tinymtp.core.model import ModelConfig, MTPModel
 
 
 def main() -> None:

@@ -32,15 +32,16 @@ import torch
 import torch.nn.functional as F
 
 from tinymtp.analysis.speedup import heldout_prompts
-from tinymtp.checkpoint import load_checkpoint
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.core.layers import causal_mask
+from tinymtp.data.tokenizer import encode_prompt
 from tinymtp.decoding import speculative, window
 from tinymtp.decoding.decode import decode_ids
 from tinymtp.decoding.drafters import HeadsDrafter, lookup
+from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.decoding.speculative import DecodeRun, speculative_decode
 from tinymtp.decoding.trace import Trace
-from tinymtp.errors import TinyMTPError
-from tinymtp.layers import causal_mask
-from tinymtp.tokenizer import encode_prompt
+from tinymtp.files.checkpoint import load_checkpoint
 
 CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "mtp-4head"
 
@@ -126,10 +127,10 @@ def compare_drafters(model, prompts: list, new_tokens: int, repeats: int, args) 
     drafters = {"heads (shipped)": lambda: HeadsDrafter(n - 1), "late heads": lambda: LateHeadsDrafter(model, n - 1),
                 f"lookup first (>= {args.min_lookup} of {args.lookup_len})":
                     lambda: LookupFirstDrafter(n - 1, args.lookup_len, args.min_lookup, C)}
-    greedy_text = [decode_ids(model, p, mode="greedy", max_new_tokens=new_tokens).tokens for p in prompts]
+    greedy_text = [decode_ids(model, p, DecodeSettings("greedy", new_tokens)).tokens for p in prompts]
     rows = {name: {"ratio": [], "speedup": []} for name in drafters}
     for _ in range(repeats):
-        greedy = [decode_ids(model, p, mode="greedy", max_new_tokens=new_tokens).trace for p in prompts]
+        greedy = [decode_ids(model, p, DecodeSettings("greedy", new_tokens)).trace for p in prompts]
         greedy_step = statistics.median(r.seconds for t in greedy for r in t.rounds if r.kind == "decode")
         for name, make in drafters.items():
             runs = [decode_with(model, make, p, new_tokens) for p in prompts]
@@ -163,7 +164,7 @@ def loop_split(model, prompts: list, new_tokens: int) -> dict:
     try:
         for mode in ("greedy", "speculative"):
             spent.clear()
-            traces = [decode_ids(model, p, mode=mode, max_new_tokens=new_tokens).trace for p in prompts]
+            traces = [decode_ids(model, p, DecodeSettings(mode, new_tokens)).trace for p in prompts]
             rounds = [r.seconds for t in traces for r in t.rounds if r.kind != "prefill"]
             split[mode] = {"whole round": statistics.median(rounds) * 1000,
                            **{name: statistics.median(s) * 1000 for name, s in spent.items()}}

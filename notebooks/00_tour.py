@@ -49,10 +49,11 @@ from IPython.display import HTML, display
 from tinymtp import viz
 from tinymtp.analysis.predictions import head_predictions
 from tinymtp.analysis.speedup import forward_costs
-from tinymtp.checkpoint import load_checkpoint
 from tinymtp.decoding.decode import generate
+from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.exercises import check
-from tinymtp.paths import checkpoints_dir
+from tinymtp.files.checkpoint import load_checkpoint
+from tinymtp.files.paths import checkpoints_dir
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: a shorter timing of one forward
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
@@ -106,7 +107,7 @@ check("00.drafting_heads", answer)
 
 # %%
 tokens = 200
-result = generate(model, tokenizer, prompt, mode="speculative", max_new_tokens=tokens)
+result = generate(model, tokenizer, prompt, DecodeSettings("speculative", tokens))
 viz.speculative_round(result.trace.rounds[1], tokenizer)
 
 # %% [markdown]
@@ -145,10 +146,10 @@ check("00.ceiling", answer)
 
 # %%
 started = time.perf_counter()
-greedy = generate(model, tokenizer, prompt, mode="greedy", max_new_tokens=tokens)
+greedy = generate(model, tokenizer, prompt, DecodeSettings("greedy", tokens))
 greedy_seconds = time.perf_counter() - started
 started = time.perf_counter()
-result = generate(model, tokenizer, prompt, mode="speculative", max_new_tokens=tokens)
+result = generate(model, tokenizer, prompt, DecodeSettings("speculative", tokens))
 speculative_seconds = time.perf_counter() - started
 assert result.tokens == greedy.tokens
 summary = result.trace.summary()

@@ -27,14 +27,14 @@
 # - write the targets of every prediction head yourself, and read the *shift picture* that shows them;
 # - say why a training window holds T + n characters.
 #
-# The code behind this notebook is `tinymtp/corpora.py` and `tinymtp/tokenizer.py`; keep them open
+# The code behind this notebook is `tinymtp/data/corpora.py` and `tinymtp/data/tokenizer.py`; keep them open
 # beside it. Run the cells from top to bottom (in Jupyter: *Run → Run All Cells*).
 
 # %%
 import torch
 
-from tinymtp.corpora import IGNORE, corpus_summary, load_corpus, make_batch, shift_targets
-from tinymtp.errors import TinyMTPError
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.data.corpora import IGNORE, corpus_summary, load_corpus, make_batch, shift_targets
 from tinymtp.exercises import check
 from tinymtp.viz import show_char
 

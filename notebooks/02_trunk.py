@@ -29,8 +29,8 @@
 # - explain why no position can see the future, and test it;
 # - say precisely when attention "sees a set" and when it can tell the order of its inputs.
 #
-# The code behind this notebook is `tinymtp/layers.py` (attention, MLP, block) and the `Trunk` class
-# in `tinymtp/model.py`.
+# The code behind this notebook is `tinymtp/core/layers.py` (attention, MLP, block) and the `Trunk` class
+# in `tinymtp/core/model.py`.
 #
 # **Names.** In tinymtp, "heads" always means *prediction* heads (`n_heads`). The heads inside
 # attention are always called **attention heads** (`attn_heads`). If you come from nanoGPT, where
@@ -42,12 +42,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from tinymtp import layers, viz
-from tinymtp.checkpoint import load_checkpoint
-from tinymtp.corpora import load_corpus
+from tinymtp import viz
+from tinymtp.core import layers
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.corpora import load_corpus
 from tinymtp.exercises import check
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.paths import checkpoints_dir
+from tinymtp.files.checkpoint import load_checkpoint
+from tinymtp.files.paths import checkpoints_dir
 
 torch.manual_seed(0)
 
@@ -158,7 +159,7 @@ print("q, k, v per attention head:", tuple(q.shape))
 #
 # The check calls your function on hidden random queries and keys (several batch sizes, attention
 # heads, lengths and head sizes, one position alone) and compares the result with the library's
-# hand-written attention in `tinymtp/layers.py` (`causal_attention_weights`), up to float rounding.
+# hand-written attention in `tinymtp/core/layers.py` (`causal_attention_weights`), up to float rounding.
 
 # %%
 def causal_attention_weights(q, k):

@@ -27,18 +27,18 @@
 # - write the MTP loss yourself from the logits and targets, with any loss weights, and match the library;
 # - explain the memory-saving backward pass and check that it gives the same gradients as the plain one.
 #
-# The code behind this notebook is `tinymtp/heads.py`, `tinymtp/loss.py` and `MTPModel` in
-# `tinymtp/model.py`.
+# The code behind this notebook is `tinymtp/core/heads.py`, `tinymtp/core/loss.py` and `MTPModel` in
+# `tinymtp/core/model.py`.
 
 # %%
 import torch
 import torch.nn.functional as F
 
-from tinymtp.config import HEAD_TYPES
-from tinymtp.corpora import IGNORE, load_corpus, make_batch, shift_targets
+from tinymtp.core.config import HEAD_TYPES
+from tinymtp.core.loss import combine_head_losses, head_losses, head_weights, memory_saving_backward
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.corpora import IGNORE, load_corpus, make_batch, shift_targets
 from tinymtp.exercises import check
-from tinymtp.loss import combine_head_losses, head_losses, head_weights, memory_saving_backward
-from tinymtp.model import ModelConfig, MTPModel
 
 torch.manual_seed(0)
 
@@ -237,7 +237,7 @@ print("a list, n=4:", head_weights([1.0, 0.5, 0.5, 0.5], 4))
 # and returns the weighted mean Σ w_k L_k / Σ w_k as a 0-dimensional tensor, where L_k is head k's
 # cross-entropy averaged over the positions that have a target. The check calls it on hidden random
 # cases (ignored targets scattered around, all three kinds of weights) and compares with the library
-# (`tinymtp/loss.py`), up to float rounding.
+# (`tinymtp/core/loss.py`), up to float rounding.
 
 # %%
 def mtp_loss(logits, targets, weights):
@@ -322,7 +322,7 @@ library = gradients(lambda: memory_saving_backward(model, x, targets))
 for name in plain:
     assert torch.allclose(plain[name], by_hand[name], rtol=1e-4, atol=1e-7), name
     assert torch.allclose(plain[name], library[name], rtol=1e-4, atol=1e-7), name
-print(f"all {len(plain)} parameter gradients agree: plain == by hand == tinymtp.loss.memory_saving_backward")
+print(f"all {len(plain)} parameter gradients agree: plain == by hand == tinymtp.core.loss.memory_saving_backward")
 
 # %% [markdown]
 # What does it save? **Exercise 4 (predict, then run).** How many numbers does the logits tensor of

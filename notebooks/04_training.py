@@ -23,15 +23,15 @@
 # model you trained here speculate.
 #
 # **At the end of this notebook you will be able to**
-# - train an MTP model from Python with `tinymtp.train.train`, and drive a live loss plot with its
+# - train an MTP model from Python with `tinymtp.training.train.train`, and drive a live loss plot with its
 #   `on_step` callback;
 # - write the training loop yourself (batches, AdamW, warm-up and cosine schedule, clipping) and get
 #   exactly `train()`'s losses;
 # - read each head's validation loss and accuracy, and explain why they get worse with distance;
 # - save your model as a checkpoint (`runs/my-model`) and load it back.
 #
-# The code behind this notebook is `tinymtp/train.py`, `tinymtp/evaluate.py` and
-# `tinymtp/checkpoint.py`.
+# The code behind this notebook is `tinymtp/training/train.py`, `tinymtp/training/evaluate.py` and
+# `tinymtp/files/checkpoint.py`.
 
 # %%
 import os
@@ -43,12 +43,18 @@ from IPython.display import clear_output, display
 
 from tinymtp import viz
 from tinymtp.analysis.information import entropy_ahead
-from tinymtp.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from tinymtp.corpora import load_corpus, make_batch
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.corpora import load_corpus, make_batch
 from tinymtp.exercises import check
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.paths import LEARNER_MODEL_NAME, SHIPPED_MODEL_NAME, checkpoints_dir, learner_model, runs_dir
-from tinymtp.train import TrainConfig, build_optimizer, learning_rate, train, training_metadata
+from tinymtp.files.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from tinymtp.files.paths import (
+    LEARNER_MODEL_NAME,
+    SHIPPED_MODEL_NAME,
+    checkpoints_dir,
+    learner_model,
+    runs_dir,
+)
+from tinymtp.training.train import TrainConfig, build_optimizer, learning_rate, train, training_metadata
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: a much shorter run
 
@@ -143,7 +149,7 @@ print(f"{result.steps} steps in {time.perf_counter() - started:.0f} s")
 #
 # ## 3. The loop, written by you
 #
-# `train()` and its named steps in `tinymtp/train.py` (`check_training`, `restore`, `train_step`, ...)
+# `train()` and its named steps in `tinymtp/training/train.py` (`check_training`, `restore`, `train_step`, ...)
 # are about 100 lines, but most of them are bookkeeping (checks, time budgets, evaluation, resuming,
 # the callback). The loop itself is short, and you have every piece it needs:
 #
@@ -261,7 +267,7 @@ for k in range(1, 5):
 # name and renamed into place, so an interrupted save never leaves half a checkpoint.
 #
 # Your model goes to `runs/my-model`: the folder notebooks 05, 06, 07 and 09 look in first
-# (`tinymtp.paths.learner_model()`). Running this notebook again replaces it (`overwrite=True`: it is
+# (`tinymtp.files.paths.learner_model()`). Running this notebook again replaces it (`overwrite=True`: it is
 # this notebook's own output; `save_checkpoint` refuses to replace anything else). In fast mode (what
 # the tests run) the 40-step model is saved to a temporary folder instead, so it never replaces a
 # model you trained for real.

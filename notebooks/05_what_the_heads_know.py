@@ -42,10 +42,10 @@ from tinymtp.analysis.predictions import (
     head_predictions,
     predicted_tokens_per_forward,
 )
-from tinymtp.checkpoint import load_checkpoint
-from tinymtp.corpora import corpus_snippets, load_corpus
+from tinymtp.data.corpora import corpus_snippets, load_corpus
 from tinymtp.exercises import check
-from tinymtp.paths import SHIPPED_MODEL_NAME, checkpoints_dir, learner_model
+from tinymtp.files.checkpoint import load_checkpoint
+from tinymtp.files.paths import SHIPPED_MODEL_NAME, checkpoints_dir, learner_model
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: fewer pieces of text
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)

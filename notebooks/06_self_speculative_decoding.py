@@ -34,22 +34,24 @@
 #   measure tokens per forward and the wall-clock speed-up, and say why they differ.
 #
 # The code behind this notebook is `tinymtp/decoding/speculative.py`, `tinymtp/decoding/decode.py`,
-# `tinymtp/decoding/kvcache.py` and `tinymtp/decoding/trace.py`.
+# `tinymtp/core/kvcache.py` and `tinymtp/decoding/trace.py`.
 
 # %%
 import os
+from dataclasses import replace
 
 import torch
 from IPython.display import HTML, display
 
 from tinymtp import viz
-from tinymtp.analysis.speedup import measure_decoding
-from tinymtp.checkpoint import load_checkpoint
-from tinymtp.corpora import load_corpus
+from tinymtp.analysis.speedup import BenchPlan, measure_decoding
+from tinymtp.data.corpora import load_corpus
 from tinymtp.decoding.decode import generate
-from tinymtp.distill import DistillConfig, distill
+from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.exercises import check
-from tinymtp.paths import SHIPPED_MODEL_NAME, checkpoints_dir, learner_model
+from tinymtp.files.checkpoint import load_checkpoint
+from tinymtp.files.paths import SHIPPED_MODEL_NAME, checkpoints_dir, learner_model
+from tinymtp.training.distill import DistillConfig, distill
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: shorter generations
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
@@ -175,7 +177,7 @@ print(f"cache: {before} -> {before + len(drafts) + 1} during the verify pass -> 
 # prefill (it commits the sure token), round 1 is the round we just did by hand:
 
 # %%
-result = generate(model, tokenizer, prompt, mode="speculative", max_new_tokens=40 if FAST else 120)
+result = generate(model, tokenizer, prompt, DecodeSettings("speculative", 40 if FAST else 120))
 prefill, first = result.trace.rounds[0], result.trace.rounds[1]
 assert prefill.committed == [sure]
 assert first.fed == [sure] + drafts
@@ -247,7 +249,7 @@ check("06.greedy_forwards", answer)
 # </details>
 
 # %%
-greedy = generate(model, tokenizer, prompt, mode="greedy", max_new_tokens=len(result.tokens))
+greedy = generate(model, tokenizer, prompt, DecodeSettings("greedy", len(result.tokens)))
 assert greedy.tokens == result.tokens
 print(repr(prompt + result.text))
 print("speculative output == greedy output:", greedy.tokens == result.tokens)
@@ -322,14 +324,14 @@ check("06.tokens_per_forward", answer, summary=summary)
 # the same for 1 or n tokens (it is limited by reading the weights), so the speed-up comes close to
 # the tokens per forward: the MTP paper reports 3.0x on code with n = 4 (Gloeckle et al. 2024, section 3.2). Our
 # model is tiny and runs on a CPU, where per-round overhead weighs more. Measure it, on a few
-# prompts, for 1, 2 and 3 drafting heads (K = 2, 3, 4 in the result's `heads_sweep`: heads 2..K draft):
+# prompts, drafting 1, 2 and 3 tokens per round (`draft_len` 1, 2, 3: heads 2..draft_len+1 draft):
 
 # %%
 prompts = [prompt, "import os\n\n\ndef main(", "        if self._", "    return "][: 2 if FAST else 4]
-settings = dict(max_new_tokens=32 if FAST else 100, repeats=1 if FAST else 3)
-measurement = measure_decoding(model, tokenizer, prompts, **settings)
-for entry in [measurement["modes"]["greedy"]] + measurement["heads_sweep"]:
-    print(f"{entry['drafting_heads']} drafting heads: {entry['tokens_per_forward']:.2f} tokens/forward, "
+plan = BenchPlan(max_new_tokens=32 if FAST else 100, repeats=1 if FAST else 3)
+measurement = measure_decoding(model, tokenizer, prompts, plan)
+for entry in [measurement["modes"]["greedy"]] + measurement["draft_len_sweep"]:
+    print(f"draft_len {entry['draft_len']}: {entry['tokens_per_forward']:.2f} tokens/forward, "
           f"{entry['speedup']:.2f}x wall clock, same text as greedy: {entry['identical']}")
 viz.speedup_vs_heads(measurement)
 
@@ -345,8 +347,7 @@ viz.speedup_vs_heads(measurement)
 shipped = load_checkpoint(str(checkpoints_dir() / SHIPPED_MODEL_NAME))
 rows = {"this notebook's model": measurement["modes"]["speculative"],
         f"shipped {SHIPPED_MODEL_NAME}": measure_decoding(shipped.model, shipped.tokenizer, prompts,
-                                                         heads_sweep=[shipped.model.config.n_heads],
-                                                         **settings)["modes"]["speculative"]}
+                                                         replace(plan, draft_lens=None))["modes"]["speculative"]}
 for name, entry in rows.items():
     conditional = ", ".join(percent(c) for c in entry["acceptance_conditional"])
     print(f"{name:26} {entry['tokens_per_forward']:.2f} tokens/forward, acceptance length "
@@ -379,8 +380,8 @@ if not MODEL.is_own:
 # both measured in the same run:
 
 # %%
-duel = measure_decoding(model, tokenizer, [prompt], heads_sweep=[model.config.n_heads], lookup_tokens=3,
-                        **settings)
+one_row = replace(plan, draft_lens=(model.config.n_heads - 1,), lookup_tokens=3)
+duel = measure_decoding(model, tokenizer, [prompt], one_row)
 for name in ("speculative", "lookup"):
     entry = duel["modes"][name]
     print(f"{name:12} {entry['tokens_per_forward']:.2f} tokens/forward, {entry['speedup']:.2f}x measured, "
@@ -394,7 +395,7 @@ for name in ("speculative", "lookup"):
 # ### Teach the heads what head 1 writes: self-distillation
 #
 # Training scored head k against the *text* k characters ahead, but the checker keeps a draft only
-# when it equals what *greedy decoding* writes there. `tinymtp.distill.distill` retrains heads 2..n
+# when it equals what *greedy decoding* writes there. `tinymtp.training.distill.distill` retrains heads 2..n
 # on that target (Medusa-2's self-distillation; `python -m tinymtp distill`, and the app's Train
 # page): for head k at position t, the token greedy decoding from x[0..t] writes at t+k. The trunk
 # and head 1 stay frozen, so the text greedy writes does not change, only how often the heads
@@ -405,14 +406,13 @@ for name in ("speculative", "lookup"):
 # %%
 corpus = load_corpus(checkpoint.metadata.get("corpus", "python-stdlib"))
 distilled = distill(model, corpus, DistillConfig(steps=5 if FAST else 60, text="generated", threads=1)).model
-before, after = (measure_decoding(m, tokenizer, prompts, heads_sweep=[model.config.n_heads], lookup_tokens=3,
-                                  **settings) for m in (model, distilled))
+before, after = (measure_decoding(m, tokenizer, prompts, one_row) for m in (model, distilled))
 for name, run in (("before", before), ("after", after)):
     print(f"{name:6} heads {run['tokens_per_forward']:.2f} tokens/forward, lookup "
           f"{run['modes']['lookup']['tokens_per_forward']:.2f}; greedy's text: "
-          f"{run['greedy_distinct_8grams']:.0%} of its 8-token pieces distinct; same text as greedy: {run['identical']}")
+          f"{run['modes']['greedy']['distinct_8']:.0%} of its 8-character pieces distinct; same text as greedy: {run['identical']}")
 print("greedy wrote the same text before and after:",
-      all(generate(m, tokenizer, p, "greedy", 60).text == generate(model, tokenizer, p, "greedy", 60).text
+      all(generate(m, tokenizer, p, DecodeSettings("greedy", 60)).text == generate(model, tokenizer, p, DecodeSettings("greedy", 60)).text
           for m in (distilled,) for p in prompts))
 
 # %% [markdown]

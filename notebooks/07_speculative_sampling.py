@@ -47,11 +47,12 @@ import torch
 
 from tinymtp import viz
 from tinymtp.analysis.noise import chance_total_variation, total_variation
-from tinymtp.checkpoint import load_checkpoint
 from tinymtp.decoding.decode import generate
 from tinymtp.decoding.sampling import accept_exact, probabilities, residual, sample
+from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.exercises import check
-from tinymtp.paths import SHIPPED_MODEL_NAME, checkpoints_dir, learner_model
+from tinymtp.files.checkpoint import load_checkpoint
+from tinymtp.files.paths import SHIPPED_MODEL_NAME, checkpoints_dir, learner_model
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: fewer draws
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
@@ -251,8 +252,7 @@ viz.distributions({"p (the target)": p.tolist(), "replace from p (wrong)": naive
 checkpoint = load_checkpoint(str(MODEL.path))
 model, tokenizer = checkpoint.model, checkpoint.tokenizer
 prompt = "    if "
-result = generate(model, tokenizer, prompt, mode="speculative-sample", max_new_tokens=60,
-                  temperature=1.0, top_k=5, seed=0)
+result = generate(model, tokenizer, prompt, DecodeSettings("speculative-sample", 60, temperature=1.0, top_k=5, seed=0))
 print(repr(prompt + result.text))
 first = result.trace.rounds[1]
 for row in viz.round_rows(first):
@@ -284,8 +284,7 @@ print("most likely second characters:", [(tokenizer.decode([i]), round(float(exa
 
 # %%
 runs = 60 if FAST else 1000
-settings = dict(max_new_tokens=3, temperature=1.0, top_k=5)
-second = {mode: Counter(generate(model, tokenizer, prompt, mode=mode, seed=s, **settings).text[1]
+second = {mode: Counter(generate(model, tokenizer, prompt, DecodeSettings(mode, 3, temperature=1.0, top_k=5, seed=s)).text[1]
                         for s in range(runs)) for mode in ("sample", "speculative-sample")}
 for mode in second:
     observed = torch.tensor([second[mode][ch] / runs for ch in tokenizer.vocab])  # (V,)
@@ -329,8 +328,7 @@ shipped = load_checkpoint(str(checkpoints_dir() / SHIPPED_MODEL_NAME))
 length = 60 if FAST else 200
 for name, ck in [("this notebook's model", checkpoint), (f"shipped {SHIPPED_MODEL_NAME}", shipped)]:
     for mode in ("speculative", "speculative-sample"):
-        run = generate(ck.model, ck.tokenizer, prompt, mode=mode, max_new_tokens=length, temperature=1.0, top_k=5,
-                       seed=0)
+        run = generate(ck.model, ck.tokenizer, prompt, DecodeSettings(mode, length, temperature=1.0, top_k=5, seed=0))
         print(acceptance_line(f"{name}, {mode}", run.trace))
 if not MODEL.is_own:
     print("(the first two rows are the shipped model too: train your own in notebook 04 to compare)")

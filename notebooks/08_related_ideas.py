@@ -39,13 +39,13 @@ import torch
 import tinymtp
 from tinymtp import viz
 from tinymtp.analysis.information import bits, two_token_decomposition
-from tinymtp.analysis.speedup import measure_decoding
-from tinymtp.checkpoint import load_checkpoint
-from tinymtp.corpora import load_corpus
-from tinymtp.evaluate import evaluate_on_corpus
+from tinymtp.analysis.speedup import BenchPlan, measure_decoding
+from tinymtp.data.corpora import load_corpus
 from tinymtp.exercises import check
 from tinymtp.experiments import load_results
-from tinymtp.paths import checkpoints_dir
+from tinymtp.files.checkpoint import load_checkpoint
+from tinymtp.files.paths import checkpoints_dir
+from tinymtp.training.evaluate import evaluate_on_corpus
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: fewer windows and tokens
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
@@ -104,9 +104,7 @@ viz.model_comparison(results)
 # %%
 prompts = ["class Queue:\n    def __init__(self", "import os\n\n\ndef main(", "        if self._",
            "    return "][: 2 if FAST else 4]
-measurement = measure_decoding(mtp.model, mtp.tokenizer, prompts, max_new_tokens=32 if FAST else 100,
-                               heads_sweep=[4], draft_model=draft.model, draft_tokens=3,
-                               repeats=1 if FAST else 3)
+measurement = measure_decoding(mtp.model, mtp.tokenizer, prompts, BenchPlan(max_new_tokens=32 if FAST else 100, repeats=1 if FAST else 3, draft_lens=(4 - 1,), draft_tokens=3), draft_model=draft.model)
 for name, entry in (("greedy", measurement["modes"]["greedy"]), ("self-speculative", measurement["modes"]["speculative"]),
                     ("draft model", measurement["modes"]["draft-model"])):
     print(f"{name:17} {entry['tokens_per_forward']:.2f} tokens per forward of the main model, "

@@ -36,7 +36,7 @@
 # - run tree decoding, check it equals greedy decoding, and weigh its extra tokens per forward
 #   against the cost of a bigger forward pass.
 #
-# The code behind this notebook is `tinymtp/heads.py` (`CausalHead`), `tinymtp/decoding/causal_drafts.py`,
+# The code behind this notebook is `tinymtp/core/heads.py` (`CausalHead`), `tinymtp/decoding/causal_drafts.py`,
 # `tinymtp/decoding/tree.py`, `tinymtp/decoding/tree_decode.py` and `tinymtp/viz/tree.py`.
 #
 # The fan of heads studied here is **your own model** from notebook 04 when you saved one
@@ -51,13 +51,14 @@ import os
 import torch
 
 from tinymtp import viz
-from tinymtp.analysis.speedup import measure_decoding
-from tinymtp.checkpoint import load_checkpoint
-from tinymtp.corpora import shift_targets
+from tinymtp.analysis.speedup import BenchPlan, measure_decoding
+from tinymtp.data.corpora import shift_targets
 from tinymtp.decoding.decode import generate
+from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.decoding.tree import parse_tree
 from tinymtp.exercises import check
-from tinymtp.paths import checkpoints_dir, learner_model
+from tinymtp.files.checkpoint import load_checkpoint
+from tinymtp.files.paths import checkpoints_dir, learner_model
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: fewer prompts and tokens
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
@@ -147,8 +148,8 @@ for k in range(1, 5):
 new_tokens = 60 if FAST else 200
 show = lambda rates: " / ".join("-" if r is None else f"{r:.2f}" for r in rates)  # noqa: E731
 for name, ckpt in (("fan", fan), ("causal", causal)):
-    spec = generate(ckpt.model, tokenizer, prompt, mode="speculative", max_new_tokens=new_tokens)
-    greedy = generate(ckpt.model, tokenizer, prompt, mode="greedy", max_new_tokens=new_tokens)
+    spec = generate(ckpt.model, tokenizer, prompt, DecodeSettings("speculative", new_tokens))
+    greedy = generate(ckpt.model, tokenizer, prompt, DecodeSettings("greedy", new_tokens))
     summary = spec.trace.summary()
     print(f"{name:7} {summary['tokens_per_forward']:.2f} tokens per forward, acceptance length "
           f"{summary['acceptance_length']:.2f}, identical to greedy: {spec.tokens == greedy.tokens}\n"
@@ -176,8 +177,7 @@ prompts = ["class Queue:\n    def __init__(self", "import os\n\n\ndef main(", " 
            "    return "][: 2 if FAST else 4]
 speed = {}
 for name, ckpt in (("fan", fan), ("causal", causal)):
-    speed[name] = measure_decoding(ckpt.model, tokenizer, prompts, max_new_tokens=48 if FAST else 200,
-                                   repeats=1 if FAST else 3, heads_sweep=[ckpt.model.config.n_heads])
+    speed[name] = measure_decoding(ckpt.model, tokenizer, prompts, BenchPlan(max_new_tokens=48 if FAST else 200, repeats=1 if FAST else 3, draft_lens=(ckpt.model.config.n_heads - 1,)))
     full = speed[name]["modes"]["speculative"]
     print(f"{name:7} {full['tokens_per_forward']:.2f} tokens per forward, {full['speedup']:.2f}x over greedy "
           f"(a verifying round costs {full['forward_cost_ratio']:.2f}x a greedy forward, drafts included)")
@@ -252,7 +252,7 @@ check("09.tree_nodes", answer)
 
 # %%
 widths = ",".join(str(w) for w in [3, 2, 1][: n - 1])  # "3,2,1" for 4 heads: one depth per drafting head
-tree_run = generate(fan.model, tokenizer, prompt, mode="tree", tree=widths, max_new_tokens=40)
+tree_run = generate(fan.model, tokenizer, prompt, DecodeSettings("tree", 40, tree=widths))
 rounds = [r for r in tree_run.trace.rounds if r.tree]
 shown = max(rounds, key=lambda r: sum(not n["accepted"] and n["checked"] for n in r.tree["nodes"]))
 viz.candidate_tree(shown, tokenizer)
@@ -269,8 +269,7 @@ viz.tree_attention_mask(shown)
 # (`python -m tinymtp bench tree`): the most often right branches first.
 
 # %%
-result = measure_decoding(fan.model, tokenizer, prompts, max_new_tokens=48 if FAST else 200,
-                          repeats=1 if FAST else 3, heads_sweep=[n], trees=[None, widths])  # None: the default shape
+result = measure_decoding(fan.model, tokenizer, prompts, BenchPlan(max_new_tokens=48 if FAST else 200, repeats=1 if FAST else 3, draft_lens=(n - 1,), trees=tuple([None, widths])))  # None: the default shape
 chain = result["modes"]["speculative"]
 print(f"{f'chain (K={n})':24} {chain['tokens_per_forward']:.2f} tokens per forward, {chain['speedup']:.2f}x, "
       f"forward cost {chain['forward_cost_ratio']:.2f}x greedy")

@@ -42,10 +42,10 @@ import os
 import torch
 
 from tinymtp.analysis.cost_model import measure_step_costs, predicted_speedup, relative_error, roofline_time
-from tinymtp.analysis.speedup import heldout_prompts, measure_decoding
-from tinymtp.checkpoint import load_checkpoint
+from tinymtp.analysis.speedup import BenchPlan, heldout_prompts, measure_decoding
 from tinymtp.exercises import check
-from tinymtp.paths import checkpoints_dir, learner_model
+from tinymtp.files.checkpoint import load_checkpoint
+from tinymtp.files.paths import checkpoints_dir, learner_model
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: fewer prompts, tokens and repeats
 torch.set_num_threads(1)  # a model this small runs faster and steadier on one thread (notebook 04)
@@ -157,8 +157,7 @@ print(f"tokens per verifying round {costs.tokens_per_round:.2f} -> predicted spe
       f"{costs.tokens_per_round:.2f} / {costs.cost_ratio:.2f} = {costs.predicted_speedup:.2f}x")
 
 # %%
-measured = measure_decoding(ckpt.model, ckpt.tokenizer, prompts, max_new_tokens=new_tokens, repeats=repeats,
-                            heads_sweep=[ckpt.model.config.n_heads])
+measured = measure_decoding(ckpt.model, ckpt.tokenizer, prompts, BenchPlan(max_new_tokens=new_tokens, repeats=repeats, draft_lens=(ckpt.model.config.n_heads - 1,)))
 error = relative_error(costs.predicted_speedup, measured["speedup"])
 print(f"measured speed-up {measured['speedup']:.2f}x ({measured['tokens_per_forward']:.2f} tokens per forward, "
       f"prefill included); predicted {costs.predicted_speedup:.2f}x: relative error {error:+.1%}")
@@ -279,7 +278,7 @@ for kept in (0.85, 0.90):
 # Learners who leave tinymtp usually meet speculative decoding again as two arguments of Hugging
 # Face transformers' `model.generate`: `assistant_model=` (a separate draft model, your
 # `draft-model` mode, Leviathan et al. 2023) and `prompt_lookup_num_tokens=` (your `lookup` mode,
-# Saxena 2023). To call them on your own model, `import tinymtp.hf` registers tinymtp's model with
+# Saxena 2023). To call them on your own model, `import tinymtp.files.hf` registers tinymtp's model with
 # transformers (model type `tinymtp`, no `trust_remote_code`, no code in the model folder), and
 # `python -m tinymtp export-hf --checkpoint DIR --out DIR` writes a folder that
 # `AutoModelForCausalLM.from_pretrained` reads. The export keeps the trunk and head 1 and drops
@@ -293,11 +292,11 @@ for kept in (0.85, 0.90):
 # %%
 import tempfile
 
-from tinymtp.decoding import generate
-from tinymtp.errors import TinyMTPError
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.decoding import DecodeSettings, generate
 
 try:
-    from tinymtp.hf import export_hf, generate_and_count, load_hf
+    from tinymtp.files.hf import export_hf, generate_and_count, load_hf
 except TinyMTPError as exc:  # transformers is not installed
     export_hf = None
     print(f"skipping section 4: {exc}")
@@ -334,7 +333,8 @@ if export_hf is not None:
     }
     for name, (hf_arguments, mode, our_arguments) in pairs.items():
         theirs = generate_and_count(hf_main, ids, do_sample=False, max_new_tokens=new_tokens, **hf_arguments)
-        ours = generate(main_model, tokenizer, prompt, mode=mode, max_new_tokens=new_tokens, **our_arguments)
+        draft = our_arguments.pop("draft_model", None)
+        ours = generate(main_model, tokenizer, prompt, DecodeSettings(mode, new_tokens, **our_arguments), draft)
         same = "the same tokens" if theirs["tokens"] == ours.tokens else "DIFFERENT tokens"
         print(f"{name:13}: {same}; tokens per main-model forward: transformers {theirs['tokens_per_forward']:.2f} "
               f"({theirs['forwards']} forwards), tinymtp {ours.trace.summary()['tokens_per_forward']:.2f} "

@@ -11,12 +11,13 @@ import pytest
 import torch
 from hypothesis import strategies as st
 
-from tinymtp.decoding.kvcache import KVCache
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.paths import checkpoints_dir
+from tinymtp.core.kvcache import KVCache
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.decoding.settings import DecodeSettings
+from tinymtp.files.paths import checkpoints_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKPOINTS = checkpoints_dir()  # the one place that says where (tinymtp/paths.py)
+CHECKPOINTS = checkpoints_dir()  # the one place that says where (tinymtp/files/paths.py)
 
 
 def run_cli(*args, timeout=300, cwd=None, env=None):
@@ -37,7 +38,7 @@ def assert_one_line_error(proc, *words):
 
 @pytest.fixture(scope="session")
 def small_text_file(tmp_path_factory) -> Path:
-    from tinymtp.corpora import stories_text
+    from tinymtp.data.corpora import stories_text
 
     path = tmp_path_factory.mktemp("corpus") / "stories.txt"
     path.write_text(stories_text(seed=1, size=40_000), encoding="utf-8")
@@ -47,10 +48,10 @@ def small_text_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory, small_text_file) -> Path:
     """A micro 3-head model trained for a few steps, saved with its optimizer state."""
-    from tinymtp.checkpoint import save_checkpoint
-    from tinymtp.corpora import load_corpus
-    from tinymtp.model import ModelConfig
-    from tinymtp.train import TrainConfig, train, training_metadata
+    from tinymtp.core.model import ModelConfig
+    from tinymtp.data.corpora import load_corpus
+    from tinymtp.files.checkpoint import save_checkpoint
+    from tinymtp.training.train import TrainConfig, train, training_metadata
 
     corpus = load_corpus(str(small_text_file))
     model_config = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=3)
@@ -105,7 +106,7 @@ def greedy_case(head_type, n_heads, vocab_size, context_length, seed, prompt, ma
 
     model = random_model(vocab_size, n_heads, head_type, context_length, seed)
     prompt = [t % vocab_size for t in prompt]
-    return model, prompt, decode_ids(model, prompt, "greedy", max_new_tokens)
+    return model, prompt, decode_ids(model, prompt, DecodeSettings("greedy", max_new_tokens))
 
 
 class PoisonedCache(KVCache):

@@ -13,10 +13,11 @@ from fractions import Fraction
 import pytest
 from conftest import CHECKPOINTS
 
-from tinymtp.checkpoint import load_checkpoint
 from tinymtp.cli.generate import summary_line
 from tinymtp.decoding.decode import generate
+from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.decoding.trace import DraftCheck, Round, Trace
+from tinymtp.files.checkpoint import load_checkpoint
 
 
 def verify_round(drafted: int, accepted: int) -> Round:
@@ -142,8 +143,8 @@ def test_real_runs_multiply_out(checkpoints, name, kwargs):
     """300 tokens cross two context-window restarts (context 128), so some rounds are cut short."""
     ckpt = checkpoints[name]
     draft = checkpoints["draft"].model if kwargs["mode"] == "draft-model" else None
-    result = generate(ckpt.model, ckpt.tokenizer, "def parse(self, text):\n", max_new_tokens=301,
-                      draft_model=draft, **kwargs)
+    result = generate(ckpt.model, ckpt.tokenizer, "def parse(self, text):\n", DecodeSettings(max_new_tokens=301, **kwargs),
+                      draft)
     trace = result.trace
     check_identities(trace)
     verify = [r for r in trace.rounds if r.kind == "verify"]

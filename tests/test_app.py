@@ -243,8 +243,8 @@ def wait_for_training(at, seconds=90):
 
 
 def test_train_a_few_steps_then_use_the_model_everywhere(app, tmp_path):
-    from tinymtp.checkpoint import load_checkpoint
-    from tinymtp.corpora import stories_text
+    from tinymtp.data.corpora import stories_text
+    from tinymtp.files.checkpoint import load_checkpoint
 
     at = open_page(app, "train")
     submit_training(at, stories_text(seed=5, size=6000).encode())
@@ -267,7 +267,7 @@ def test_train_a_few_steps_then_use_the_model_everywhere(app, tmp_path):
 
 
 def test_train_stop_button_keeps_the_model(app):
-    from tinymtp.corpora import stories_text
+    from tinymtp.data.corpora import stories_text
 
     at = open_page(app, "train")
     submit_training(at, stories_text(seed=6, size=6000).encode(), name="stopped", steps=5000)
@@ -298,7 +298,7 @@ def wait_until(condition, seconds=60):
 
 def test_training_runs_wait_in_one_queue_shared_by_every_session(app):
     """Default limit 1: the second and third visitors wait in line, see their place, and can cancel."""
-    from tinymtp.corpora import stories_text
+    from tinymtp.data.corpora import stories_text
 
     text = stories_text(seed=7, size=6000).encode()
     first = submit_training(open_page(app, "train"), text, name="first", steps=5000)
@@ -326,7 +326,7 @@ def test_training_runs_wait_in_one_queue_shared_by_every_session(app):
 
 
 def test_a_bad_training_limit_is_one_clear_error(app, monkeypatch):
-    from tinymtp.corpora import stories_text
+    from tinymtp.data.corpora import stories_text
 
     monkeypatch.setenv("TINYMTP_MAX_TRAINING_RUNS", "lots")
     at = submit_training(open_page(app, "train"), stories_text(seed=8, size=6000).encode())
@@ -339,8 +339,8 @@ def test_saving_never_replaces_another_sessions_model(app, tmp_path, checkpoints
     """runs/tiny-run already holds another visitor's model: ours goes to tiny-run-2, theirs is untouched."""
     import shutil
 
-    from tinymtp.checkpoint import load_checkpoint
-    from tinymtp.corpora import stories_text
+    from tinymtp.data.corpora import stories_text
+    from tinymtp.files.checkpoint import load_checkpoint
 
     theirs = tmp_path / "runs" / "tiny-run"
     shutil.copytree(checkpoints / "mtp-4head", theirs)

@@ -21,10 +21,10 @@ STORIES_MODEL = "stories-3head"
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
-    from tinymtp.checkpoint import save_checkpoint
-    from tinymtp.corpora import load_corpus
-    from tinymtp.model import ModelConfig
-    from tinymtp.train import TrainConfig, train, training_metadata
+    from tinymtp.core.model import ModelConfig
+    from tinymtp.data.corpora import load_corpus
+    from tinymtp.files.checkpoint import save_checkpoint
+    from tinymtp.training.train import TrainConfig, train, training_metadata
 
     root = make_checkpoints(tmp_path_factory.mktemp("distill-checkpoints"))
     corpus = load_corpus("stories")
@@ -60,7 +60,7 @@ def wait_for(at, key, seconds=90):
 
 
 def test_distill_a_model_then_decode_and_save_it(train_page, tmp_path, checkpoints):
-    from tinymtp.checkpoint import load_checkpoint
+    from tinymtp.files.checkpoint import load_checkpoint
 
     at = start_distilling(train_page, STORIES_MODEL, steps=3)
     assert not errors(at), errors(at)
@@ -99,7 +99,7 @@ def test_distill_a_model_then_decode_and_save_it(train_page, tmp_path, checkpoin
 
 
 def test_the_trunk_recipe_trains_head_1_too_and_says_so(train_page, checkpoints):
-    from tinymtp.checkpoint import load_checkpoint
+    from tinymtp.files.checkpoint import load_checkpoint
 
     at = train_page
     at.radio(key="train_distill_text").set_value("generated")
@@ -138,7 +138,7 @@ def test_a_model_trained_on_a_corpus_that_is_not_built_in_is_refused(train_page)
 
 
 def test_a_session_trained_model_can_be_distilled(train_page):
-    from tinymtp.corpora import stories_text
+    from tinymtp.data.corpora import stories_text
 
     at = train_page
     at.radio(key="train_corpus").set_value("upload a text file")
@@ -159,7 +159,7 @@ def test_a_session_trained_model_can_be_distilled(train_page):
 def test_a_queued_distillation_can_be_cancelled_and_a_running_one_stopped(train_page):
     """Distilling waits in the training queue: behind a long training run it is queued, and leaves
     the line with Cancel; once running, Stop keeps the model distilled so far."""
-    from tinymtp.corpora import stories_text
+    from tinymtp.data.corpora import stories_text
 
     at = train_page
     at.radio(key="train_corpus").set_value("upload a text file")

@@ -15,16 +15,16 @@ EXTRA = string.printable.replace("\x0b", "").replace("\x0c", "").replace("\r", "
 
 
 def mini_corpus():
-    from tinymtp.corpora import Corpus, stories_text
+    from tinymtp.data.corpora import Corpus, stories_text
 
     return Corpus("mini-stories", stories_text(seed=2, size=30_000) + "\n" + EXTRA + "\n")
 
 
 def make_checkpoints(root: Path, steps: int = 12) -> Path:
     """mtp-4head, ntp-1head, draft and causal-4head (micro preset, a few steps each) under `root`."""
-    from tinymtp.checkpoint import save_checkpoint
-    from tinymtp.model import ModelConfig
-    from tinymtp.train import TrainConfig, train, training_metadata
+    from tinymtp.core.model import ModelConfig
+    from tinymtp.files.checkpoint import save_checkpoint
+    from tinymtp.training.train import TrainConfig, train, training_metadata
 
     corpus = mini_corpus()
     root.mkdir(parents=True, exist_ok=True)

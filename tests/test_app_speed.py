@@ -10,11 +10,13 @@ from streamlit.testing.v1 import AppTest
 from test_app import TIMEOUT, _restore_torch_threads, checkpoints, open_page  # noqa: F401  (fixtures)
 from test_app_fixtures import APP
 
+from tinymtp.decoding.settings import DecodeSettings
+
 
 @pytest.fixture
 def forwards(monkeypatch):
     """Counts every forward pass of every MTPModel in this process (the app runs in it)."""
-    from tinymtp.model import MTPModel
+    from tinymtp.core.model import MTPModel
 
     calls = []
     original = MTPModel.forward
@@ -70,7 +72,7 @@ def test_a_session_model_with_a_shipped_models_label_gets_its_own_predictions(ap
 def _other_model():
     from test_app_fixtures import mini_corpus
 
-    from tinymtp.model import ModelConfig, MTPModel
+    from tinymtp.core.model import ModelConfig, MTPModel
 
     corpus = mini_corpus()
     model = MTPModel(ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=4)).eval()
@@ -95,13 +97,13 @@ def test_the_shared_template_gives_the_same_figures(checkpoints):  # noqa: F811
 
     from tinymtp import viz
     from tinymtp.analysis.predictions import head_predictions
-    from tinymtp.checkpoint import load_checkpoint
     from tinymtp.decoding.decode import generate
+    from tinymtp.files.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(str(checkpoints / "mtp-4head"))
     pred = head_predictions(ckpt.model, ckpt.tokenizer, "the cat sat")
-    run = generate(ckpt.model, ckpt.tokenizer, "the cat", mode="speculative", max_new_tokens=12)
-    base = generate(ckpt.model, ckpt.tokenizer, "the cat", mode="greedy", max_new_tokens=12)
+    run = generate(ckpt.model, ckpt.tokenizer, "the cat", DecodeSettings("speculative", 12))
+    base = generate(ckpt.model, ckpt.tokenizer, "the cat", DecodeSettings("greedy", 12))
     figures = [viz.head_grid(pred, title="grid"), viz.topk_bars(pred, 3), viz.head_accuracy(pred.accuracy()),
                viz.speculative_round(run.trace.rounds[1], ckpt.tokenizer, mode=run.trace.mode),
                viz.acceptance_per_head(run.trace), viz.wall_clock({"greedy": 1.0, "speculative": 0.5}),

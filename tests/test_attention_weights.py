@@ -1,4 +1,4 @@
-"""The hand-written attention weights (tinymtp.layers.attention_weights, the reference of notebook 02's
+"""The hand-written attention weights (tinymtp.core.layers.attention_weights, the reference of notebook 02's
 exercise) against PyTorch's fused attention, and the causal rule they follow."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from tinymtp.layers import CausalSelfAttention, causal_attention_weights
-from tinymtp.model import ModelConfig
+from tinymtp.core.layers import CausalSelfAttention, causal_attention_weights
+from tinymtp.core.model import ModelConfig
 
 
 def _qkv(B=2, H=3, T=7, hs=8, S=None, seed=0):
@@ -57,7 +57,7 @@ def test_the_written_out_attention_keeps_exactly_these_weights():
 
 
 def test_the_forward_mask_is_the_causal_rule_as_numbers_and_none_where_no_mask_is_needed():
-    from tinymtp.layers import block_mask, causal_mask, forward_mask
+    from tinymtp.core.layers import block_mask, causal_mask, forward_mask
 
     assert forward_mask(1, 9) is None  # one new token sees every cached key
     assert forward_mask(6, 6) is None  # the plain triangle: is_causal
@@ -73,8 +73,8 @@ def test_the_forward_mask_is_the_causal_rule_as_numbers_and_none_where_no_mask_i
 def test_one_shared_mask_gives_what_each_layer_building_its_own_gives():
     """The trunk builds the forward's mask once (layers.forward_mask); a layer called alone builds
     it itself. Both, fast and written out, must agree over a cache and with a tree rule."""
-    from tinymtp.decoding.kvcache import KVCache
-    from tinymtp.layers import forward_mask
+    from tinymtp.core.kvcache import KVCache
+    from tinymtp.core.layers import forward_mask
 
     torch.manual_seed(0)
     attn = CausalSelfAttention(ModelConfig(d_model=16, attn_heads=2)).eval()

@@ -26,7 +26,7 @@ def test_bench_train_cli_json():
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert {"configs", "step_time_ratio", "ratio_per_head_type"} <= set(result)
-    from tinymtp.config import HEAD_TYPES
+    from tinymtp.core.config import HEAD_TYPES
 
     assert len(result["configs"]) == 2 * len(HEAD_TYPES) == 8  # n=1 and n=4 for each of the four head types
 

@@ -222,7 +222,7 @@ def test_compare_page_measures(server, browser_page):
     assert page.locator('[data-testid="stPlotlyChart"]').count() == 4 + len(saved)
     page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(3).wait_for()
     svg_text = page.locator('[data-testid="stMain"]').text_content()
-    assert "Speed-up and tokens per forward vs drafting heads" in svg_text
+    assert "Speed-up and tokens per forward vs draft_len" in svg_text
     assert "Self-speculative vs a separate draft model" in svg_text
     for result in saved.values():
         page.get_by_role("tab", name=result["title"]).click()

@@ -9,13 +9,14 @@ import torch
 from conftest import PoisonedCache, assert_one_line_error, random_model, run_cli
 
 import tinymtp.decoding.causal_drafts as causal_drafts
-from tinymtp.corpora import shift_targets
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.core.loss import memory_saving_backward
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.corpora import shift_targets
 from tinymtp.decoding.causal_drafts import ChainDrafter
 from tinymtp.decoding.decode import decode_ids
+from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.decoding.window import SlidingWindow
-from tinymtp.errors import TinyMTPError
-from tinymtp.loss import memory_saving_backward
-from tinymtp.model import ModelConfig, MTPModel
 
 
 def micro(n_heads=4, vocab_size=13):
@@ -88,10 +89,10 @@ def test_step_by_step_drafts_equal_a_full_forward_over_the_chain(context_length)
 @pytest.mark.parametrize("context_length", [10, 32])
 def test_speculative_with_causal_heads_equals_greedy_and_forgets_provisional_entries(context_length, monkeypatch):
     model = random_model(vocab_size=4, n_heads=4, head_type="causal", context_length=context_length, seed=3)
-    greedy = decode_ids(model, [1, 2, 3], "greedy", 80)
-    plain = decode_ids(model, [1, 2, 3], "speculative", 80)
+    greedy = decode_ids(model, [1, 2, 3], DecodeSettings("greedy", 80))
+    plain = decode_ids(model, [1, 2, 3], DecodeSettings("speculative", 80))
     monkeypatch.setattr(causal_drafts, "KVCache", PoisonedCache)  # reading a forgotten entry gives NaN drafts
-    poisoned = decode_ids(model, [1, 2, 3], "speculative", 80)
+    poisoned = decode_ids(model, [1, 2, 3], DecodeSettings("speculative", 80))
     assert plain.tokens == greedy.tokens == poisoned.tokens
     assert [r.checks for r in plain.trace.rounds] == [r.checks for r in poisoned.trace.rounds]  # same drafts
     assert sum(r.accepted for r in plain.trace.rounds) > 0
@@ -101,7 +102,7 @@ def test_every_mode_runs_on_a_causal_model():
     model = random_model(vocab_size=5, n_heads=3, head_type="causal", context_length=12, seed=2)
     draft = random_model(vocab_size=5, n_heads=1, head_type="linear", context_length=12, seed=4)
     for mode in ("greedy", "sample", "speculative", "speculative-sample", "draft-model"):
-        result = decode_ids(model, [0, 1], mode, 30, temperature=0.9, draft_model=draft, seed=1)
+        result = decode_ids(model, [0, 1], DecodeSettings(mode, 30, temperature=0.9, seed=1), draft_model=draft)
         assert len(result.tokens) == 30, mode
         json.dumps(result.trace.to_dict())
 
@@ -128,7 +129,7 @@ def test_causal_cli_train_generate_and_eval(tmp_path, small_text_file):
 
 def test_head_predictions_feed_causal_heads_the_text_then_head_1s_continuation():
     from tinymtp.analysis.predictions import head_predictions, tokens_ahead
-    from tinymtp.tokenizer import CharTokenizer
+    from tinymtp.data.tokenizer import CharTokenizer
 
     greedy = torch.tensor([[7, 8, 9], [7, 8, 9], [7, 8, 9], [7, 8, 9]])  # (T=4, n=3)
     assert tokens_ahead([1, 2, 3, 4], greedy).tolist() == [[2, 3], [3, 4], [4, 8], [7, 8]]
@@ -146,7 +147,7 @@ def test_tree_mode_candidates_of_causal_heads_equal_a_full_forward_along_first_c
     candidates of every round equal the whole model's top guesses at the last accepted position."""
     model = random_model(vocab_size=6, n_heads=4, head_type="causal", context_length=64, seed=4)
     prompt = [1, 2, 3]
-    result = decode_ids(model, prompt, "tree", 40, tree="3,2,2")
+    result = decode_ids(model, prompt, DecodeSettings("tree", 40, tree="3,2,2"))
     tokens = list(prompt) + result.trace.rounds[0].committed
     checked = 0
     for rnd in result.trace.rounds[1:]:

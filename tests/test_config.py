@@ -1,10 +1,10 @@
-"""tinymtp.config: the model's plain-data settings, torch-free so the command line parses fast."""
+"""tinymtp.core.config: the model's plain-data settings, torch-free so the command line parses fast."""
 
 import subprocess
 import sys
 
-from tinymtp.config import HEAD_TYPES, PRESETS, ModelConfig
-from tinymtp.heads import make_head
+from tinymtp.core.config import HEAD_TYPES, PRESETS, ModelConfig
+from tinymtp.core.heads import make_head
 
 
 def test_every_head_type_builds_a_head_of_its_own_kind():
@@ -21,4 +21,4 @@ def test_the_command_line_parses_without_importing_torch():
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
     assert run(probe.format("")) == "False"
-    assert run(probe.format("import tinymtp.model; ")) == "True"  # the probe sees torch when it is there
+    assert run(probe.format("import tinymtp.core.model; ")) == "True"  # the probe sees torch when it is there

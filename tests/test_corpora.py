@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from tinymtp.corpora import (
+from tinymtp.core.errors import TinyMTPError, UnknownCharactersError
+from tinymtp.data.corpora import (
     IGNORE,
     check_long_enough,
     corpus_from_bytes,
@@ -14,8 +15,7 @@ from tinymtp.corpora import (
     shift_targets,
     stories_text,
 )
-from tinymtp.errors import TinyMTPError, UnknownCharactersError
-from tinymtp.tokenizer import CharTokenizer
+from tinymtp.data.tokenizer import CharTokenizer
 
 
 def test_make_batch_head_k_target_is_input_shifted_by_k():

@@ -14,8 +14,8 @@ from tinymtp.analysis.cost_model import (
     roofline_cost_ratio,
     roofline_time,
 )
-from tinymtp.errors import TinyMTPError
-from tinymtp.model import ModelConfig, MTPModel
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.core.model import ModelConfig, MTPModel
 
 
 def test_the_formula():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tinymtp.core.model import ModelConfig, MTPModel
 from tinymtp.decoding.window import SlidingWindow, window_start
-from tinymtp.model import ModelConfig, MTPModel
 
 HEAD_TYPES = ["linear", "mlp", "block"]
 

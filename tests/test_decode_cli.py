@@ -7,9 +7,9 @@ import json
 import pytest
 from conftest import assert_one_line_error, run_cli
 
-from tinymtp.checkpoint import save_checkpoint
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.tokenizer import CharTokenizer
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.tokenizer import CharTokenizer
+from tinymtp.files.checkpoint import save_checkpoint
 
 VOCAB = "\n abcdefghij(),:="
 
@@ -40,7 +40,7 @@ def test_generate_json_is_one_object_with_the_keys(checkpoints):
 
 def test_generate_json_trace_has_every_round(checkpoints):
     proc = run_cli("generate", "--checkpoint", checkpoints / "mtp", "--prompt", "abc", "--mode", "draft-model",
-                   "--draft-checkpoint", checkpoints / "draft", "--heads", "2", "--temperature", "0.7",
+                   "--draft-checkpoint", checkpoints / "draft", "--draft-len", "2", "--temperature", "0.7",
                    "--max-new-tokens", "20", "--json", "--trace")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
@@ -60,8 +60,9 @@ def test_generate_plain_prints_prompt_and_continuation(checkpoints):
 @pytest.mark.parametrize("args,words", [
     (["--prompt", ""], ["prompt is empty"]),
     (["--prompt", "abcQ"], ["not in the model's vocabulary", "'Q'"]),
-    (["--prompt", "abc", "--heads", "0"], ["--heads"]),
-    (["--prompt", "abc", "--heads", "9", "--mode", "speculative"], ["--heads", "between 2 and 4"]),
+    (["--prompt", "abc", "--draft-len", "0"], ["--draft-len"]),
+    (["--prompt", "abc", "--draft-len", "8", "--mode", "speculative"], ["draft_len", "between 1 and 3"]),
+    (["--prompt", "abc", "--heads", "3", "--mode", "speculative"], ["--heads is now --draft-len", "--draft-len 2"]),
     (["--prompt", "abc", "--mode", "draft-model", "--draft-checkpoint", "/nonexistent/draft"], ["draft"]),
     (["--prompt", "abc", "--mode", "draft-model", "--draft-checkpoint", "OTHER"], ["vocabulary"]),
     (["--prompt", "abc", "--top-k", "999", "--mode", "sample"], ["top-k"]),
@@ -82,13 +83,20 @@ def test_bench_decode_quick_json(checkpoints):
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.strip().splitlines()) == 1
     data = json.loads(proc.stdout)
-    assert {"modes", "speedup", "tokens_per_forward", "heads_sweep", "identical"} <= set(data)
-    assert {"greedy", "speculative"} <= set(data["modes"])
-    for mode in data["modes"].values():
-        assert {"tokens_per_second", "tokens_per_forward", "acceptance_per_head", "speedup"} <= set(mode)
+    assert {"modes", "rows", "speedup", "tokens_per_forward", "draft_len_sweep", "identical", "sampled",
+            "reference"} <= set(data)
+    assert {"greedy", "speculative", "sample", "speculative-sample"} <= set(data["modes"])
+    for row in data["rows"]:  # the --json contract: every row names its mode, temperature and text
+        assert {"mode", "temperature", "tokens_per_second", "tokens_per_forward", "acceptance_per_head", "speedup",
+                "distinct_8", "draft_len"} <= set(row)
     assert data["identical"] is True
-    assert [e["heads"] for e in data["heads_sweep"]] == [2, 3, 4]
-    assert data["modes"]["greedy"]["tokens_per_forward"] == 1.0
+    assert [e["draft_len"] for e in data["draft_len_sweep"]] == [1, 2, 3]
+    assert data["modes"]["greedy"]["tokens_per_forward"] == 1.0 and data["modes"]["greedy"]["temperature"] is None
+    sampled = [r for r in data["rows"] if r["temperature"] is not None]
+    assert [(r["mode"], r["temperature"]) for r in sampled] == [("sample", 1.0), ("speculative-sample", 1.0),
+                                                                ("sample", 0.7), ("speculative-sample", 0.7)]
+    assert all(r["standard_error"] is not None and r["runs"] == data["prompts"] * 2 for r in sampled)  # 2 seeds
+    assert data["sampled"]["temperature"] == 1.0 and 0 <= data["reference"]["distinct_8"] <= 1
 
 
 def test_bench_decode_takes_more_repeats_and_refuses_zero(checkpoints):
@@ -96,3 +104,6 @@ def test_bench_decode_takes_more_repeats_and_refuses_zero(checkpoints):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["repeats"] == 2
     assert_one_line_error(run_cli("bench", "decode", "--quick", "--repeats", "0"), "--repeats")
+    assert_one_line_error(run_cli("bench", "decode", "--quick", "--seeds", "0"), "--seeds")
+    for bad in ("0", "-1", "nan", "1,x"):
+        assert_one_line_error(run_cli("bench", "decode", "--quick", "--temperatures", bad), "--temperatures")

@@ -1,4 +1,4 @@
-"""Self-distillation (tinymtp/distill.py, distill_targets.py): greedy's path and its soft target
+"""Self-distillation (tinymtp/training/distill.py, distill_targets.py): greedy's path and its soft target
 are the decoder's, head 1 never changes in the frozen recipe and does in the joint one, heads
 2..n come to agree with greedy decoding on held-out text (hard) or with its distribution (soft),
 speculative decoding stays exact, and the CLI writes safely."""
@@ -13,10 +13,13 @@ import torch
 from conftest import assert_one_line_error, run_cli
 
 from tinymtp.analysis.predictions import greedy_continuations
-from tinymtp.checkpoint import load_checkpoint
-from tinymtp.corpora import load_corpus
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.corpora import load_corpus
 from tinymtp.decoding.decode import decode_ids
-from tinymtp.distill import (
+from tinymtp.decoding.settings import DecodeSettings
+from tinymtp.files.checkpoint import load_checkpoint
+from tinymtp.training.distill import (
     DistillConfig,
     distill,
     generated_windows,
@@ -26,10 +29,8 @@ from tinymtp.distill import (
     held_out_windows,
     parameter_groups,
 )
-from tinymtp.distill_targets import greedy_path, soft_losses, teacher_log_probs
-from tinymtp.errors import TinyMTPError
-from tinymtp.evaluate import evaluate
-from tinymtp.model import ModelConfig, MTPModel
+from tinymtp.training.distill_targets import greedy_path, soft_losses, teacher_log_probs
+from tinymtp.training.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def test_greedy_targets_are_the_greedy_decoders_tokens(random_heads):
     targets = greedy_targets(random_heads, x)  # (2, 6, 3)
     for b in range(2):
         for t in range(6):
-            expected = decode_ids(random_heads, x[b, : t + 1].tolist(), "greedy", 3).tokens
+            expected = decode_ids(random_heads, x[b, : t + 1].tolist(), DecodeSettings("greedy", 3)).tokens
             assert targets[b, t].tolist() == expected
 
 
@@ -124,8 +125,8 @@ def test_greedy_agreement_rises_on_held_out_windows(random_heads, distilled, cor
 
 def test_speculative_decoding_still_equals_greedy(distilled, corpus):
     prompt = corpus.tokens("val")[:10].tolist()
-    greedy = decode_ids(distilled.model, prompt, "greedy", 60).tokens
-    assert decode_ids(distilled.model, prompt, "speculative", 60).tokens == greedy
+    greedy = decode_ids(distilled.model, prompt, DecodeSettings("greedy", 60)).tokens
+    assert decode_ids(distilled.model, prompt, DecodeSettings("speculative", 60)).tokens == greedy
 
 
 def test_causal_heads_distill_and_stay_exact(corpus):
@@ -135,8 +136,8 @@ def test_causal_heads_distill_and_stay_exact(corpus):
     before = result.history["eval"][0]["heads"]
     assert all(a["greedy_agreement"] > b["greedy_agreement"] for a, b in zip(result.final_agreement, before))
     prompt = corpus.tokens("val")[:10].tolist()
-    assert (decode_ids(result.model, prompt, "speculative", 40).tokens
-            == decode_ids(result.model, prompt, "greedy", 40).tokens)
+    assert (decode_ids(result.model, prompt, DecodeSettings("speculative", 40)).tokens
+            == decode_ids(result.model, prompt, DecodeSettings("greedy", 40)).tokens)
 
 
 def test_generated_windows_are_a_prompt_then_greedy_decoding(random_heads, corpus):
@@ -144,7 +145,7 @@ def test_generated_windows_are_a_prompt_then_greedy_decoding(random_heads, corpu
     windows = generated_windows(random_heads, x, 8)  # (2, 30)
     for b in range(2):
         assert windows[b, :8].tolist() == x[b, :8].tolist()
-        assert windows[b, 8:].tolist() == decode_ids(random_heads, x[b, :8].tolist(), "greedy", 22).tokens
+        assert windows[b, 8:].tolist() == decode_ids(random_heads, x[b, :8].tolist(), DecodeSettings("greedy", 22)).tokens
 
 
 def test_distilling_on_generated_text_raises_agreement_there(random_heads, corpus):
@@ -174,8 +175,8 @@ def test_joint_recipe_trains_the_trunk_with_head_1_on_the_text(random_heads, cor
     assert [row[0] for row in result.history["head1_train"]] == list(range(1, 21))
     assert result.head1_val_loss != result.head1_val_loss_before
     prompt = corpus.tokens("val")[:10].tolist()  # the checker is the new head 1: still exact
-    assert (decode_ids(result.model, prompt, "speculative", 40).tokens
-            == decode_ids(result.model, prompt, "greedy", 40).tokens)
+    assert (decode_ids(result.model, prompt, DecodeSettings("speculative", 40)).tokens
+            == decode_ids(result.model, prompt, DecodeSettings("greedy", 40)).tokens)
 
 
 def test_with_no_drafting_weight_only_head_1_s_loss_trains(random_heads, corpus):
@@ -262,7 +263,7 @@ def test_cli_joint_soft_run_reports_head_1_and_refuses_generated_text(trained_ch
 
 
 def test_cli_refuses_a_one_head_checkpoint(tmp_path, corpus):
-    from tinymtp.checkpoint import save_checkpoint
+    from tinymtp.files.checkpoint import save_checkpoint
 
     cfg = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=1)
     save_checkpoint(str(tmp_path / "one"), MTPModel(cfg), corpus.tokenizer, {"corpus": corpus.name})
@@ -273,7 +274,7 @@ def test_cli_refuses_a_one_head_checkpoint(tmp_path, corpus):
 
 def test_cli_heads_grows_a_next_token_model_on_its_frozen_trunk(tmp_path, corpus):
     """Medusa-1's order: a 1-head model gets heads 2..N, taught on its frozen trunk; head 1 unchanged."""
-    from tinymtp.checkpoint import save_checkpoint
+    from tinymtp.files.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     cfg = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=1)

@@ -10,9 +10,9 @@ from collections import Counter
 import pytest
 
 from tinymtp.analysis.information import entropy_ahead, two_token_decomposition
-from tinymtp.corpora import stories_text
-from tinymtp.errors import TinyMTPError
-from tinymtp.tokenizer import CharTokenizer
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.data.corpora import stories_text
+from tinymtp.data.tokenizer import CharTokenizer
 
 
 def brute_force(text: str, context: int, k: int) -> float:

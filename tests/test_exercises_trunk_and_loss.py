@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from tinymtp.corpora import IGNORE
+from tinymtp.data.corpora import IGNORE
 from tinymtp.exercises import EXERCISES, grade
 from tinymtp.exercises.nb03 import pooled_loss
 

@@ -9,12 +9,12 @@ import torch
 from conftest import assert_one_line_error, run_cli
 
 from tinymtp.cli import main
+from tinymtp.core.model import ModelConfig
 from tinymtp.experiments import EXPERIMENTS, ExperimentSettings, run_experiment, save_result
 from tinymtp.experiments.budget import measure_step_times, plan_steps
 from tinymtp.experiments.runner import compare, spread, train_run
-from tinymtp.model import ModelConfig
-from tinymtp.tasks import InductionTask, heldout_lines, induction_corpus, score_induction
-from tinymtp.train import TrainConfig, train
+from tinymtp.experiments.tasks import InductionTask, heldout_lines, induction_corpus, score_induction
+from tinymtp.training.train import TrainConfig, train
 from tinymtp.viz import experiment_figure
 
 SMOKE = ExperimentSettings(seeds=2, smoke=True)
@@ -104,7 +104,7 @@ def test_findings_follow_the_numbers_and_the_spread():
 
 
 def test_head_types_and_how_many_heads_share_their_models_and_report_every_head_type(shared_head_results):
-    from tinymtp.config import HEAD_TYPES
+    from tinymtp.core.config import HEAD_TYPES
 
     types, sweep = shared_head_results
     assert {r["head_type"] for r in types["runs"] if r["n_heads"] == 4} == set(HEAD_TYPES)

@@ -17,11 +17,12 @@ import time
 import pytest
 from conftest import CHECKPOINTS, ROOT, assert_one_line_error, run_cli
 
-from tinymtp.checkpoint import load_checkpoint
 from tinymtp.cli import build_parser, main
 from tinymtp.cli import generate as cli_generate
+from tinymtp.core.errors import TinyMTPError
 from tinymtp.decoding.decode import generate
-from tinymtp.errors import TinyMTPError
+from tinymtp.decoding.settings import DecodeHooks, DecodeSettings
+from tinymtp.files.checkpoint import load_checkpoint
 
 MTP = CHECKPOINTS / "mtp-4head"
 PROMPT = "def parse(self, text):\n"
@@ -128,11 +129,11 @@ def models(one_thread):
 def test_summary_is_the_same_with_and_without_kept_rounds(models, mode, kwargs):
     """200 tokens cross a context-window restart; the streamed pieces add up to the text."""
     ckpt, draft = models
-    args = dict(mode=mode, max_new_tokens=200, draft_model=draft if mode == "draft-model" else None, **kwargs)
-    kept = generate(ckpt.model, ckpt.tokenizer, PROMPT, **args)
+    settings, draft = DecodeSettings(mode, 200, **kwargs), draft if mode == "draft-model" else None
+    kept = generate(ckpt.model, ckpt.tokenizer, PROMPT, settings, draft)
     pieces = []
-    totals = generate(ckpt.model, ckpt.tokenizer, PROMPT, keep_rounds=False,
-                      on_round=lambda r: pieces.append(r.committed), **args)
+    totals = generate(ckpt.model, ckpt.tokenizer, PROMPT, settings, draft,
+                      DecodeHooks(keep_rounds=False, on_round=lambda r: pieces.append(r.committed)))
     assert totals.trace.rounds == [] and len(kept.trace.rounds) == kept.trace.forwards
     assert totals.tokens == kept.tokens and [t for p in pieces for t in p] == kept.tokens
     strip = lambda s: {k: v for k, v in s.items() if k not in TIMING}
@@ -144,10 +145,9 @@ def test_summary_is_the_same_with_and_without_kept_rounds(models, mode, kwargs):
 
 def test_should_stop_ends_after_the_current_round(models):
     ckpt, _ = models
-    greedy = generate(ckpt.model, ckpt.tokenizer, PROMPT, mode="greedy", max_new_tokens=100)
+    greedy = generate(ckpt.model, ckpt.tokenizer, PROMPT, DecodeSettings("greedy", 100))
     seen = []
-    stopped = generate(ckpt.model, ckpt.tokenizer, PROMPT, mode="speculative", max_new_tokens=100,
-                       on_round=seen.append, should_stop=lambda: len(seen) >= 5)
+    stopped = generate(ckpt.model, ckpt.tokenizer, PROMPT, DecodeSettings("speculative", 100), hooks=DecodeHooks(on_round=seen.append, should_stop=lambda: len(seen) >= 5))
     assert stopped.trace.stop_reason == "stopped" and stopped.trace.forwards == 5
     assert stopped.tokens == greedy.tokens[: len(stopped.tokens)] and 5 <= len(stopped.tokens) < 100
 

@@ -1,6 +1,6 @@
 """Hugging Face transformers as an outside reference for tinymtp's model and decoders.
 
-The exported model (tinymtp/hf.py) must compute what head 1 of the tinymtp model computes, with
+The exported model (tinymtp/files/hf.py) must compute what head 1 of the tinymtp model computes, with
 and without transformers' KV cache; transformers' greedy, assisted (draft model) and prompt-lookup
 `generate` must give tinymtp's greedy text token for token; transformers' sampling must follow
 the distribution tinymtp's `probabilities` defines (chi-square, as tests/test_speculative_sampling.py).
@@ -25,11 +25,12 @@ from safetensors.torch import load_file
 from sampling_checks import PROMPT, V, exact_distribution, p_value
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-from tinymtp.checkpoint import load_checkpoint
-from tinymtp.corpora import shift_targets
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.data.corpora import shift_targets
 from tinymtp.decoding import generate
-from tinymtp.errors import TinyMTPError
-from tinymtp.hf import (
+from tinymtp.decoding.settings import DecodeSettings
+from tinymtp.files.checkpoint import load_checkpoint
+from tinymtp.files.hf import (
     EXPORT_FILES,
     TinyMTPConfig,
     TinyMTPForCausalLM,
@@ -166,7 +167,7 @@ def test_without_transformers_tinymtp_works_and_export_is_a_one_line_error(tmp_p
     proc = run_cli("export-hf", "--checkpoint", CHECKPOINTS / "ntp-1head", "--out", tmp_path / "out", env=env)
     assert_one_line_error(proc, "transformers", "pip install -e .[hf]")
     assert not (tmp_path / "out").exists()
-    check = ("import sys, tinymtp, tinymtp.model, tinymtp.decoding, tinymtp.checkpoint, tinymtp.cli.main\n"
+    check = ("import sys, tinymtp, tinymtp.core.model, tinymtp.decoding, tinymtp.files.checkpoint, tinymtp.cli.main\n"
              "assert 'transformers' not in sys.modules")
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
@@ -178,7 +179,7 @@ def greedy_reference(tinymtp_models, prompt: str, total: int) -> tuple[torch.Ten
     """The prompt's ids (1, P) and tinymtp's greedy continuation up to `total` tokens in all."""
     tokenizer = tinymtp_models["tokenizer"]
     ids = torch.tensor([tokenizer.encode(prompt)])  # (1, P)
-    result = generate(tinymtp_models["main"], tokenizer, prompt, mode="greedy", max_new_tokens=total - ids.size(1))
+    result = generate(tinymtp_models["main"], tokenizer, prompt, DecodeSettings("greedy", total - ids.size(1)))
     return ids, result.tokens
 
 
@@ -197,8 +198,7 @@ def test_assisted_generate_with_the_exported_draft_equals_greedy(exported, tinym
                              assistant_model=exported["draft"])
     assert run["tokens"] == expected
     assert run["tokens_per_forward"] > 1.5  # drafts were really kept, so the check is not vacuous
-    ours = generate(tinymtp_models["main"], tinymtp_models["tokenizer"], prompt, mode="draft-model",
-                    max_new_tokens=len(expected), draft_model=tinymtp_models["draft"], temperature=0)
+    ours = generate(tinymtp_models["main"], tinymtp_models["tokenizer"], prompt, DecodeSettings("draft-model", len(expected), temperature=0), draft_model=tinymtp_models["draft"])
     assert ours.tokens == expected
 
 

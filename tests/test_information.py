@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tinymtp.analysis.information import bits, entropy, mutual_information, two_token_decomposition
-from tinymtp.errors import TinyMTPError
+from tinymtp.core.errors import TinyMTPError
 
 
 def test_entropy_of_known_distributions():

@@ -11,11 +11,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tinymtp.checkpoint import save_checkpoint
-from tinymtp.corpora import load_corpus
-from tinymtp.model import ModelConfig
-from tinymtp.paths import LEARNER_MODEL_NAME
-from tinymtp.train import TrainConfig, train, training_metadata
+from tinymtp.core.model import ModelConfig
+from tinymtp.data.corpora import load_corpus
+from tinymtp.files.checkpoint import save_checkpoint
+from tinymtp.files.paths import LEARNER_MODEL_NAME
+from tinymtp.training.train import TrainConfig, train, training_metadata
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 STUDYING = ["05_what_the_heads_know", "06_self_speculative_decoding", "07_speculative_sampling"]

@@ -11,9 +11,10 @@ from conftest import CHECKPOINTS, DECODING_CASES, greedy_case, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinymtp.checkpoint import load_checkpoint
 from tinymtp.decoding.decode import decode_ids, generate
 from tinymtp.decoding.drafters import lookup
+from tinymtp.decoding.settings import DecodeSettings
+from tinymtp.files.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -38,7 +39,7 @@ def test_lookup_prefers_longer_matches_over_later_ones():
 def test_lookup_equals_greedy_property(head_type, n_heads, vocab_size, context_length, seed, prompt,
                                        max_new_tokens, draft_len):
     model, prompt, greedy = greedy_case(head_type, n_heads, vocab_size, context_length, seed, prompt, max_new_tokens)
-    result = decode_ids(model, prompt, "lookup", max_new_tokens, draft_len=draft_len)
+    result = decode_ids(model, prompt, DecodeSettings("lookup", max_new_tokens, draft_len=draft_len))
     assert result.tokens == greedy.tokens
     assert result.trace.summary()["tokens"] == max_new_tokens
 
@@ -46,8 +47,8 @@ def test_lookup_equals_greedy_property(head_type, n_heads, vocab_size, context_l
 def test_lookup_on_repetitive_code_equals_greedy_and_drafts_for_free():
     ckpt = load_checkpoint(str(CHECKPOINTS / "mtp-4head"))
     prompt = "    def run(self):\n        return self.value\n\n    def stop(self):\n        return self.value\n\n    def "
-    greedy = generate(ckpt.model, ckpt.tokenizer, prompt, "greedy", max_new_tokens=120)
-    found = generate(ckpt.model, ckpt.tokenizer, prompt, "lookup", max_new_tokens=120, draft_len=4)
+    greedy = generate(ckpt.model, ckpt.tokenizer, prompt, DecodeSettings("greedy", 120))
+    found = generate(ckpt.model, ckpt.tokenizer, prompt, DecodeSettings("lookup", 120, draft_len=4))
     assert found.tokens == greedy.tokens
     summary = found.trace.summary()
     assert summary["tokens_per_forward"] > 1.2  # repeated text: some drafts are kept
@@ -56,7 +57,7 @@ def test_lookup_on_repetitive_code_equals_greedy_and_drafts_for_free():
 
 def test_lookup_from_the_cli_prints_one_json_object():
     proc = run_cli("generate", "--checkpoint", CHECKPOINTS / "ntp-1head", "--prompt", "import os\nimport sys\nimport ",
-                   "--mode", "lookup", "--heads", "5", "--max-new-tokens", "40", "--json")
+                   "--mode", "lookup", "--draft-len", "5", "--max-new-tokens", "40", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["summary"]["tokens"] == 40 and out["settings"]["draft_len"] == 5

@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from tinymtp.corpora import shift_targets
-from tinymtp.errors import TinyMTPError
-from tinymtp.loss import head_weights, memory_saving_backward
-from tinymtp.model import ModelConfig, MTPModel
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.core.loss import head_weights, memory_saving_backward
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.corpora import shift_targets
 
 HEAD_TYPES = ["linear", "mlp", "block"]
 

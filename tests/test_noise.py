@@ -7,7 +7,7 @@ import math
 import pytest
 
 from tinymtp.analysis.noise import chance_total_variation, total_variation
-from tinymtp.errors import TinyMTPError
+from tinymtp.core.errors import TinyMTPError
 
 
 def test_total_variation():

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tinymtp.checkpoint import load_checkpoint, save_checkpoint
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.paths import checkpoints_dir, learner_model, results_dir, runs_dir
-from tinymtp.tokenizer import CharTokenizer
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.tokenizer import CharTokenizer
+from tinymtp.files.checkpoint import load_checkpoint, save_checkpoint
+from tinymtp.files.paths import checkpoints_dir, learner_model, results_dir, runs_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = [(checkpoints_dir, "TINYMTP_CHECKPOINTS", "checkpoints"), (runs_dir, "TINYMTP_RUNS", "runs"),

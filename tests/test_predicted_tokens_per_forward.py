@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from tinymtp.analysis.predictions import HeadPredictions, head_predictions, predicted_tokens_per_forward
-from tinymtp.corpora import shift_targets
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.corpora import shift_targets
+from tinymtp.data.tokenizer import CharTokenizer
 from tinymtp.decoding.decode import decode_ids
-from tinymtp.errors import TinyMTPError
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.tokenizer import CharTokenizer
+from tinymtp.decoding.settings import DecodeSettings
 
 
 def hand_made(guesses: list, greedy: list) -> HeadPredictions:
@@ -51,7 +52,7 @@ def test_equals_the_first_round_of_the_speculative_decoder_at_every_position():
     pred = head_predictions(model, tokenizer, text[:24])
     kept = []
     for t in range(pred.length):
-        result = decode_ids(model, pred.tokens[: t + 1], mode="speculative", max_new_tokens=5)
+        result = decode_ids(model, pred.tokens[: t + 1], DecodeSettings("speculative", 5))
         kept.append(result.trace.rounds[1].accepted)  # round 0 is the prefill, round 1 the first verify
     assert predicted_tokens_per_forward([pred]) == pytest.approx(1 + sum(kept) / len(kept))
     assert 0 < sum(kept) < 3 * len(kept)  # the case is not trivial: some drafts kept, not all

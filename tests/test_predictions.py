@@ -12,10 +12,11 @@ from tinymtp.analysis.predictions import (
     head_predictions,
     max_prompt_length,
 )
+from tinymtp.core.errors import TinyMTPError, UnknownCharactersError
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.tokenizer import CharTokenizer
 from tinymtp.decoding.decode import decode_ids
-from tinymtp.errors import TinyMTPError, UnknownCharactersError
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.tokenizer import CharTokenizer
+from tinymtp.decoding.settings import DecodeSettings
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n"
 
@@ -56,7 +57,7 @@ def test_greedy_continuations_equal_the_library_greedy_decoder(model, tokenizer)
     tokens = tokenizer.encode("the dog sat on the")
     batched = greedy_continuations(model, tokens, 3)
     for t in range(len(tokens)):
-        assert batched[t].tolist() == decode_ids(model, tokens[: t + 1], max_new_tokens=3).tokens, t
+        assert batched[t].tolist() == decode_ids(model, tokens[: t + 1], DecodeSettings(max_new_tokens=3)).tokens, t
 
 
 def test_head_predictions_layout_and_targets(model, tokenizer):

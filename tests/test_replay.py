@@ -11,9 +11,10 @@ import pytest
 import torch
 from conftest import CHECKPOINTS, assert_one_line_error, run_cli
 
-from tinymtp.checkpoint import load_checkpoint
+from tinymtp.core.errors import TinyMTPError
 from tinymtp.decoding.decode import generate
-from tinymtp.errors import TinyMTPError
+from tinymtp.decoding.settings import DecodeHooks, DecodeSettings
+from tinymtp.files.checkpoint import load_checkpoint
 from tinymtp.viz.replay import is_replay, replay_html
 
 SHIPPED = CHECKPOINTS / "mtp-4head"
@@ -33,8 +34,9 @@ def shipped():
     torch.set_num_threads(old)
 
 
-def run(ckpt, mode, tokens=60, **kwargs):
-    return generate(ckpt.model, ckpt.tokenizer, PROMPT, mode=mode, max_new_tokens=tokens, **kwargs)
+def run(ckpt, mode, tokens=60, draft_model=None, keep_rounds=True, **kwargs):
+    return generate(ckpt.model, ckpt.tokenizer, PROMPT, DecodeSettings(mode, tokens, **kwargs), draft_model,
+                    DecodeHooks(keep_rounds=keep_rounds))
 
 
 def embedded(page: str) -> dict:

@@ -18,11 +18,11 @@ import pytest
 import torch
 from conftest import assert_one_line_error, run_cli
 
-from tinymtp import safe_write
-from tinymtp.checkpoint import load_checkpoint, save_checkpoint
-from tinymtp.errors import TinyMTPError
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.tokenizer import CharTokenizer
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.tokenizer import CharTokenizer
+from tinymtp.files import safe_write
+from tinymtp.files.checkpoint import load_checkpoint, save_checkpoint
 
 
 def snapshot(folder: Path) -> dict:
@@ -123,9 +123,9 @@ def test_experiment_results_are_refused_before_any_training(tmp_path):
 
 KILLER = """
 import sys, torch
-from tinymtp.checkpoint import save_checkpoint
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.tokenizer import CharTokenizer
+from tinymtp.files.checkpoint import save_checkpoint
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.tokenizer import CharTokenizer
 tokenizer = CharTokenizer.from_text("abcdef ")
 models = []
 for seed in (1, 2):
@@ -145,7 +145,7 @@ def test_a_process_killed_while_saving_leaves_a_whole_checkpoint(tmp_path, atomi
     path = tmp_path / "ckpt"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     script = KILLER if atomic_swap else KILLER.replace("import sys, torch", (
-        "import sys, torch\nimport tinymtp.safe_write as sw\nsw._exchange = lambda a, b: False"))
+        "import sys, torch\nimport tinymtp.files.safe_write as sw\nsw._exchange = lambda a, b: False"))
     vocab_size = CharTokenizer.from_text("abcdef ").vocab_size
     expected = {}
     for seed in (1, 2):  # the two models the killed process saves in turn
@@ -182,7 +182,7 @@ def test_a_full_disk_leaves_the_old_checkpoint_and_no_litter(tmp_path, monkeypat
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("tinymtp.checkpoint.save_file", disk_full)
+    monkeypatch.setattr("tinymtp.files.checkpoint.save_file", disk_full)
     other, _ = micro_model(1)
     with pytest.raises(TinyMTPError, match="No space left on device"):
         save_checkpoint(path, other, tokenizer, {"seed": 1}, overwrite=True)

@@ -15,7 +15,7 @@ import shlex
 from conftest import CHECKPOINTS, ROOT
 
 from tinymtp.cli.main import build_parser
-from tinymtp.config import PRESETS
+from tinymtp.core.config import PRESETS
 
 
 def readme_recipes() -> list:

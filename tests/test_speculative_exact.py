@@ -14,8 +14,9 @@ from conftest import DECODING_CASES, greedy_case, poison_forgotten_slots, random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tinymtp.core.errors import TinyMTPError
 from tinymtp.decoding.decode import decode_ids
-from tinymtp.errors import TinyMTPError
+from tinymtp.decoding.settings import DecodeSettings
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -32,21 +33,21 @@ def test_speculative_equals_greedy_property(head_type, n_heads, vocab_size, cont
     assert greedy.trace.forwards == max_new_tokens  # one token per forward, prefill included
     if n_heads == 1:  # decided: an n = 1 model has no drafting heads, so speculative is an error
         with pytest.raises(TinyMTPError, match="at least 2 heads"):
-            decode_ids(model, prompt, "speculative", max_new_tokens)
+            decode_ids(model, prompt, DecodeSettings("speculative", max_new_tokens))
         return
     heads = data.draw(st.integers(2, n_heads), label="heads")
-    spec = decode_ids(model, prompt, "speculative", max_new_tokens, draft_len=heads - 1)
+    spec = decode_ids(model, prompt, DecodeSettings("speculative", max_new_tokens, draft_len=heads - 1))
     assert spec.tokens == greedy.tokens
     # temperature 0 turns speculative sampling into the same greedy-exact algorithm
-    assert decode_ids(model, prompt, "speculative-sample", max_new_tokens, temperature=0, draft_len=heads - 1).tokens \
+    assert decode_ids(model, prompt, DecodeSettings("speculative-sample", max_new_tokens, temperature=0, draft_len=heads - 1)).tokens \
         == greedy.tokens
 
 
 @pytest.mark.parametrize("head_type", ["linear", "mlp", "block", "causal"])
 def test_speculative_equals_greedy_across_many_window_restarts(head_type):
     model = random_model(vocab_size=3, n_heads=4, head_type=head_type, context_length=9, seed=7)
-    greedy = decode_ids(model, [0, 1, 2, 1], "greedy", 120)
-    spec = decode_ids(model, [0, 1, 2, 1], "speculative", 120)
+    greedy = decode_ids(model, [0, 1, 2, 1], DecodeSettings("greedy", 120))
+    spec = decode_ids(model, [0, 1, 2, 1], DecodeSettings("speculative", 120))
     assert spec.tokens == greedy.tokens
     assert any(r.reread for r in spec.trace.rounds) and any(r.reread for r in greedy.trace.rounds)
     assert sum(r.accepted for r in spec.trace.rounds) > 0  # the test means something: drafts were kept
@@ -55,9 +56,9 @@ def test_speculative_equals_greedy_across_many_window_restarts(head_type):
 @pytest.mark.parametrize("head_type", ["linear", "block"])
 def test_rejected_cache_entries_are_never_read(head_type, monkeypatch):
     model = random_model(vocab_size=4, n_heads=4, head_type=head_type, context_length=12, seed=1)
-    greedy = decode_ids(model, [1, 2, 3], "greedy", 40)
+    greedy = decode_ids(model, [1, 2, 3], DecodeSettings("greedy", 40))
     poison_forgotten_slots(model, monkeypatch)
-    spec = decode_ids(model, [1, 2, 3], "speculative", 40)
+    spec = decode_ids(model, [1, 2, 3], DecodeSettings("speculative", 40))
     assert spec.tokens == greedy.tokens
     assert any(r.accepted < len(r.fed) - 1 for r in spec.trace.rounds if r.kind == "verify")  # rejections happened
 
@@ -67,7 +68,7 @@ def test_speculative_equals_greedy_on_the_shipped_checkpoint():
     if not (path / "config.json").exists():
         pytest.skip(f"no shipped checkpoint at {path} (the lead ships it; see the README recipe)")
     from tinymtp.analysis.speedup import heldout_prompts
-    from tinymtp.checkpoint import load_checkpoint
+    from tinymtp.files.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(str(path))
     prompts = heldout_prompts(ckpt.tokenizer, count=32, length=40)
@@ -75,8 +76,8 @@ def test_speculative_equals_greedy_on_the_shipped_checkpoint():
     tokens_fed = 0
     for prompt in prompts:  # float32, as shipped; 96 new tokens cross the 128-token context
         ids = ckpt.tokenizer.encode(prompt)
-        greedy = decode_ids(ckpt.model, ids, "greedy", 96)
-        spec = decode_ids(ckpt.model, ids, "speculative", 96)
+        greedy = decode_ids(ckpt.model, ids, DecodeSettings("greedy", 96))
+        spec = decode_ids(ckpt.model, ids, DecodeSettings("speculative", 96))
         assert spec.tokens == greedy.tokens, prompt
         tokens_fed += len(spec.tokens)
     assert tokens_fed == 96 * len(prompts)

@@ -15,8 +15,9 @@ import pytest
 import torch
 from sampling_checks import PROMPT, V, exact_distribution, p_value
 
+from tinymtp.core.model import ModelConfig, MTPModel
 from tinymtp.decoding.decode import decode_ids
-from tinymtp.model import ModelConfig, MTPModel
+from tinymtp.decoding.settings import DecodeSettings
 
 RUNS = 2000
 
@@ -39,8 +40,10 @@ def random_model(n_heads: int, seed: int, head_type: str = "linear") -> MTPModel
 def counts_of(model, mode, temperature, top_k, length=3, runs=RUNS, **kwargs) -> Counter:
     out = Counter()
     for seed in range(runs):
-        result = decode_ids(model, PROMPT, mode, max_new_tokens=4, temperature=temperature, top_k=top_k,
-                            seed=seed, **kwargs)
+        draft = kwargs.get("draft_model")
+        settings = DecodeSettings(mode, 4, temperature=temperature, top_k=top_k, seed=seed,
+                                  **{k: v for k, v in kwargs.items() if k != "draft_model"})
+        result = decode_ids(model, PROMPT, settings, draft)
         out[tuple(result.tokens[:length])] += 1
     return out
 
@@ -71,7 +74,7 @@ def test_plain_sampling_matches_the_same_exact_distribution(mtp):  # checks the 
 
 
 def test_a_wrong_acceptance_rule_is_caught(mtp):
-    counts = counts_of(mtp, "speculative-sample", 1.0, None, runs=800, _accept_rule=keep_if_p_at_least_q)
+    counts = counts_of(mtp, "speculative-sample", 1.0, None, runs=800, accept_rule=keep_if_p_at_least_q)
     assert p_value(counts, exact_distribution(mtp, 1.0, None)) < 1e-6
 
 
@@ -81,14 +84,14 @@ def test_draft_model_sampling_matches_plain_sampling_distribution(mtp):
     counts = counts_of(mtp, "draft-model", 1.0, None, draft_len=2, draft_model=draft)
     assert p_value(counts, dist) > 0.01
     wrong = counts_of(mtp, "draft-model", 1.0, None, runs=800, draft_len=2, draft_model=draft,
-                      _accept_rule=keep_if_p_at_least_q)
+                      accept_rule=keep_if_p_at_least_q)
     assert p_value(wrong, dist) < 1e-6
 
 
 def test_speculative_sampling_is_reproducible_and_seeded(mtp):
-    a = decode_ids(mtp, PROMPT, "speculative-sample", 30, seed=1)
-    b = decode_ids(mtp, PROMPT, "speculative-sample", 30, seed=1)
-    c = decode_ids(mtp, PROMPT, "speculative-sample", 30, seed=2)
+    a = decode_ids(mtp, PROMPT, DecodeSettings("speculative-sample", 30, seed=1))
+    b = decode_ids(mtp, PROMPT, DecodeSettings("speculative-sample", 30, seed=1))
+    c = decode_ids(mtp, PROMPT, DecodeSettings("speculative-sample", 30, seed=2))
     assert a.tokens == b.tokens and len(a.tokens) == 30
     assert a.tokens != c.tokens
     checked = [ch for r in a.trace.rounds for ch in r.checks if ch.checked]
@@ -102,5 +105,5 @@ def test_causal_heads_sampling_matches_plain_sampling_distribution():
     dist = exact_distribution(model, 1.0, None)
     counts = counts_of(model, "speculative-sample", 1.0, None)
     assert p_value(counts, dist) > 0.01
-    wrong = counts_of(model, "speculative-sample", 1.0, None, runs=800, _accept_rule=keep_if_p_at_least_q)
+    wrong = counts_of(model, "speculative-sample", 1.0, None, runs=800, accept_rule=keep_if_p_at_least_q)
     assert p_value(wrong, dist) < 1e-6

@@ -5,10 +5,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.tokenizer import CharTokenizer
 from tinymtp.decoding.decode import decode_ids
-from tinymtp.errors import TinyMTPError
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.tasks import (
+from tinymtp.decoding.settings import DecodeSettings
+from tinymtp.experiments.tasks import (
     AdditionTask,
     InductionTask,
     addition_corpus,
@@ -20,7 +22,6 @@ from tinymtp.tasks import (
     score_addition,
     score_induction,
 )
-from tinymtp.tokenizer import CharTokenizer
 
 
 class FakeModel:
@@ -148,7 +149,7 @@ def test_batched_greedy_answers_equal_the_library_greedy_decoder():
     prompts = ["\n12+34=", "\n99+99=", "\n50+07="]
     batched = greedy_answers(model, tok, prompts, max_new_tokens=6, stop="\x00")
     for prompt, answer in zip(prompts, batched):
-        one = decode_ids(model, tok.encode(prompt), mode="greedy", max_new_tokens=6).tokens
+        one = decode_ids(model, tok.encode(prompt), DecodeSettings("greedy", 6)).tokens
         assert answer == tok.decode(one)
 
 

@@ -1,4 +1,4 @@
-"""The Tour page (app/app_pages/tour.py, tinymtp/tour.py) and the Speculative page's replay download:
+"""The Tour page (app/app_pages/tour.py, tinymtp/analysis/tour_material.py) and the Speculative page's replay download:
 the numbers, every step in AppTest, and the Tour in Chromium (Next through every step, Back, a
 presentation-mode screenshot under tests/artifacts/)."""
 
@@ -15,9 +15,9 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from test_app import all_text, open_page
 from test_browser import main_text, open_app_page, settle, shot
 
-from tinymtp.checkpoint import load_checkpoint
+from tinymtp.analysis.tour_material import sampling_rule_example, tour_material
 from tinymtp.decoding.sampling import residual
-from tinymtp.tour import sampling_rule_example, tour_material
+from tinymtp.files.checkpoint import load_checkpoint
 from tinymtp.viz.replay import MARKER
 
 STEPS = 8

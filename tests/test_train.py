@@ -12,12 +12,12 @@ import pytest
 import torch
 from conftest import ROOT, assert_one_line_error, run_cli
 
-from tinymtp.checkpoint import load_checkpoint, save_checkpoint
-from tinymtp.corpora import load_corpus
-from tinymtp.errors import TinyMTPError
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.progress import TrainProgressBar
-from tinymtp.train import TrainConfig, build_optimizer, check_training, train
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.corpora import load_corpus
+from tinymtp.files.checkpoint import load_checkpoint, save_checkpoint
+from tinymtp.training.progress import TrainProgressBar
+from tinymtp.training.train import TrainConfig, build_optimizer, check_training, train
 
 
 def micro_run(corpus, steps=12, stop_at=None, resume=None, seed=5):
@@ -57,7 +57,7 @@ def test_stop_then_resume_gives_the_same_weights_as_one_run(small_text_file, tmp
     straight, _ = micro_run(corpus, steps=12)
     stopped, cfg = micro_run(corpus, steps=12, stop_at=5)
     assert stopped.interrupted and stopped.steps == 5
-    from tinymtp.train import training_metadata
+    from tinymtp.training.train import training_metadata
 
     save_checkpoint(str(tmp_path / "half"), stopped.model, corpus.tokenizer,
                     training_metadata(stopped, corpus, cfg), stopped.optimizer_tensors)
@@ -192,9 +192,9 @@ def test_a_saved_checkpoint_gets_the_usual_permissions_not_the_temporary_folders
     import os
     import stat
 
-    from tinymtp.checkpoint import save_checkpoint
-    from tinymtp.model import ModelConfig, MTPModel
-    from tinymtp.tokenizer import CharTokenizer
+    from tinymtp.core.model import ModelConfig, MTPModel
+    from tinymtp.data.tokenizer import CharTokenizer
+    from tinymtp.files.checkpoint import save_checkpoint
 
     tokenizer = CharTokenizer.from_text("abc")
     model = MTPModel(ModelConfig.from_preset("micro", vocab_size=tokenizer.vocab_size, n_heads=2))

@@ -19,8 +19,10 @@ from conftest import DECODING_CASES, greedy_case, poison_forgotten_slots, random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.core.kvcache import KVCache
 from tinymtp.decoding.decode import decode_ids
-from tinymtp.decoding.kvcache import KVCache
+from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.decoding.tree import (
     DEFAULT_PATHS,
     accepted_path,
@@ -33,7 +35,6 @@ from tinymtp.decoding.tree import (
     tree_mask,
     tree_positions,
 )
-from tinymtp.errors import TinyMTPError
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 SMALL = [(0,), (1,), (0, 0), (0, 1), (1, 0), (0, 0, 0)]  # nodes 1..6 in this order
@@ -112,7 +113,7 @@ def test_only_first_choice_ancestors():
 def test_causal_heads_use_only_nodes_below_first_choices():
     """A causal head's guesses depend on the token before, so the tree keeps the nodes (0,..,0,r)."""
     model = random_model(vocab_size=5, n_heads=4, head_type="causal", context_length=12)
-    result = decode_ids(model, [0, 1], "tree", 12, tree="3,2,2")
+    result = decode_ids(model, [0, 1], DecodeSettings("tree", 12, tree="3,2,2"))
     rounds = [r for r in result.trace.rounds if r.tree]
     paths = {tuple(n["rank"] for n in _ancestry(r.tree["nodes"], n)) for r in rounds for n in r.tree["nodes"][1:]}
     assert paths and all(not any(p[:-1]) for p in paths)
@@ -147,11 +148,11 @@ def test_tree_equals_greedy_property(head_type, n_heads, vocab_size, context_len
     model, prompt, greedy = greedy_case(head_type, n_heads, vocab_size, context_length, seed, prompt, max_new_tokens)
     if n_heads == 1:
         with pytest.raises(TinyMTPError, match="at least 2 heads"):
-            decode_ids(model, prompt, "tree", max_new_tokens)
+            decode_ids(model, prompt, DecodeSettings("tree", max_new_tokens))
         return
     heads = data.draw(st.integers(2, n_heads), label="heads")
     shape = data.draw(tree_shapes(heads - 1, min(vocab_size, 3)), label="tree")
-    tree = decode_ids(model, prompt, "tree", max_new_tokens, draft_len=heads - 1, tree=shape)
+    tree = decode_ids(model, prompt, DecodeSettings("tree", max_new_tokens, draft_len=heads - 1, tree=shape))
     assert tree.tokens == greedy.tokens
     assert tree.trace.forwards <= max_new_tokens
 
@@ -159,8 +160,8 @@ def test_tree_equals_greedy_property(head_type, n_heads, vocab_size, context_len
 @pytest.mark.parametrize("head_type", ["linear", "mlp", "block"])
 def test_tree_equals_greedy_across_many_window_restarts(head_type):
     model = random_model(vocab_size=4, n_heads=4, head_type=head_type, context_length=9, seed=7)
-    greedy = decode_ids(model, [0, 1, 2, 1], "greedy", 120)
-    tree = decode_ids(model, [0, 1, 2, 1], "tree", 120, tree="3,2,2")
+    greedy = decode_ids(model, [0, 1, 2, 1], DecodeSettings("greedy", 120))
+    tree = decode_ids(model, [0, 1, 2, 1], DecodeSettings("tree", 120, tree="3,2,2"))
     assert tree.tokens == greedy.tokens
     rounds = [r for r in tree.trace.rounds if r.tree]
     assert any(r.reread for r in rounds)
@@ -176,19 +177,19 @@ def skip_the_move(self, start, offsets):  # a broken `keep`: the right length, t
 def test_skipping_the_kv_move_breaks_exactness(monkeypatch):
     cases = [("linear", 2, 0.3), ("linear", 1, 1.0), ("block", 0, 1.0)]
     models = [random_model(7, 4, head_type, 24, seed, std) for head_type, seed, std in cases]
-    greedy = [decode_ids(m, [1, 2, 3], "greedy", 60).tokens for m in models]
-    assert [decode_ids(m, [1, 2, 3], "tree", 60, tree="3,2,1").tokens for m in models] == greedy
+    greedy = [decode_ids(m, [1, 2, 3], DecodeSettings("greedy", 60)).tokens for m in models]
+    assert [decode_ids(m, [1, 2, 3], DecodeSettings("tree", 60, tree="3,2,1")).tokens for m in models] == greedy
     monkeypatch.setattr(KVCache, "keep", skip_the_move)
-    broken = [decode_ids(m, [1, 2, 3], "tree", 60, tree="3,2,1").tokens for m in models]
+    broken = [decode_ids(m, [1, 2, 3], DecodeSettings("tree", 60, tree="3,2,1")).tokens for m in models]
     assert any(b != g for b, g in zip(broken, greedy))
 
 
 @pytest.mark.parametrize("head_type", ["linear", "block"])
 def test_rejected_nodes_are_never_read(head_type, monkeypatch):
     model = random_model(vocab_size=5, n_heads=4, head_type=head_type, context_length=12, seed=1)
-    greedy = decode_ids(model, [1, 2, 3], "greedy", 50)
+    greedy = decode_ids(model, [1, 2, 3], DecodeSettings("greedy", 50))
     poison_forgotten_slots(model, monkeypatch)
-    tree = decode_ids(model, [1, 2, 3], "tree", 50, tree="3,2,1")
+    tree = decode_ids(model, [1, 2, 3], DecodeSettings("tree", 50, tree="3,2,1"))
     assert tree.tokens == greedy.tokens
     assert any(len(r.tree["path"]) < r.tree["depth"] + 1 for r in tree.trace.rounds if r.tree)  # rejections
 
@@ -196,8 +197,8 @@ def test_rejected_nodes_are_never_read(head_type, monkeypatch):
 @pytest.mark.parametrize("max_new_tokens", [1, 2, 3])
 def test_max_new_tokens_smaller_than_the_tree(max_new_tokens):
     model = random_model(vocab_size=5, n_heads=4, context_length=12, seed=0)
-    tree = decode_ids(model, [0, 1], "tree", max_new_tokens, tree="2,2,2")
-    assert tree.tokens == decode_ids(model, [0, 1], "greedy", max_new_tokens).tokens
+    tree = decode_ids(model, [0, 1], DecodeSettings("tree", max_new_tokens, tree="2,2,2"))
+    assert tree.tokens == decode_ids(model, [0, 1], DecodeSettings("greedy", max_new_tokens)).tokens
     assert tree.trace.summary()["tokens"] == max_new_tokens and tree.trace.forwards <= max_new_tokens
 
 
@@ -206,13 +207,13 @@ def test_tree_equals_greedy_on_the_shipped_checkpoint():
     if not (path / "config.json").exists():
         pytest.skip(f"no shipped checkpoint at {path}")
     from tinymtp.analysis.speedup import heldout_prompts
-    from tinymtp.checkpoint import load_checkpoint
+    from tinymtp.files.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(str(path))
     for i, prompt in enumerate(heldout_prompts(ckpt.tokenizer, count=6, length=40)):  # float32, as shipped
         ids = ckpt.tokenizer.encode(prompt)
-        greedy = decode_ids(ckpt.model, ids, "greedy", 96)  # 40 + 96 tokens cross the 128-token context
-        tree = decode_ids(ckpt.model, ids, "tree", 96, tree=("default", "3,2,1")[i % 2])
+        greedy = decode_ids(ckpt.model, ids, DecodeSettings("greedy", 96))  # 40 + 96 tokens cross the 128-token context
+        tree = decode_ids(ckpt.model, ids, DecodeSettings("tree", 96, tree=("default", "3,2,1")[i % 2]))
         assert tree.tokens == greedy.tokens, prompt
 
 
@@ -220,7 +221,7 @@ def test_tree_equals_greedy_on_the_shipped_checkpoint():
 
 def test_tree_trace_is_json_safe_and_adds_up():
     model = random_model(vocab_size=5, n_heads=4, context_length=12, seed=3)
-    result = decode_ids(model, [0, 1, 2], "tree", 45, tree="2,2,1", vocab="abcde")
+    result = decode_ids(model, [0, 1, 2], DecodeSettings("tree", 45, tree="2,2,1"), vocab="abcde")
     trace = result.trace
     data = trace.to_dict()
     assert json.loads(json.dumps(data, allow_nan=False)) == data

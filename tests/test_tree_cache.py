@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import random_model
 
-from tinymtp.decoding.kvcache import KVCache
+from tinymtp.core.kvcache import KVCache
 from tinymtp.decoding.tree import make_tree
 from tinymtp.decoding.window import SlidingWindow
 

@@ -9,12 +9,14 @@ import pytest
 import torch
 from conftest import CHECKPOINTS, random_model
 
+from tinymtp.analysis.speedup import BenchPlan
 from tinymtp.analysis.tree_calibrate import count_paths, expected_tokens_per_forward, greedy_ranks, grow_tree
-from tinymtp.checkpoint import save_checkpoint
 from tinymtp.cli import main
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.tokenizer import CharTokenizer
+from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.decoding.tree import DEFAULT_PATHS, make_tree
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.tokenizer import CharTokenizer
+from tinymtp.files.checkpoint import save_checkpoint
 
 VOCAB = "\n abcdefghij(),:="
 
@@ -61,8 +63,8 @@ def test_generate_tree_plain_trace(checkpoints, capsys):
 @pytest.mark.parametrize("ckpt,args,words", [
     ("mtp", ["--mode", "tree", "--tree", "[[1,0]]"], "no parent"),
     ("mtp", ["--mode", "tree", "--tree", "bushy"], "cannot read the tree shape"),
-    ("mtp", ["--mode", "tree", "--tree", "2,2", "--heads", "2"], "2 deep"),
-    ("mtp", ["--mode", "greedy", "--tree", "2,2"], "--tree applies only to --mode tree"),
+    ("mtp", ["--mode", "tree", "--tree", "2,2", "--draft-len", "1"], "2 deep"),
+    ("mtp", ["--mode", "greedy", "--tree", "2,2"], "--tree) applies only to tree mode"),
     ("ntp", ["--mode", "tree"], "at least 2 heads"),
 ])
 def test_generate_tree_errors_are_one_line(checkpoints, capsys, ckpt, args, words):
@@ -72,20 +74,20 @@ def test_generate_tree_errors_are_one_line(checkpoints, capsys, ckpt, args, word
 
 
 def test_measure_decoding_with_trees():
-    from tinymtp.analysis.speedup import format_table, heldout_prompts, measure_decoding
-    from tinymtp.corpora import load_corpus
+    from tinymtp.analysis.bench_decode import format_table
+    from tinymtp.analysis.speedup import heldout_prompts, measure_decoding
+    from tinymtp.data.corpora import load_corpus
 
     tok = load_corpus("python-stdlib").tokenizer
     torch.manual_seed(0)
     model = MTPModel(ModelConfig.from_preset("micro", vocab_size=tok.vocab_size, n_heads=3)).eval()
-    result = measure_decoding(model, tok, heldout_prompts(tok, count=2, length=24), max_new_tokens=30, repeats=1,
-                              heads_sweep=[3], trees=[None, "3,1"])
+    result = measure_decoding(model, tok, heldout_prompts(tok, count=2, length=24), BenchPlan(max_new_tokens=30, repeats=1, draft_lens=(2,), trees=(None, "3,1")))
     default = make_tree(DEFAULT_PATHS).cut(2).size  # the default tree, cut to heads 2..3
     assert [e["nodes"] for e in result["tree_sweep"]] == [default, 7]
     assert result["modes"]["tree"] is result["tree_sweep"][0] and result["identical"] is True
     assert result["tree_speedup"] == result["modes"]["tree"]["speedup"]
     assert [t["nodes"] for t in result["forward_costs"]["trees"]] == [default, 7]
-    assert "tree, 7 nodes" in format_table(result)
+    assert "tree N=7" in format_table(result)
 
 
 def test_calibration_counts_and_grows_the_best_tree():
@@ -105,7 +107,7 @@ def test_greedy_ranks_match_the_heads_guesses():
     rows = greedy_ranks(model, [prompt], max_new_tokens=20)
     from tinymtp.decoding.decode import decode_ids
 
-    text = prompt + decode_ids(model, prompt, "greedy", 20).tokens
+    text = prompt + decode_ids(model, prompt, DecodeSettings("greedy", 20)).tokens
     assert len(rows) == len(text) - 1 - 2 - (len(prompt) - 1) and all(len(r) == 2 for r in rows)
     with torch.no_grad():
         logits = model(torch.tensor([text[:5]])).logits[0, 2]  # position 2 (the prompt's last): (n, V)

@@ -7,9 +7,10 @@ import torch
 
 from tinymtp import viz
 from tinymtp.analysis.predictions import head_predictions
+from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.data.tokenizer import CharTokenizer
 from tinymtp.decoding.decode import generate
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.tokenizer import CharTokenizer
+from tinymtp.decoding.settings import DecodeSettings
 
 TEXT = "def f(x):\n    return x + 1\n<img src=x onerror=alert(1)>&\"'"
 
@@ -27,10 +28,10 @@ def model(tokenizer):
 
 @pytest.fixture(scope="module")
 def traces(model, tokenizer):
-    run = lambda mode, **kw: generate(model, tokenizer, "def f", mode=mode, max_new_tokens=16, **kw).trace
+    run = lambda mode, draft=None, **kw: generate(model, tokenizer, "def f", DecodeSettings(mode, 16, **kw), draft).trace
     return {"greedy": run("greedy"), "speculative": run("speculative"),
             "sample": run("speculative-sample", temperature=1.0, seed=3),
-            "draft": run("draft-model", draft_model=model, draft_len=2, temperature=0.0)}
+            "draft": run("draft-model", model, draft_len=2, temperature=0.0)}
 
 
 def test_show_char_and_plot_text():
@@ -117,7 +118,7 @@ def test_round_rows_in_greedy_sampling_and_draft_modes(traces):
 
 def test_committed_text_html_escapes_everything(model, tokenizer):
     prompt = "<img src=x onerror=alert(1)>"
-    trace = generate(model, tokenizer, prompt, mode="speculative", max_new_tokens=12).trace
+    trace = generate(model, tokenizer, prompt, DecodeSettings("speculative", 12)).trace
     html = viz.committed_text_html(prompt, trace, tokenizer)
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<img" not in html and "<script" not in html
@@ -148,19 +149,19 @@ def test_acceptance_tokens_per_forward_wall_clock_and_lanes(traces, tokenizer):
 
 
 def measurement():
-    entry = lambda k, speedup, tpf, identical=True: {"drafting_heads": k, "speedup": speedup, "tokens": 40,
+    entry = lambda k, speedup, tpf, identical=True: {"draft_len": k, "speedup": speedup, "tokens": 40,
                                                      "forwards": round(40 / tpf), "tokens_per_forward": tpf,
                                                      "seconds": 1 / speedup, "identical": identical}
     sweep = [entry(1, 1.5, 1.8), entry(2, 1.9, 2.4), entry(3, 2.1, 2.8)]
     return {"modes": {"greedy": entry(0, 1.0, 1.0), "speculative": sweep[-1],
-                      "draft-model": {**entry(None, 1.2, 2.0), "draft_tokens": 3}},
-            "heads_sweep": sweep}
+                      "draft-model": entry(3, 1.2, 2.0)},
+            "draft_len_sweep": sweep}
 
 
 def test_speedup_vs_heads():
     fig = viz.speedup_vs_heads(measurement())
     names = [t.name for t in fig.data]
-    assert names == ["speed-up (wall clock)", "tokens per forward", "ceiling: k + 1 tokens per forward",
+    assert names == ["speed-up (wall clock)", "tokens per forward", "ceiling: draft_len + 1 tokens per forward",
                      "separate draft model: 1.20×"]
     assert list(fig.data[0].x) == [0, 1, 2, 3] and list(fig.data[0].y) == [1.0, 1.5, 1.9, 2.1]
     assert list(fig.data[2].y) == [1, 2, 3, 4]
@@ -171,7 +172,7 @@ def test_speedup_vs_heads():
 
 def test_decoding_comparison_and_model_comparison():
     fig = viz.decoding_comparison(measurement())
-    assert list(fig.data[0].x) == ["greedy", "self-speculative<br>(3 drafting heads)", "separate draft model"]
+    assert list(fig.data[0].x) == ["greedy", "self-speculative<br>(draft_len 3)", "separate draft model"]
     assert list(fig.data[1].y) == [1.0, 2.8, 2.0]
 
     meta = lambda loss, accs: {"next_token_val_loss": loss,

@@ -1,5 +1,5 @@
 """The Train page's distillation chart (tinymtp.viz.distill_curves), on a hand-made history and on
-a real tinymtp.distill run's history."""
+a real tinymtp.training.distill run's history."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ def test_distill_curves_label_heads_from_2_and_smooth_their_losses():
 
 
 def test_distill_curves_before_the_first_step_and_on_a_real_run():
-    from tinymtp.corpora import Corpus, stories_text
-    from tinymtp.distill import DistillConfig, distill
-    from tinymtp.model import ModelConfig, MTPModel
+    from tinymtp.core.model import ModelConfig, MTPModel
+    from tinymtp.data.corpora import Corpus, stories_text
+    from tinymtp.training.distill import DistillConfig, distill
 
     assert len(viz.distill_curves({"train": [], "eval": []}).data) == 0
     corpus = Corpus("tiny", stories_text(seed=1, size=4000))
@@ -42,7 +42,7 @@ def test_distill_curves_before_the_first_step_and_on_a_real_run():
 def test_distill_curves_name_the_soft_loss_and_the_bar_shows_head_1_when_the_trunk_trains():
     from types import SimpleNamespace
 
-    from tinymtp.progress import DistillProgressBar
+    from tinymtp.training.progress import DistillProgressBar
 
     history = {"train": [[1, 0.5, 0.6]], "eval": []}
     titles = [a.text for a in viz.distill_curves(history, target="soft").layout.annotations]

@@ -5,15 +5,16 @@ from __future__ import annotations
 from conftest import random_model
 
 from tinymtp import viz
+from tinymtp.data.tokenizer import CharTokenizer
 from tinymtp.decoding.decode import decode_ids
+from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.decoding.tree import make_tree, parse_tree
-from tinymtp.tokenizer import CharTokenizer
 
 
 def tree_rounds():
     tokenizer = CharTokenizer.from_text("abcde")
     model = random_model(vocab_size=tokenizer.vocab_size, n_heads=4, head_type="linear", context_length=24, seed=3)
-    result = decode_ids(model, [0, 1, 2], "tree", 30, tree="2,2,1", vocab=tokenizer.vocab)
+    result = decode_ids(model, [0, 1, 2], DecodeSettings("tree", 30, tree="2,2,1"), vocab=tokenizer.vocab)
     return tokenizer, [r for r in result.trace.rounds if r.tree]
 
 

@@ -7,8 +7,8 @@ import ui
 
 from tinymtp import viz
 from tinymtp.analysis.predictions import accuracy_rows, head_predictions, max_prompt_length
-from tinymtp.analysis.speedup import measure_decoding
-from tinymtp.errors import TinyMTPError
+from tinymtp.analysis.speedup import BenchPlan, measure_decoding
+from tinymtp.core.errors import TinyMTPError
 from tinymtp.experiments import load_results
 
 st.title("Next-token only vs multi-token prediction")
@@ -102,9 +102,8 @@ if run:
     else:
         bar = left.progress(0.0, text="Decoding…")
         try:
-            result = measure_decoding(mtp.model, mtp.tokenizer, prompts, max_new_tokens=n_tokens, repeats=1,
-                                      draft_model=draft.model if draft else None,
-                                      draft_tokens=mtp.n_heads - 1,
+            plan = BenchPlan(max_new_tokens=n_tokens, repeats=1, draft_tokens=mtp.n_heads - 1)
+            result = measure_decoding(mtp.model, mtp.tokenizer, prompts, plan, draft.model if draft else None,
                                       on_progress=lambda done, total: bar.progress(
                                           done / total, text=f"Decoding… {done / total:.0%}"))
             st.session_state["cmp_result"] = (key, result)
@@ -119,9 +118,10 @@ if stored and stored[0] == key:
         ui.plot(viz.speedup_vs_heads(result), key="cmp_speedup")
         ui.plot(viz.decoding_comparison(result), key="cmp_draft_fig")
     draft_entry = result["modes"].get("draft-model")
-    rows = [result["modes"]["greedy"]] + result["heads_sweep"] + ([draft_entry] if draft_entry else [])
-    names = ["greedy"] + [f"speculative, {e['drafting_heads']} drafting head(s)" for e in result["heads_sweep"]] + \
-        ([f"draft model ({draft_entry['draft_tokens']} drafts per round)"] if draft_entry else [])
+    rows = [result["modes"]["greedy"]] + result["draft_len_sweep"] + ([draft_entry] if draft_entry else [])
+    names = ["greedy"] + [f"speculative, draft_len {e['draft_len']} (heads 2..{e['draft_len'] + 1})"
+                          for e in result["draft_len_sweep"]] + \
+        ([f"draft model ({draft_entry['draft_len']} drafts per round)"] if draft_entry else [])
     st.dataframe([{"decoding": name, "characters": e["tokens"], "forward passes": e["forwards"],
                    "characters per forward": e["tokens_per_forward"], "seconds": e["seconds"],
                    "speed-up": e["speedup"], "predicted speed-up": e.get("predicted_speedup"),

@@ -10,7 +10,7 @@ import ui
 
 from tinymtp import viz
 from tinymtp.analysis.predictions import head_predictions, max_prompt_length
-from tinymtp.errors import TinyMTPError
+from tinymtp.core.errors import TinyMTPError
 
 MAX_SHOWN = 64  # columns in the grid; longer prompts would make the cells unreadable
 KEPT = 8  # predictions kept per session: a few prompts to go back to, never a growing pile

@@ -1,12 +1,15 @@
 """Speculative decoding, live: the heads draft, one forward pass checks, round by round."""
 
+from dataclasses import replace
+
 import models
 import streamlit as st
 import ui
 
 from tinymtp import viz
+from tinymtp.core.errors import TinyMTPError
 from tinymtp.decoding.decode import generate
-from tinymtp.errors import TinyMTPError
+from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.viz.replay import replay_html
 
 OWN_HEADS, DRAFT_MODEL, LOOKUP = "the model's own heads", "a separate draft model", "the text itself (lookup)"
@@ -28,7 +31,7 @@ left, right = ui.explained(
     "**Drafts as: tree** (Medusa) puts several guesses per head into the same forward pass, "
     "with an attention mask that keeps the branches apart, and keeps the longest branch head 1 "
     "agrees with.\n\n"
-    "**Try:** Step through a few rounds, then Play. Change the number of drafting heads and "
+    "**Try:** Step through a few rounds, then Play. Change draft_len (how many heads draft) and "
     "watch tokens per forward; switch to sampling and raise the temperature; try a tree.",
     notebook="06_self_speculative_decoding.ipynb")
 with right:
@@ -59,10 +62,10 @@ with left:
             st.warning(f"'{entry.label}' has a single head, so it has nothing to draft with. Pick a model with "
                        "several heads in the sidebar (e.g. mtp-4head), or let a separate draft model draft.")
             st.stop()
-        draft_len = c4.slider("Drafting heads", 1, n - 1, n - 1, key="spec_drafting",
-                              help="k drafting heads are heads 2..k+1; each round can add up to k + 1 characters.")
+        draft_len = c4.slider("draft_len: drafted per round", 1, n - 1, n - 1, key="spec_drafting",
+                              help="heads 2..draft_len+1 draft; each round can add up to draft_len + 1 characters.")
     else:
-        draft_len = c4.slider("Draft tokens per round", 1, 8, 3, key="spec_draft_tokens")
+        draft_len = c4.slider("draft_len: drafted per round", 1, 8, 3, key="spec_draft_tokens")
     speed = c5.slider("Play speed (seconds per round)", 0.2, 2.0, 0.6, step=0.1, key="spec_speed")
     shape, tree_text = "chain", None
     if drafter == OWN_HEADS and mode == "greedy":
@@ -100,16 +103,14 @@ tree_arg = {"tree": None if tree_text in (None, "", "default") else tree_text} i
 if st.session_state.get("spec_settings") != settings:
     try:
         draft_model = models.get_model(draft_label).model if spec_mode == "draft-model" else None
-        common_args = dict(max_new_tokens=max_new, temperature=temperature if mode == "sampling" else 0.0,
-                           top_k=top_k, seed=seed)
+        sampled = dict(temperature=temperature if mode == "sampling" else 0.0, top_k=top_k, seed=seed)
+        spec_settings = DecodeSettings(spec_mode, max_new, draft_len=draft_len, **sampled, **tree_arg).for_model(model)
+        base_settings = DecodeSettings(base_mode, max_new, **sampled)
         with st.spinner("Decoding…"):
-            for warm_mode in (base_mode, spec_mode):  # warm up both paths so the timings compare fairly
-                extra = tree_arg if warm_mode == spec_mode else {}
-                generate(model, tokenizer, prompt, mode=warm_mode, draft_len=draft_len if warm_mode == spec_mode else None,
-                         draft_model=draft_model, **{**common_args, "max_new_tokens": 2}, **extra)
-            spec = generate(model, tokenizer, prompt, mode=spec_mode, draft_len=draft_len, draft_model=draft_model,
-                            **common_args, **tree_arg)
-            base = generate(model, tokenizer, prompt, mode=base_mode, **common_args)
+            for warm in (base_settings, spec_settings):  # warm up both paths so the timings compare fairly
+                generate(model, tokenizer, prompt, replace(warm, max_new_tokens=2), draft_model)
+            spec = generate(model, tokenizer, prompt, spec_settings, draft_model)
+            base = generate(model, tokenizer, prompt, base_settings)
     except TinyMTPError as exc:
         st.session_state.pop("spec_settings", None)
         ui.show_error(exc)

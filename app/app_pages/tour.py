@@ -3,7 +3,7 @@
 Eight steps, each a few sentences beside a live figure of the model picked in the sidebar (the
 shipped mtp-4head, or one the class trained on the Train page). Next / Back move one step; the
 Presentation mode toggle enlarges the text and hides the sidebar. The numbers come from
-tinymtp.tour.tour_material, computed once per model and prompt and kept in the session, so
+tinymtp.analysis.tour_material.tour_material, computed once per model and prompt and kept in the session, so
 stepping runs no forward pass.
 """
 
@@ -14,8 +14,8 @@ import streamlit as st
 import ui
 
 from tinymtp import viz
-from tinymtp.errors import TinyMTPError
-from tinymtp.tour import tour_material
+from tinymtp.analysis.tour_material import tour_material
+from tinymtp.core.errors import TinyMTPError
 
 PRESENTATION_CSS = """<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stSidebarNav"] {display: none;}

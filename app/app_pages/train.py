@@ -14,10 +14,10 @@ import training
 import ui
 
 from tinymtp import viz
-from tinymtp.config import HEAD_TYPES, PRESETS, ModelConfig
-from tinymtp.corpora import BUILT_IN, check_long_enough, corpus_from_bytes
-from tinymtp.errors import TinyMTPError
-from tinymtp.train import TrainConfig
+from tinymtp.core.config import HEAD_TYPES, PRESETS, ModelConfig
+from tinymtp.core.errors import TinyMTPError
+from tinymtp.data.corpora import BUILT_IN, check_long_enough, corpus_from_bytes
+from tinymtp.training.train import TrainConfig
 
 UPLOAD = "upload a text file"
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024

@@ -7,7 +7,7 @@ of them alike. Reported per configuration: the median step time (forward + backw
 step on one batch) and tokens per second; and per head type the n=4 / n=1 step-time ratio.
 `step_time_ratio` is that ratio for the default head type.
 
-The decoding speed-up benchmark (`bench decode`) lives in speedup.py.
+The decoding speed-up benchmark (`bench decode`) lives in bench_decode.py and speedup.py.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import time
 
 import torch
 
-from ..config import HEAD_TYPES
-from ..corpora import make_batch
-from ..model import ModelConfig, MTPModel
-from ..train import TrainConfig, build_optimizer
-from .speedup import bench_decode
+from ..core.config import HEAD_TYPES
+from ..core.model import ModelConfig, MTPModel
+from ..data.corpora import make_batch
+from ..training.train import TrainConfig, build_optimizer
+from .bench_decode import bench_decode
 
 DEFAULT_HEAD_TYPE = ModelConfig().head_type
 

@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..core.errors import TinyMTPError
 from ..decoding.decode import decode_ids
-from ..errors import TinyMTPError
+from ..decoding.settings import DecodeSettings
 
 
 def predicted_speedup(tokens_per_round: float, cost_ratio: float) -> float:
@@ -109,14 +110,13 @@ def measure_step_costs(model, prompts: list, heads: int | None = None, max_new_t
         torch.set_num_threads(threads)
     greedy_runs, verify_runs = [], []  # one list of traces per repeat
     try:
-        decode_ids(model, prompts[0], mode="speculative", draft_len=heads - 1, max_new_tokens=16)  # warm-up, not counted
+        decode_ids(model, prompts[0], DecodeSettings("speculative", 16, draft_len=heads - 1))  # warm-up, not counted
         for _ in range(repeats):
             greedy_runs.append([])
             verify_runs.append([])
             for prompt in prompts:
-                greedy_runs[-1].append(decode_ids(model, prompt, mode="greedy", max_new_tokens=max_new_tokens).trace)
-                verify_runs[-1].append(decode_ids(model, prompt, mode="speculative", draft_len=heads - 1,
-                                                  max_new_tokens=max_new_tokens).trace)
+                greedy_runs[-1].append(decode_ids(model, prompt, DecodeSettings("greedy", max_new_tokens)).trace)
+                verify_runs[-1].append(decode_ids(model, prompt, DecodeSettings("speculative", max_new_tokens, draft_len=heads - 1)).trace)
     finally:
         torch.set_num_threads(old_threads)
     cost_ratio = round_cost_ratio(greedy_runs, verify_runs)

@@ -33,7 +33,7 @@ import math
 
 import torch
 
-from ..errors import TinyMTPError
+from ..core.errors import TinyMTPError
 
 MAX_CONTEXT = 2  # characters of context counted; more makes most (C, X, Y) seen once or never
 

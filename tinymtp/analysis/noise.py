@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import TinyMTPError
+from ..core.errors import TinyMTPError
 
 
 def total_variation(p, q) -> float:

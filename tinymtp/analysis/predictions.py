@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import TinyMTPError
-from ..tokenizer import encode_prompt
+from ..core.errors import TinyMTPError
+from ..data.tokenizer import encode_prompt
 
 
 @dataclass

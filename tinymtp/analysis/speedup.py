@@ -1,50 +1,78 @@
-"""How much faster is self-speculative decoding? (`python -m tinymtp bench decode`)
+"""How much faster is speculative decoding, and on what text? (`python -m tinymtp bench decode`)
 
-`measure_decoding(model, tokenizer, prompts)` decodes every prompt with plain greedy decoding
-(head 1 only, the "standard inference" baseline), with greedy self-speculative decoding for
-K = 2..n drafting heads (K = n is "speculative"), and optionally with a separate draft model and
-with prompt lookup (`lookup_tokens`), all with the KV cache, on the same prompts, in one process. The runs are interleaved (prompt by prompt, every mode
-in turn) and repeated, and each repeat gives its own ratios, so a slow spell of these small,
-noisy machines hits every mode alike; the report takes medians. It also checks that every
-greedy-exact mode produced exactly the greedy text (`identical`).
+`measure_decoding(model, tokenizer, prompts, BenchPlan(...))` decodes every prompt, in one process
+and with the KV cache, with
 
-With `trees`, it also times tree decoding (tree.py) with each given tree shape, and
-`forward_costs` times one forward over each tree's nodes. Reported per mode: tokens/s, tokens
-per forward, seconds per forward, the acceptance length and, per head (per depth for trees), the
-share of rounds that kept its draft and the conditional rate (as trace.py defines them), and
-`speedup` (its tokens/s over greedy's). The wall-clock speed-up is roughly tokens per forward
-divided by `forward_cost_ratio` (how much longer a verifying forward over K tokens with K heads
-takes than a one-token, one-head forward), which is where the gap between the two comes from.
-Every row also carries the cost model's prediction (cost_model.py, `_add_predictions`): acceptance
-length / round cost, the round cost taken from the same run's own round times.
+- plain sampling and exact speculative sampling (heads 2..n draft, kept with probability
+  min(1, p/q)) at each of `plan.temperatures`, once per seed: text with the corpus's own
+  statistics at temperature 1, so the drafting figure that means something. Tokens per forward
+  carries a standard error over the runs (prompts x seeds); the speed-up is over plain sampling at
+  the same temperature and seeds (the median over seeds of their ratios);
+- plain greedy decoding (head 1 only, the "standard inference" baseline) and greedy
+  self-speculative decoding for each draft_len in `plan.draft_lens` (heads 2..draft_len+1 draft),
+  optionally a separate draft model, prompt lookup and trees, `plan.repeats` times. Greedy text of
+  a model this small falls into loops, where every draft is easy: these rows carry their text's
+  repetition and the tokens per forward *before* the loop starts (repetition.py).
 
-Decoding a model this small is bound by per-operation overhead, not arithmetic, so by default
-the measurement runs PyTorch on one thread (`threads=1`; restored afterwards): a second
-thread only adds wake-up latency, and on a busy 2-core machine much more.
-Explained in notebooks/06_self_speculative_decoding.ipynb.
+Every row carries the statistics of its text (distinct 8-character pieces, whitespace, the share of
+continuations that end in a loop), acceptance per head (share of rounds and conditional, as
+trace.py defines them), and the cost model's prediction (cost_model.py): acceptance length / round
+cost, the round cost from the same run's own round times. The runs are interleaved (prompt by
+prompt, every mode in turn), so a slow spell of these small, noisy machines hits every mode alike,
+and the report takes medians. It also checks that every greedy-exact mode wrote exactly the greedy
+text (`identical`).
+
+Decoding a model this small is bound by per-operation overhead, not arithmetic, so by default the
+measurement runs PyTorch on one thread (`threads=1`; restored afterwards): a second thread only
+adds wake-up latency, and on a busy 2-core machine much more. The command's table and flags are in
+bench_decode.py. Explained in notebooks/06_self_speculative_decoding.ipynb.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import statistics
 import time
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 import torch
 
-from ..checkpoint import load_checkpoint
-from ..corpora import BUILT_IN, load_corpus
-from ..decoding.decode import DEFAULT_DRAFT_LEN, decode_ids
-from ..decoding.tree import tree_positions
-from ..decoding.tree_decode import resolve_tree
-from ..errors import TinyMTPError
-from ..paths import checkpoints_dir
-from ..tokenizer import encode_prompt
+from ..core.errors import TinyMTPError
+from ..data.corpora import load_corpus
+from ..data.tokenizer import encode_prompt
+from ..decoding.decode import decode_ids
+from ..decoding.settings import DEFAULT_DRAFT_LEN, DecodeSettings
+from ..decoding.tree import resolve_tree, tree_positions
 from .cost_model import predicted_speedup, round_cost_ratio
-from .repetition import mean_distinct_share
+from .repetition import before_loop, loop_start, pooled_statistics
 
-TEXT_KIND = {"python-stdlib": "Python source code", "stories": "synthetic children's stories"}
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """What `measure_decoding` runs. Sampled rows: plain and speculative sampling at each temperature,
+    one run per prompt and seed (`seeds`). Greedy rows: `repeats` runs of greedy, speculative for each
+    draft_len (default 1..n-1), and optionally a draft model proposing `draft_tokens`, prompt lookup
+    proposing `lookup_tokens`, and trees (shapes as tree.parse_tree reads them)."""
+
+    max_new_tokens: int = 256
+    repeats: int = 3
+    draft_lens: tuple | None = None
+    temperatures: tuple = ()
+    seeds: int = 3
+    draft_tokens: int = DEFAULT_DRAFT_LEN
+    lookup_tokens: int | None = None
+    trees: tuple = field(default=())
+    threads: int | None = 1
+
+    def __post_init__(self):
+        for name in ("max_new_tokens", "repeats", "seeds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TinyMTPError(f"{name} must be a whole number >= 1, got {value!r}")
+        for t in self.temperatures:
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0 or math.isinf(t):
+                raise TinyMTPError(f"a sampled row's temperature must be a number above 0, got {t!r} "
+                                   "(temperature 0 is greedy, which the greedy rows measure)")
 
 
 def heldout_prompts(tokenizer, count: int = 12, length: int = 48, corpus: str = "python-stdlib") -> list:
@@ -64,52 +92,44 @@ def heldout_prompts(tokenizer, count: int = 12, length: int = 48, corpus: str = 
     return [usable[int(i * step)] for i in range(min(count, len(usable)))]
 
 
-def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256, repeats: int = 3,
-                     heads_sweep=None, draft_model=None, draft_tokens: int = DEFAULT_DRAFT_LEN,
-                     threads: int | None = 1, on_progress=None, trees=(), lookup_tokens: int | None = None) -> dict:
-    """Greedy vs speculative (K = 2..n) vs draft-model vs tree decoding, interleaved; see the module doc.
+def heldout_continuations(tokenizer, prompts: list, new_tokens: int, corpus: str = "python-stdlib") -> list:
+    """The validation text's own continuation of each held-out prompt, `new_tokens` characters long:
+    the corpus's text to compare a model's continuations with."""
+    text = load_corpus(corpus).val_text
+    return [text[text.index(p) + len(p) : text.index(p) + len(p) + new_tokens] for p in prompts]
 
-    heads_sweep: the K values to try (default 2..n): K heads means drafting heads 2..K;
-    draft_tokens: tokens the draft model proposes per round; on_progress(done, total) after every
-    run; trees: tree shapes (tree.parse_tree's forms) to time in tree mode with all n heads;
-    lookup_tokens: tokens prompt lookup proposes per round (None: no lookup row).
-    Returns {"modes": {"greedy": ..., "speculative": ..., "draft-model": ..., "lookup": ..., "tree": ...},
-    "heads_sweep": [one entry per K], "tree_sweep": [one entry per tree], "speedup",
-    "tokens_per_forward", "draft_speedup", "lookup_speedup", "tree_speedup", "tree_tokens_per_forward",
-    "identical", ...}. Every entry also has the cost model's `round_cost_ratio` and `predicted_speedup`.
+
+def measure_decoding(model, tokenizer, prompts: list, plan: BenchPlan | None = None, draft_model=None,
+                     on_progress=None) -> dict:
+    """Sampled and greedy rows, interleaved; see the module doc. on_progress(done, total) after every run.
+
+    Returns {"rows": [every row, sampled first], "modes": {"greedy", "speculative", "draft-model",
+    "lookup", "tree", "sample", "speculative-sample": the row at the plan's first temperature},
+    "draft_len_sweep", "tree_sweep", "sampled_sweep", "speedup" and "tokens_per_forward" (greedy,
+    every head drafting), "sampled" (the speculative-sample row at the first temperature),
+    "identical", "forward_costs", ...}.
     """
+    plan = plan or BenchPlan()
     n = model.config.n_heads
     if n < 2:
         raise TinyMTPError(f"the decoding benchmark needs a model with at least 2 heads; this one has {n}")
-    sweep = sorted(set(heads_sweep or range(2, n + 1)))
     if not prompts:
         raise TinyMTPError("no prompts to measure")
-    shapes = [resolve_tree(model, t, n - 1) for t in trees]
-    configs = _configs(n, sweep, draft_model, draft_tokens, lookup_tokens, shapes)
+    draft_lens = sorted(set(plan.draft_lens or range(1, n)))
+    shapes = [resolve_tree(model, t, n - 1) for t in plan.trees]
+    greedy, sampled = _configs(model, plan, draft_lens, shapes, draft_model is not None)
     ids = [encode_prompt(tokenizer, p) for p in prompts]  # an empty or unknown-character prompt: one line
     old_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    runs = {name: [[] for _ in range(repeats)] for name in configs}  # name -> repeat -> traces
-    outputs = {name: [] for name in configs}  # the first repeat's tokens, prompt by prompt
-    total, done = repeats * len(ids) * len(configs), 0
+    if plan.threads:
+        torch.set_num_threads(plan.threads)
     try:
-        for kwargs in configs.values():  # warm-up: the first calls pay for allocations and caches
-            decode_ids(model, ids[0], max_new_tokens=min(16, max_new_tokens), **kwargs)
-        costs = forward_costs(model, max(sweep), calls=max(10, 20 * repeats), trees=shapes)
-        for r in range(repeats):
-            for prompt in ids:
-                for name, kwargs in configs.items():
-                    result = decode_ids(model, prompt, max_new_tokens=max_new_tokens, **kwargs)
-                    runs[name][r].append(result.trace)
-                    if r == 0:
-                        outputs[name].append(result.tokens)
-                    done += 1
-                    if on_progress is not None:
-                        on_progress(done, total)
+        for settings in {**greedy, **sampled}.values():  # warm-up: the first calls pay for allocations and caches
+            decode_ids(model, ids[0], _short(settings, min(16, plan.max_new_tokens)), draft_model)
+        costs = forward_costs(model, n, calls=max(10, 20 * plan.repeats), trees=shapes)
+        runs = _decode_all(model, ids, plan, greedy, sampled, draft_model, on_progress)
     finally:
         torch.set_num_threads(old_threads)
-    result = _report(configs, runs, outputs, n, max_new_tokens, repeats, len(ids), threads or old_threads)
+    result = _report(greedy, sampled, runs, tokenizer, plan, len(ids), plan.threads or old_threads)
     full = result["modes"]["speculative"]
     costs["loop_cost_ratio"] = full["forward_cost_ratio"]  # forwards inside the decoding loops
     costs["explained_speedup"] = round(full["tokens_per_forward"] / full["forward_cost_ratio"], 3)
@@ -120,20 +140,51 @@ def measure_decoding(model, tokenizer, prompts: list, max_new_tokens: int = 256,
     return result
 
 
-def _configs(n: int, sweep: list, draft_model, draft_tokens: int, lookup_tokens, shapes: list) -> dict:
-    """Every decoding mode to time, by its row name -> decode_ids' keyword arguments."""
-    configs = {"greedy": dict(mode="greedy")}
-    for K in sweep:
-        configs[f"speculative K={K}"] = dict(mode="speculative", draft_len=K - 1)
-    if draft_model is not None:
-        configs["draft-model"] = dict(mode="draft-model", draft_len=draft_tokens, draft_model=draft_model,
-                                      temperature=0)
-    if lookup_tokens:
-        configs["lookup"] = dict(mode="lookup", draft_len=lookup_tokens)
+def _configs(model, plan: BenchPlan, draft_lens: list, shapes: list, with_draft_model: bool) -> tuple[dict, dict]:
+    """Row name -> checked DecodeSettings, for the greedy rows and the sampled rows (seed 0)."""
+    n, new = model.config.n_heads, plan.max_new_tokens
+    greedy = {"greedy": DecodeSettings("greedy", new)}
+    for d in draft_lens:
+        greedy[f"speculative draft_len={d}"] = DecodeSettings("speculative", new, draft_len=d)
+    if with_draft_model:
+        greedy["draft-model"] = DecodeSettings("draft-model", new, temperature=0, draft_len=plan.draft_tokens)
+    if plan.lookup_tokens:
+        greedy["lookup"] = DecodeSettings("lookup", new, draft_len=plan.lookup_tokens)
     for i, shape in enumerate(shapes):
         name = f"tree N={shape.size}"
-        configs[name if name not in configs else f"{name} #{i + 1}"] = dict(mode="tree", draft_len=n - 1, tree=shape)
-    return configs
+        greedy[name if name not in greedy else f"{name} #{i + 1}"] = DecodeSettings("tree", new, draft_len=n - 1,
+                                                                                    tree=shape)
+    sampled = {}
+    for T in plan.temperatures:
+        sampled[f"sample T={T:g}"] = DecodeSettings("sample", new, temperature=T)
+        sampled[f"speculative-sample T={T:g}"] = DecodeSettings("speculative-sample", new, temperature=T)
+    check = lambda configs: {name: s.for_model(model) for name, s in configs.items()}
+    return check(greedy), check(sampled)
+
+
+def _short(settings: DecodeSettings, length: int) -> DecodeSettings:
+    return replace(settings, max_new_tokens=length)
+
+
+def _decode_all(model, ids, plan: BenchPlan, greedy: dict, sampled: dict, draft_model, on_progress) -> dict:
+    """name -> one list of (tokens, trace) per repeat: greedy rows `repeats` times; sampled rows once per
+    seed, the seeds playing the repeats. Interleaved: round r decodes every prompt with every row."""
+    runs = {name: [] for name in {**greedy, **sampled}}
+    total = len(ids) * (plan.repeats * len(greedy) + plan.seeds * len(sampled))
+    done = 0
+    for r in range(max(plan.repeats, plan.seeds if sampled else 0)):
+        todo = {**(greedy if r < plan.repeats else {}),
+                **({name: replace(s, seed=r) for name, s in sampled.items()} if r < plan.seeds else {})}
+        for name in todo:
+            runs[name].append([])
+        for prompt in ids:
+            for name, settings in todo.items():
+                result = decode_ids(model, prompt, settings, draft_model)
+                runs[name][r].append((result.tokens, result.trace))
+                done += 1
+                if on_progress is not None:
+                    on_progress(done, total)
+    return runs
 
 
 def forward_costs(model, heads: int, filled: int | None = None, calls: int = 100, repeats: int = 5,
@@ -180,172 +231,102 @@ def forward_costs(model, heads: int, filled: int | None = None, calls: int = 100
                        "model_cost_ratio": round(ms[f"tree {t.text()}"] / greedy, 3)} for t in trees]}
 
 
-def _report(configs, runs, outputs, n, max_new_tokens, repeats, n_prompts, threads) -> dict:
-    def rate(traces):  # tokens/s over all prompts of one repeat
-        return sum(len(t.tokens) for t in traces) / sum(t.seconds for t in traces)
-
-    entries = {}
-    for name, kwargs in configs.items():
-        traces = runs[name][0]
-        tokens, forwards = sum(len(t.tokens) for t in traces), sum(t.forwards for t in traces)
-        seconds = [sum(t.seconds for t in rep) for rep in runs[name]]
-        pooled = type(traces[0])(mode=traces[0].mode, drafters=traces[0].drafters,
-                                 rounds=[rd for t in traces for rd in t.rounds])
-        entry = {
-            "mode": kwargs["mode"], "heads": traces[0].settings["heads"],
-            "tokens_per_second": round(statistics.median(rate(rep) for rep in runs[name]), 1),
-            "tokens_per_forward": round(tokens / forwards, 4), "tokens": tokens, "forwards": forwards,
-            "seconds": round(statistics.median(seconds), 4),
-            "ms_per_forward": round(1000 * statistics.median(seconds) / forwards, 4),
-            "acceptance_per_head": pooled.acceptance_per_head(),
-            "acceptance_share_of_rounds": [_rounded(r) for r in pooled.acceptance_share_of_rounds()],
-            "acceptance_conditional": [_rounded(r) for r in pooled.acceptance_conditional()],
-            "acceptance_length": _rounded(pooled.acceptance_length()),
-            "drafts_accepted_per_round": _rounded(pooled.drafts_accepted_per_round()),
-            "speedup": round(statistics.median(rate(rep) / rate(g) for rep, g in zip(runs[name], runs["greedy"])), 3),
-            "identical": outputs[name] == outputs["greedy"],
-        }
-        if kwargs["mode"] in ("greedy", "speculative"):
-            entry["drafting_heads"] = entry["heads"] - 1  # heads 2..K draft; 0 for plain greedy
-        if kwargs["mode"] == "tree":
-            entry.update(tree=kwargs["tree"].text(), nodes=kwargs["tree"].size)
-        if kwargs["mode"] in ("draft-model", "lookup"):
-            entry["draft_tokens"] = kwargs["draft_len"]
-        if kwargs["mode"] == "draft-model":
-            entry["draft_forwards"] = sum(r.draft_forwards for t in traces for r in t.rounds)
-        entries[name] = entry
-    greedy = entries["greedy"]
-    for entry in entries.values():
-        entry["forward_cost_ratio"] = round(entry["ms_per_forward"] / greedy["ms_per_forward"], 3)
-    _add_predictions(entries, runs)
-    sweep = [e for e in entries.values() if e["mode"] == "speculative"]
-    full = next((e for e in sweep if e["heads"] == n), sweep[-1])
-    modes = {"greedy": greedy, "speculative": full}
-    for name in ("draft-model", "lookup"):
-        if name in entries:
-            modes[name] = entries[name]
-    trees = [e for e in entries.values() if e["mode"] == "tree"]
-    if trees:
-        modes["tree"] = trees[0]
+def _report(greedy: dict, sampled: dict, runs: dict, tokenizer, plan: BenchPlan, n_prompts: int, threads: int) -> dict:
+    rows = {name: _row(name, settings, runs[name], tokenizer) for name, settings in {**sampled, **greedy}.items()}
+    baseline = {name: ("greedy" if name in greedy else name.replace("speculative-sample", "sample")) for name in rows}
+    for name, row in rows.items():
+        base = rows[baseline[name]]
+        rate = lambda rep: sum(len(tokens) for tokens, _ in rep) / sum(trace.seconds for _, trace in rep)
+        row["speedup"] = round(statistics.median(rate(a) / rate(b) for a, b in zip(runs[name], runs[baseline[name]])), 3)
+        row["forward_cost_ratio"] = round(row["ms_per_forward"] / base["ms_per_forward"], 3)
+        if name in greedy:
+            row["identical"] = [tokens for tokens, _ in runs[name][0]] == [tokens for tokens, _ in runs["greedy"][0]]
+        _add_prediction(row, name == baseline[name], runs[baseline[name]], runs[name])
+    ordered = list(rows.values())
+    spec = [r for r in ordered if r["mode"] == "speculative"]
+    full = spec[-1]
+    trees = [r for r in ordered if r["mode"] == "tree"]
+    sampled_rows = [r for r in ordered if r["temperature"] is not None]
+    modes = {"greedy": rows["greedy"], "speculative": full}
+    for mode in ("draft-model", "lookup", "tree", "sample", "speculative-sample"):
+        first = next((r for r in ordered if r["mode"] == mode), None)
+        if first is not None:
+            modes[mode] = first
+    headline = modes.get("speculative-sample")
     return {
-        "prompts": n_prompts, "max_new_tokens": max_new_tokens, "repeats": repeats, "threads": threads,
-        "modes": modes, "heads_sweep": sweep, "tree_sweep": trees,
+        "prompts": n_prompts, "max_new_tokens": plan.max_new_tokens, "repeats": plan.repeats, "seeds": plan.seeds,
+        "temperatures": list(plan.temperatures), "threads": threads, "rows": ordered, "modes": modes,
+        "draft_len_sweep": spec, "tree_sweep": trees, "sampled_sweep": sampled_rows,
         "speedup": full["speedup"], "tokens_per_forward": full["tokens_per_forward"],
+        "sampled": headline, "identical": all(r["identical"] for r in ordered if r.get("identical") is not None),
         "draft_speedup": modes["draft-model"]["speedup"] if "draft-model" in modes else None,
         "lookup_speedup": modes["lookup"]["speedup"] if "lookup" in modes else None,
         "tree_speedup": trees[0]["speedup"] if trees else None,
         "tree_tokens_per_forward": trees[0]["tokens_per_forward"] if trees else None,
-        "identical": all(e["identical"] for e in entries.values()),
-        "greedy_distinct_8grams": mean_distinct_share(outputs["greedy"], 8),  # repetitive text drafts easily
     }
 
 
-def _add_predictions(entries: dict, runs: dict) -> None:
-    """The cost model (cost_model.py) on this run's own traces, entry by entry: `round_cost_ratio`
-    (a verifying round, drafting included, over a greedy step; medians, prefill left out) and
-    `predicted_speedup` = acceptance length / round_cost_ratio. Greedy is the reference: 1 and 1.
-    None where the run had no verifying round to time."""
-    for name, entry in entries.items():
-        if name == "greedy":
-            entry.update(round_cost_ratio=1.0, predicted_speedup=1.0)
-            continue
-        try:
-            ratio = round_cost_ratio(runs["greedy"], runs[name])
-            predicted = predicted_speedup(entry["acceptance_length"] or 0, ratio)
-        except TinyMTPError:
-            ratio, predicted = None, None
-        entry.update(round_cost_ratio=_rounded(ratio), predicted_speedup=_rounded(predicted))
-
-
-def bench_decode(args) -> int:
-    """`python -m tinymtp bench decode [--checkpoint DIR] [--json] [--quick] [--repeats N]`: a table or one JSON object."""
-    path = args.checkpoint or str(checkpoints_dir() / "mtp-4head")
-    if not args.checkpoint and not Path(path).is_dir():
-        raise TinyMTPError(f"no shipped checkpoint at {path}: pass --checkpoint DIR (a model with 2+ heads)")
-    ckpt = load_checkpoint(path)
-    draft, draft_note = None, None
-    draft_path = checkpoints_dir() / "draft"
-    if (draft_path / "config.json").is_file():
-        draft_ckpt = load_checkpoint(str(draft_path))
-        if draft_ckpt.tokenizer == ckpt.tokenizer:
-            draft = draft_ckpt.model
-        else:
-            draft_note = f"skipped the draft model at {draft_path}: its vocabulary differs from the checkpoint's"
+def _row(name: str, settings: DecodeSettings, repeats: list, tokenizer) -> dict:
+    """One row's counts and statistics. Counts come from the first repeat (greedy rows: every repeat
+    writes the same text) or from every seed (sampled rows); times are medians over the repeats."""
+    first_only = settings.temperature == 0
+    counted = repeats[0] if first_only else [run for rep in repeats for run in rep]
+    traces = [trace for _, trace in counted]
+    tokens, forwards = sum(len(t) for t, _ in counted), sum(trace.forwards for trace in traces)
+    seconds = statistics.median(sum(trace.seconds for _, trace in rep) for rep in repeats)
+    per_repeat_forwards = forwards / len(counted) * len(repeats[0]) if not first_only else forwards
+    pooled = type(traces[0])(mode=traces[0].mode, drafters=traces[0].drafters,
+                             rounds=[rd for trace in traces for rd in trace.rounds])
+    texts = [tokenizer.decode(t) for t, _ in counted]
+    row = {
+        "name": name, "mode": settings.mode, "temperature": None if first_only else settings.temperature,
+        "draft_len": settings.draft_len, "tokens": tokens, "forwards": forwards,
+        "tokens_per_second": round(statistics.median(sum(len(t) for t, _ in rep) / sum(tr.seconds for _, tr in rep)
+                                                     for rep in repeats), 1),
+        "tokens_per_forward": round(tokens / forwards, 4), "seconds": round(seconds, 4),
+        "ms_per_forward": round(1000 * seconds / per_repeat_forwards, 4),
+        "acceptance_per_head": pooled.acceptance_per_head(),
+        "acceptance_share_of_rounds": [_rounded(r) for r in pooled.acceptance_share_of_rounds()],
+        "acceptance_conditional": [_rounded(r) for r in pooled.acceptance_conditional()],
+        "acceptance_length": _rounded(pooled.acceptance_length()),
+        "drafts_accepted_per_round": _rounded(pooled.drafts_accepted_per_round()),
+        **pooled_statistics(texts),
+    }
+    if not first_only:
+        row["standard_error"] = _rounded(standard_error([trace.forwards / len(t) for t, trace in counted],
+                                                        tokens / forwards))
+        row["runs"] = len(counted)
     else:
-        draft_note = f"no draft model at {draft_path}: draft-model mode skipped"
-    corpus = ckpt.metadata.get("corpus")
-    corpus = corpus if corpus in BUILT_IN else "python-stdlib"
-    count, new_tokens, repeats = (4, 64, 1) if args.quick else (12, 256, 3)
-    repeats = getattr(args, "repeats", None) or repeats
-    prompts = heldout_prompts(ckpt.tokenizer, count=count, length=48, corpus=corpus)
-    result = measure_decoding(ckpt.model, ckpt.tokenizer, prompts, max_new_tokens=new_tokens, repeats=repeats,
-                              draft_model=draft, trees=[getattr(args, "tree", None)], lookup_tokens=DEFAULT_DRAFT_LEN)
-    result.update(checkpoint=path, corpus=corpus, draft_checkpoint=str(draft_path) if draft else None,
-                  note=draft_note)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(format_table(result))
-    return 0
+        before = [before_loop(trace.rounds, loop_start(text)) for (_, trace), text in zip(counted, texts)]
+        row["tokens_per_forward_before_loop"] = round(sum(b[0] for b in before) / max(1, sum(b[1] for b in before)), 4)
+    if settings.mode == "tree":
+        row.update(tree=settings.tree.text(), nodes=settings.tree.size)
+    if settings.mode == "draft-model":
+        row["draft_forwards"] = sum(r.draft_forwards for trace in traces for r in trace.rounds)
+    return row
 
 
-def _row_name(e: dict) -> str:
-    if e["mode"] == "speculative":
-        return f"speculative K={e['heads']}"
-    if e["mode"] in ("draft-model", "lookup"):
-        return f"{e['mode']} K={e['draft_tokens']}"
-    return f"tree, {e['nodes']} nodes" if e["mode"] == "tree" else e["mode"]
+def standard_error(forwards_per_token: list, tokens_per_forward: float) -> float | None:
+    """Standard error of tokens per forward over runs of equal length (the delta method: the runs'
+    forwards per token vary, and tokens per forward is their mean's inverse). None for one run."""
+    if len(forwards_per_token) < 2:
+        return None
+    return tokens_per_forward ** 2 * statistics.stdev(forwards_per_token) / len(forwards_per_token) ** 0.5
 
 
-def format_table(result: dict) -> str:
-    """The benchmark as a plain-text table (what `bench decode` prints without --json)."""
-    corpus = result.get("corpus")
-    text = f" of the {corpus} validation text ({TEXT_KIND[corpus]})" if corpus in TEXT_KIND else ""
-    lines = [f"decoding {result['prompts']} held-out prompts{text} x {result['max_new_tokens']} new tokens, "
-             f"median of {result['repeats']} interleaved repeats, {result['threads']} thread(s)",
-             f"{'mode':<18} {'tokens/s':>9} {'tok/fwd':>8} {'ms/fwd':>7} {'speed-up':>9} {'predicted':>9} "
-             f"{'cost':>5}  identical  {'acc.len':>7}  kept per head: share of rounds/conditional"]
-    rows = [result["modes"]["greedy"], *result["heads_sweep"]]
-    rows += [result["modes"][m] for m in ("draft-model", "lookup") if m in result["modes"]]
-    rows += result.get("tree_sweep", [])
-    for e in rows:
-        acc = " ".join(f"{'d' + str(a['depth']) if 'depth' in a else a['head']}:"
-                       f"{a['rate']:.2f}/{a['conditional']:.2f}"
-                       for a in e["acceptance_per_head"] if a["conditional"] is not None)
-        length = f"{e['acceptance_length']:.2f}" if e["acceptance_length"] is not None else "-"
-        predicted = f"{e['predicted_speedup']:.2f}x" if e.get("predicted_speedup") is not None else "-"
-        cost = f"{e['round_cost_ratio']:.2f}" if e.get("round_cost_ratio") is not None else "-"
-        lines.append(f"{_row_name(e):<18} {e['tokens_per_second']:>9.1f} {e['tokens_per_forward']:>8.2f} "
-                     f"{e['ms_per_forward']:>7.3f} {e['speedup']:>8.2f}x {predicted:>9} {cost:>5}  "
-                     f"{str(e['identical']).lower():<9}  {length:>7}  {acc}")
-    lines.append(f"speculative (all heads) over greedy: {result['speedup']:.2f}x wall clock, "
-                 f"{result['tokens_per_forward']:.2f} tokens per forward; identical output: "
-                 f"{str(result['identical']).lower()}")
-    c = result["forward_costs"]
-    rest = ("the causal heads' own drafting forwards, one per drafting head per round, Python per round and the "
-            "context re-reads" if result["model"]["head_type"] == "causal" else
-            "Python per round and the context re-reads")
-    lines.append(f"why not {result['tokens_per_forward']:.2f}x: a verifying round costs {c['loop_cost_ratio']:.2f}x "
-                 f"a greedy forward in the loop ({c['model_cost_ratio']:.2f}x for the model's verifying forward alone: "
-                 f"{c['verify_forward_ms']:.3f} vs {c['greedy_forward_ms']:.3f} ms; the rest is {rest}), and {result['tokens_per_forward']:.2f} / "
-                 f"{c['loop_cost_ratio']:.2f} = {c['explained_speedup']:.2f}. Heads 2..K at every fed position take "
-                 f"{c['later_heads_share']:.0%} of the verifying forward, the trunk over K tokens the rest")
-    for e, cost in zip(result.get("tree_sweep", []), c.get("trees", [])):
-        lines.append(f"tree, {e['nodes']} nodes: {e['speedup']:.2f}x, {e['tokens_per_forward']:.2f} tokens per "
-                     f"forward; its forward costs {e['forward_cost_ratio']:.2f}x a greedy one in the loop "
-                     f"({cost['model_cost_ratio']:.2f}x for the model alone)")
-    lines.append("acc.len: acceptance length, tokens per verifying round with the corrected or bonus token (the "
-                 "EAGLE/SGLang convention); share of rounds: rounds that kept the head's draft / rounds that "
-                 "drafted; conditional: the same given every earlier draft of the round was kept")
-    lines.append("cost: the cost model's round cost, median verifying round (drafting included) / median greedy "
-                 "step, from this run's own round times; predicted = acc.len / cost (cost_model.predicted_speedup). "
-                 "It leaves out the prefill and the context re-reads, which the measured speed-up includes")
-    if result.get("greedy_distinct_8grams") is not None:
-        lines.append(f"greedy's own text: {result['greedy_distinct_8grams']:.0%} of its 8-token pieces are distinct "
-                     "(mean over prompts; repetitive text is easier to draft, for the heads and for lookup alike)")
-    if result.get("note"):
-        lines.append(result["note"])
-    return "\n".join(lines)
+def _add_prediction(row: dict, is_baseline: bool, baseline_runs: list, runs: list) -> None:
+    """The cost model (cost_model.py) on this run's own traces: `round_cost_ratio` (a verifying round,
+    drafting included, over a plain step of the matching baseline; medians, prefill left out) and
+    `predicted_speedup` = acceptance length / round_cost_ratio. None without a verifying round to time."""
+    if is_baseline:
+        row.update(round_cost_ratio=1.0, predicted_speedup=1.0)
+        return
+    try:
+        ratio = round_cost_ratio([[tr for _, tr in rep] for rep in baseline_runs], [[tr for _, tr in rep] for rep in runs])
+        predicted = predicted_speedup(row["acceptance_length"] or 0, ratio)
+    except TinyMTPError:
+        ratio, predicted = None, None
+    row.update(round_cost_ratio=_rounded(ratio), predicted_speedup=_rounded(predicted))
 
 
 def _rounded(value):

@@ -29,13 +29,15 @@ from collections import Counter
 
 import torch
 
-from ..checkpoint import load_checkpoint
-from ..corpora import load_corpus
+from ..data.corpora import load_corpus
 from ..decoding.decode import decode_ids
+from ..decoding.settings import DecodeSettings
 from ..decoding.tree import TreeShape, make_tree, parse_tree
 from ..decoding.window import window_start
-from ..paths import checkpoints_dir
-from .speedup import format_table, heldout_prompts, measure_decoding
+from ..files.checkpoint import load_checkpoint
+from ..files.paths import checkpoints_dir
+from .bench_decode import format_table
+from .speedup import BenchPlan, heldout_prompts, measure_decoding
 
 
 def calibration_prompts(tokenizer, avoid: list, count: int = 48, length: int = 48,
@@ -61,7 +63,7 @@ def greedy_ranks(model, prompts_ids: list, max_new_tokens: int = 256, depth: int
     rows = []
     with torch.inference_mode():
         for ids in prompts_ids:
-            text = ids + decode_ids(model, ids, "speculative", max_new_tokens, draft_len=D).tokens  # = greedy
+            text = ids + decode_ids(model, ids, DecodeSettings("speculative", max_new_tokens, draft_len=D)).tokens  # = greedy
             wanted = range(len(ids) - 1, len(text) - 1 - D)  # positions whose D later tokens are greedy's
             for start in sorted({window_start(t, C) for t in wanted}):
                 here = [t for t in wanted if window_start(t, C) == start]
@@ -120,8 +122,9 @@ def bench_tree(args) -> int:
     timed = heldout_prompts(ckpt.tokenizer, count=count, length=48)  # the prompts bench decode times
     calibration = calibrate(ckpt.model, ckpt.tokenizer, calibration_prompts(ckpt.tokenizer, timed, count=calib),
                             max_new_tokens=new_tokens)
-    result = measure_decoding(ckpt.model, ckpt.tokenizer, timed, max_new_tokens=new_tokens, repeats=repeats,
-                              heads_sweep=[ckpt.model.config.n_heads], trees=calibration.pop("shapes"))
+    plan = BenchPlan(max_new_tokens=new_tokens, repeats=repeats, draft_lens=(ckpt.model.config.n_heads - 1,),
+                     trees=tuple(calibration.pop("shapes")))
+    result = measure_decoding(ckpt.model, ckpt.tokenizer, timed, plan)
     result["calibration"] = calibration
     branching = [e for e in result["tree_sweep"] if max(parse_tree(e["tree"]).widths) > 1]
     fastest = max(branching or result["tree_sweep"], key=lambda e: e["speedup"])

@@ -8,7 +8,7 @@ however many tokens are asked for (the token list, 8 bytes a token; benchmarks/g
 measures it). `--trace` keeps every round (at most MAX_TRACE_TOKENS new tokens): plain output then
 adds one line per round after the text, `--json` adds `rounds`. `--html FILE` keeps the rounds too
 (same cap) and writes them as one offline HTML replay (tinymtp/viz/replay.py), by the rule of
-tinymtp/safe_write.py: a file that is not a tinymtp replay is refused, our own replaced only with
+tinymtp/files/safe_write.py: a file that is not a tinymtp replay is refused, our own replaced only with
 `--overwrite`.
 `--json`: exactly one JSON object on stdout, at the end, with `text` (the continuation, without
 the prompt), `tokens`, `summary`, `settings` and, with `--trace`, `rounds`.
@@ -28,12 +28,12 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import load_checkpoint
-from ..decoding.decode import HEAD_MODES, drafter_name, generate, resolve_draft_len
-from ..decoding.tree_decode import resolve_tree
-from ..errors import TinyMTPError
-from ..paths import checkpoints_dir
-from ..safe_write import check_target, write_text
+from ..core.errors import TinyMTPError
+from ..decoding.decode import drafter_name, generate
+from ..decoding.settings import DecodeHooks, DecodeSettings
+from ..files.checkpoint import load_checkpoint
+from ..files.paths import checkpoints_dir
+from ..files.safe_write import check_target, write_text
 from ..viz.replay import is_replay, replay_html
 
 MAX_TRACE_TOKENS = 20_000  # a kept round costs a few kB (a tree round more): 20,000 tokens stay in tens of MB
@@ -53,25 +53,6 @@ def load_draft(path: str | None, tokenizer):
     return draft.model
 
 
-def heads_to_draft_len(model, mode: str, heads: int | None) -> int | None:
-    """The CLI's --heads in the library's terms. With the model's own heads drafting (speculative,
-    speculative-sample, tree), --heads K means heads 2..K draft: draft_len = K - 1; with a draft
-    model or lookup it is the tokens proposed per round; greedy and sample use head 1 only."""
-    n = model.config.n_heads
-    if mode in HEAD_MODES:
-        if n < 2:
-            return resolve_draft_len(model, mode, None)  # says why this model cannot self-speculate
-        if heads is not None and not 2 <= heads <= n:
-            raise TinyMTPError(f"--heads must be between 2 and {n} for {mode} on this {n}-head model "
-                               f"(heads 2..K draft), got {heads}")
-        return resolve_draft_len(model, mode, None if heads is None else heads - 1)
-    if mode in ("greedy", "sample"):
-        if heads is not None and not 1 <= heads <= n:
-            raise TinyMTPError(f"--heads must be between 1 and {n} on this {n}-head model, got {heads}")
-        return None
-    return resolve_draft_len(model, mode, heads)
-
-
 def cmd_generate(args) -> int:
     html_path = getattr(args, "html", None)
     for flag, asked in (("--trace", args.trace), ("--html", html_path is not None)):
@@ -81,20 +62,15 @@ def cmd_generate(args) -> int:
     if html_path is not None:  # refuse a file that is not our replay before any work
         check_target(html_path, "a replay", is_replay, getattr(args, "overwrite", False), folder=False)
     ckpt = load_checkpoint(args.checkpoint)
-    draft_len = heads_to_draft_len(ckpt.model, args.mode, args.heads)  # a bad --heads fails before any work
-    if args.tree is not None:
-        if args.mode != "tree":
-            raise TinyMTPError(f"--tree applies only to --mode tree (this is --mode {args.mode})")
-        resolve_tree(ckpt.model, args.tree, draft_len)  # a bad --tree too
+    settings = DecodeSettings(args.mode, args.max_new_tokens, args.temperature, args.top_k, args.draft_len, args.seed,
+                              args.tree).for_model(ckpt.model)  # every bad setting fails here, before any work
     draft = load_draft(args.draft_checkpoint, ckpt.tokenizer) if args.mode == "draft-model" else None
     torch.set_num_threads(1)  # a tiny model decodes faster on one thread (see speedup.py)
     stream = None if args.json else TextStream(args.prompt, ckpt.tokenizer.vocab)
     with StopOnCtrlC() as stop:
-        result = generate(ckpt.model, ckpt.tokenizer, args.prompt, mode=args.mode,
-                          max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                          draft_len=draft_len, draft_model=draft, seed=args.seed, tree=args.tree,
-                          on_round=stream.write if stream else None, keep_rounds=args.trace or html_path is not None,
-                          should_stop=stop.requested)
+        hooks = DecodeHooks(on_round=stream.write if stream else None, should_stop=stop.requested,
+                            keep_rounds=args.trace or html_path is not None)
+        result = generate(ckpt.model, ckpt.tokenizer, args.prompt, settings, draft, hooks)
     code = STOPPED_EXIT_CODE if result.trace.stopped else 0
     if html_path is not None:
         write_text(html_path, replay_html(args.prompt, result.trace, ckpt.tokenizer,

@@ -12,8 +12,8 @@ import json
 import os
 import sys
 
-from ..config import HEAD_TYPES, PRESETS, ModelConfig
-from ..errors import TinyMTPError
+from ..core.config import HEAD_TYPES, PRESETS, ModelConfig
+from ..core.errors import TinyMTPError
 
 
 def number_parser(convert, is_ok, requirement: str):
@@ -34,6 +34,12 @@ def number_parser(convert, is_ok, requirement: str):
 positive_int = number_parser(int, lambda v: v > 0, "must be a positive number")
 positive_float = number_parser(float, lambda v: v > 0, "must be a positive number")
 non_negative_float = number_parser(float, lambda v: v >= 0, "must not be negative")
+
+
+def retired_heads_flag(text: str):
+    """generate's old --heads K (heads 2..K draft) said draft size in heads; --draft-len says it in tokens."""
+    raise argparse.ArgumentTypeError(f"--heads is now --draft-len (tokens drafted per round): --heads {text} is "
+                                     f"--draft-len {int(text) - 1 if text.isdigit() else 'N'}")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -79,10 +85,10 @@ def parse_loss_weights(text: str):
 
 def cmd_train(args) -> int:
     # imported here, not at the top: they import torch, which `python -m tinymtp --help` must not wait for
-    from ..checkpoint import check_checkpoint_target, load_checkpoint, save_checkpoint
-    from ..corpora import load_corpus
-    from ..progress import TrainProgressBar
-    from ..train import TrainConfig, train, training_metadata
+    from ..data.corpora import load_corpus
+    from ..files.checkpoint import check_checkpoint_target, load_checkpoint, save_checkpoint
+    from ..training.progress import TrainProgressBar
+    from ..training.train import TrainConfig, train, training_metadata
 
     check_checkpoint_target(args.out, args.overwrite)  # before training: a refusal costs no run
     resume = load_checkpoint(args.resume, with_optimizer=True) if args.resume else None
@@ -130,9 +136,9 @@ def add_eval_parser(sub):
 
 def cmd_eval(args) -> int:
     # here, not at the top: torch loads only once a command runs (see cmd_train)
-    from ..checkpoint import load_checkpoint
-    from ..corpora import load_corpus
-    from ..evaluate import evaluate_on_corpus
+    from ..data.corpora import load_corpus
+    from ..files.checkpoint import load_checkpoint
+    from ..training.evaluate import evaluate_on_corpus
 
     ckpt = load_checkpoint(args.checkpoint)
     corpus_name = args.corpus or ckpt.metadata.get("corpus", "python-stdlib")
@@ -163,9 +169,10 @@ def add_generate_parser(sub):
     p.add_argument("--max-new-tokens", type=positive_int, default=200)
     p.add_argument("--temperature", type=non_negative_float, default=1.0, help="0 means greedy")
     p.add_argument("--top-k", type=positive_int, default=None)
-    p.add_argument("--heads", type=positive_int, default=None,
-                   help="speculative modes and tree: heads 2..HEADS draft (default all); draft-model and "
-                   "lookup: tokens proposed per round (default 3)")
+    p.add_argument("--draft-len", type=positive_int, default=None, metavar="N",
+                   help="tokens drafted per round: speculative modes heads 2..N+1 (default every head, n - 1), "
+                   "tree: its depth, draft-model and lookup: tokens proposed (default 3)")
+    p.add_argument("--heads", type=retired_heads_flag, default=None, help=argparse.SUPPRESS)
     p.add_argument("--draft-checkpoint", default=None, help="draft model for --mode draft-model")
     p.add_argument("--tree", default=None, metavar="SHAPE", help=TREE_HELP)
     p.add_argument("--seed", type=int, default=0)
@@ -193,8 +200,12 @@ def add_bench_parser(sub):
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke test")
     p.add_argument("--repeats", type=positive_int, default=None, metavar="N",
-                   help="bench decode: interleaved repeats, median taken (default 3, 1 with --quick); "
-                        "more steadies the wall-clock figures on a busy machine")
+                   help="bench decode: interleaved repeats of the greedy rows, median taken (default 3, 1 with "
+                        "--quick); more steadies the wall-clock figures on a busy machine")
+    p.add_argument("--seeds", type=positive_int, default=None, metavar="N",
+                   help="bench decode: sampling seeds per prompt for the sampled rows (default 3, 2 with --quick)")
+    p.add_argument("--temperatures", default=None, metavar="T,T",
+                   help="bench decode: temperatures of the sampled rows (default 1,0.7)")
 
 
 def cmd_bench(args) -> int:
@@ -233,7 +244,7 @@ def cmd_experiment(args) -> int:
 def add_export_hf_parser(sub):
     p = sub.add_parser("export-hf", help="write a checkpoint's trunk and head 1 as a Hugging Face transformers folder",
                        description="Write the trunk and head 1 (heads 2..n are dropped) as a folder that "
-                                   "AutoModelForCausalLM.from_pretrained reads after `import tinymtp.hf`. "
+                                   "AutoModelForCausalLM.from_pretrained reads after `import tinymtp.files.hf`. "
                                    "Needs transformers: pip install -e .[hf]")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True, help="folder to write; an existing export is replaced only with "
@@ -242,7 +253,7 @@ def add_export_hf_parser(sub):
 
 
 def cmd_export_hf(args) -> int:
-    from ..hf import export_hf  # a one-line TinyMTPError when transformers is missing
+    from ..files.hf import export_hf  # a one-line TinyMTPError when transformers is missing
 
     print(f"wrote {export_hf(args.checkpoint, args.out, overwrite=args.overwrite)}")
     return 0
@@ -279,10 +290,10 @@ def add_distill_parser(sub):
 
 def cmd_distill(args) -> int:
     # imported here, not at the top: they import torch, which `python -m tinymtp --help` must not wait for
-    from ..checkpoint import check_checkpoint_target, load_checkpoint, save_checkpoint
-    from ..corpora import load_corpus
-    from ..distill import DistillConfig, distill, distill_metadata
-    from ..progress import DistillProgressBar
+    from ..data.corpora import load_corpus
+    from ..files.checkpoint import check_checkpoint_target, load_checkpoint, save_checkpoint
+    from ..training.distill import DistillConfig, distill, distill_metadata
+    from ..training.progress import DistillProgressBar
 
     check_checkpoint_target(args.out, args.overwrite)  # before distilling: a refusal costs no run
     source = load_checkpoint(args.checkpoint)

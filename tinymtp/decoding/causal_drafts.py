@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from .kvcache import KVCache
+from ..core.kvcache import KVCache
 from .sampling import probabilities
 
 

@@ -22,17 +22,6 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import TinyMTPError
-
-
-def check_sampling_args(temperature: float, top_k: int | None, vocab_size: int) -> None:
-    if temperature is None or not temperature >= 0 or temperature == float("inf"):
-        raise TinyMTPError(f"temperature must be a number >= 0 (0 means greedy), got {temperature}")
-    if top_k is not None and not 1 <= top_k:
-        raise TinyMTPError(f"top-k must be at least 1, got {top_k}")
-    if top_k is not None and top_k > vocab_size:
-        raise TinyMTPError(f"top-k {top_k} is larger than the vocabulary ({vocab_size} characters)")
-
 
 def probabilities(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None) -> torch.Tensor:
     """softmax(logits / temperature) over the top_k largest logits: (..., V) -> (..., V).

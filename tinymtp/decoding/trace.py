@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from ..errors import TinyMTPError
+from ..core.errors import TinyMTPError
 
 
 @dataclass
@@ -138,7 +138,7 @@ class Trace:
     rounds: list = field(default_factory=list)  # empty when keep_rounds is False
     seconds: float = 0.0
     stop_reason: str = "max_new_tokens"  # or "stopped" (asked to stop: Ctrl-C in the CLI)
-    settings: dict = field(default_factory=dict)  # temperature, top_k, heads, seed, prompt length, ...
+    settings: dict = field(default_factory=dict)  # DecodeSettings.describe() + prompt length, context length
     keep_rounds: bool = True  # False: totals only, so memory stays bounded however long the run
     on_round: Callable | None = field(default=None, repr=False, compare=False)  # called with each new round
     should_stop: Callable | None = field(default=None, repr=False, compare=False)  # polled after each round

@@ -41,7 +41,7 @@ from itertools import product
 
 import torch
 
-from ..errors import TinyMTPError
+from ..core.errors import TinyMTPError
 
 MAX_TREE_NODES = 128  # root included; a forward over more candidates costs more than it can win
 
@@ -238,3 +238,20 @@ def only_first_choice_ancestors(shape: TreeShape) -> TreeShape:
     chain of heads, as in DeepSeek-V3): it can only rank guesses below its own first choices.
     """
     return TreeShape(tuple(p for p in shape.paths if not any(p[:-1])))
+
+
+def resolve_tree(model, tree, draft_len: int) -> TreeShape:
+    """The shape tree mode uses with drafting heads 2..draft_len+1; the default is cut to draft_len."""
+    vocab_size = model.config.vocab_size
+    shape = make_tree(DEFAULT_PATHS).cut(draft_len) if tree is None else parse_tree(tree)
+    if shape.size == 1:
+        raise TinyMTPError("the tree has no nodes below the root: give at least one path, e.g. [[0]]")
+    if shape.depth > draft_len:
+        raise TinyMTPError(f"the tree is {shape.depth} deep, but heads 2..{draft_len + 1} guess only {draft_len} "
+                           f"token(s) ahead: use a shallower tree or a larger draft_len")
+    if model.chained:  # causal heads rank guesses only below their own first choices
+        shape = only_first_choice_ancestors(shape)
+    if max(shape.ranks) >= vocab_size:
+        raise TinyMTPError(f"the tree asks for rank {max(shape.ranks)}, but the vocabulary has only "
+                           f"{vocab_size} tokens (ranks start at 0)")
+    return shape

@@ -32,37 +32,15 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import TinyMTPError
 from .causal_drafts import ChainDrafter
 from .speculative import DecodeRun, prefill, round_length, top_choices
 from .trace import DraftCheck, Round
 from .tree import (
-    DEFAULT_PATHS,
     TreeShape,
     accepted_path,
-    make_tree,
     node_tokens,
-    only_first_choice_ancestors,
-    parse_tree,
 )
 from .window import SlidingWindow
-
-
-def resolve_tree(model, tree, draft_len: int) -> TreeShape:
-    """The shape tree mode uses with drafting heads 2..draft_len+1; the default is cut to draft_len."""
-    vocab_size = model.config.vocab_size
-    shape = make_tree(DEFAULT_PATHS).cut(draft_len) if tree is None else parse_tree(tree)
-    if shape.size == 1:
-        raise TinyMTPError("the tree has no nodes below the root: give at least one path, e.g. [[0]]")
-    if shape.depth > draft_len:
-        raise TinyMTPError(f"the tree is {shape.depth} deep, but heads 2..{draft_len + 1} guess only {draft_len} "
-                           f"token(s) ahead: use a shallower tree or more --heads")
-    if model.chained:  # causal heads rank guesses only below their own first choices
-        shape = only_first_choice_ancestors(shape)
-    if max(shape.ranks) >= vocab_size:
-        raise TinyMTPError(f"the tree asks for rank {max(shape.ranks)}, but the vocabulary has only "
-                           f"{vocab_size} tokens (ranks start at 0)")
-    return shape
 
 
 def head_candidates(probs, shape: TreeShape) -> tuple[list, list]:

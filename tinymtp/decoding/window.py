@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-from .kvcache import KVCache
+from ..core.kvcache import KVCache
 from .tree import feed_mask, tree_positions
 
 

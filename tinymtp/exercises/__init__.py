@@ -33,10 +33,10 @@ tests/test_notebooks.py then grades every exercise with its right answer, a wron
 
 from __future__ import annotations
 
-from tinymtp.errors import TinyMTPError
-from tinymtp.exercises import nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10
-from tinymtp.exercises.code import grade_code
-from tinymtp.exercises.kinds import CodeExercise, Exercise, close, exact
+from ..core.errors import TinyMTPError
+from . import nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10
+from .code import grade_code
+from .kinds import CodeExercise, Exercise, close, exact
 
 __all__ = ["EXERCISES", "CodeExercise", "Exercise", "check", "close", "exact", "grade", "solution"]
 

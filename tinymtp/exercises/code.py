@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from tinymtp.exercises.kinds import CodeExercise
+from .kinds import CodeExercise
 
 UNANSWERED = "not answered yet: write the function's body (in place of raise NotImplementedError) and run the cell again"
 SHOWN = 160  # characters of a value shown in a message

@@ -4,7 +4,7 @@ Each is a "predict, then run" question: the learner writes a guess before the ce
 
 from __future__ import annotations
 
-from tinymtp.exercises.kinds import Exercise
+from .kinds import Exercise
 
 EXERCISES = {
     "00.drafting_heads": Exercise(

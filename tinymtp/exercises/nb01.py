@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from tinymtp.corpora import IGNORE, shift_targets
-from tinymtp.exercises.kinds import CodeExercise, Exercise
+from ..data.corpora import IGNORE, shift_targets
+from .kinds import CodeExercise, Exercise
 
 
 def head_targets(tokens: torch.Tensor, n_heads: int) -> torch.Tensor:

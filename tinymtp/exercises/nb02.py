@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from tinymtp.exercises.kinds import CodeExercise, Exercise, close
-from tinymtp.layers import causal_attention_weights
+from ..core.layers import causal_attention_weights
+from .kinds import CodeExercise, Exercise, close
 
 
 def _weights_unscaled(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

@@ -7,9 +7,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from tinymtp.corpora import IGNORE, shift_targets
-from tinymtp.exercises.kinds import CodeExercise, Exercise, close
-from tinymtp.loss import combine_head_losses, head_losses, head_weights
+from ..core.loss import combine_head_losses, head_losses, head_weights
+from ..data.corpora import IGNORE, shift_targets
+from .kinds import CodeExercise, Exercise, close
 
 
 def mtp_loss(logits: torch.Tensor, targets: torch.Tensor, weights) -> torch.Tensor:

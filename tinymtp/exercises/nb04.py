@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from tinymtp.corpora import Corpus, make_batch, stories_text
-from tinymtp.exercises.kinds import CodeExercise, Exercise
-from tinymtp.model import ModelConfig, MTPModel
-from tinymtp.train import TrainConfig, build_optimizer, train
+from ..core.model import ModelConfig, MTPModel
+from ..data.corpora import Corpus, make_batch, stories_text
+from ..training.train import TrainConfig, build_optimizer, train
+from .kinds import CodeExercise, Exercise
 
 LOOP_STEPS = 30  # the "same losses as train() for 30 steps"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from tinymtp.analysis.predictions import HeadPredictions, accuracy_rows
-from tinymtp.exercises.kinds import CodeExercise, Exercise
+from ..analysis.predictions import HeadPredictions, accuracy_rows
+from .kinds import CodeExercise, Exercise
 
 
 def head_accuracies(tokens: list, guesses: torch.Tensor, greedy: torch.Tensor, k: int) -> tuple:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from tinymtp.decoding.speculative import DecodeRun, verify_greedy
-from tinymtp.exercises.kinds import CodeExercise, Exercise
+from ..decoding.speculative import DecodeRun, verify_greedy
+from .kinds import CodeExercise, Exercise
 
 
 def greedy_round(drafts: list, head1_logits: torch.Tensor) -> list:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from tinymtp.decoding.sampling import accept_exact, residual
-from tinymtp.exercises.kinds import CodeExercise, Exercise, close
+from ..decoding.sampling import accept_exact, residual
+from .kinds import CodeExercise, Exercise, close
 
 
 def accept(p_x: float, q_x: float, u: float) -> bool:

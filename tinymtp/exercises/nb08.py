@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from tinymtp.analysis.information import mutual_information
-from tinymtp.exercises.kinds import CodeExercise, Exercise
+from ..analysis.information import mutual_information
+from .kinds import CodeExercise, Exercise
 
 
 def same_number(expected: float, got) -> bool:

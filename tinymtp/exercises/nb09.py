@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import torch
 
-from tinymtp.decoding.tree import parse_tree
-from tinymtp.decoding.tree import tree_mask as shape_mask
-from tinymtp.exercises.kinds import CodeExercise, Exercise
+from ..decoding.tree import parse_tree
+from ..decoding.tree import tree_mask as shape_mask
+from .kinds import CodeExercise, Exercise
 
 
 def tree_mask(parents: list) -> torch.Tensor:

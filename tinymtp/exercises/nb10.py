@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from tinymtp.analysis.cost_model import predicted_speedup, roofline_time
-from tinymtp.exercises.kinds import CodeExercise, Exercise
-from tinymtp.exercises.nb08 import same_number
+from ..analysis.cost_model import predicted_speedup, roofline_time
+from .kinds import CodeExercise, Exercise
+from .nb08 import same_number
 
 H200_BF16_DENSE_FLOPS = 989e12  # NVIDIA H200 datasheet: 1,979 TFLOPS BF16 with sparsity, half of it dense
 H200_BYTES_PER_SECOND = 4.8e12  # NVIDIA H200 datasheet: 4.8 TB/s of HBM3e bandwidth

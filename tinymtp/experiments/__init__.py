@@ -23,8 +23,8 @@ import json
 import time
 from pathlib import Path
 
-from ..errors import TinyMTPError
-from ..paths import results_dir
+from ..core.errors import TinyMTPError
+from ..files.paths import results_dir
 from . import addition, head_types, induction, loss_weights, ntp_vs_mtp
 from .runner import ExperimentSettings, Progress, save_result
 

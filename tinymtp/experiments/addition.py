@@ -9,9 +9,9 @@ counted from the left, against training steps, for n = 1, 2, 4.
 
 from __future__ import annotations
 
-from ..tasks import AdditionTask, addition_corpus, heldout_lines, score_addition
 from .curves import CURVE_MEANING, CurveSpec, curve_findings, curve_length, run_curves, summarize_curves
 from .runner import compare, result_header, spread
+from .tasks import AdditionTask, addition_corpus, heldout_lines, score_addition
 
 NAME = "addition"
 TITLE = "Addition, most significant digit first, against training steps"

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import statistics
 
-from ..errors import TinyMTPError
-from ..train import TrainConfig, train
+from ..core.errors import TinyMTPError
+from ..training.train import TrainConfig, train
 from .runner import run_record, train_run
 
 MEANING = ("equal wall-clock budget: each configuration's median step time was measured first "

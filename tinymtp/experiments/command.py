@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from tqdm.auto import tqdm
 
-from ..errors import TinyMTPError
+from ..core.errors import TinyMTPError
 from . import EQUAL_TIME, EXPERIMENTS, ExperimentSettings, run_experiment, save_result
 from .runner import check_result_targets
 

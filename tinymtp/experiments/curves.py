@@ -13,9 +13,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from ..errors import TinyMTPError
-from ..model import ModelConfig
-from ..train import TrainConfig
+from ..core.errors import TinyMTPError
+from ..core.model import ModelConfig
+from ..training.train import TrainConfig
 from .budget import measure_step_times
 from .runner import compare, run_record, spread, train_run
 

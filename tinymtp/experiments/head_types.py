@@ -1,6 +1,6 @@
 """Experiments 4 and 5, `how-many-heads` and `head-types`: the same trained models, two questions.
 
-One n = 4 model per head type (every type in `tinymtp.config.HEAD_TYPES`, so a new type shows up
+One n = 4 model per head type (every type in `tinymtp.core.config.HEAD_TYPES`, so a new type shows up
 here by itself) is trained on `python-stdlib` for the same wall-clock budget (budget.py), with
 the trunk of `ntp-vs-mtp`; after each run, `speedup.measure_decoding` decodes held-out prompts
 greedily and self-speculatively with K = 2, 3, 4 (heads 2..K draft), checks the outputs are
@@ -16,10 +16,10 @@ experiment trains its own (the same configurations, seeds and budget).
 
 from __future__ import annotations
 
-from ..analysis.speedup import heldout_prompts, measure_decoding
-from ..config import HEAD_TYPES
-from ..errors import TinyMTPError
-from ..model import ModelConfig
+from ..analysis.speedup import BenchPlan, heldout_prompts, measure_decoding
+from ..core.config import HEAD_TYPES
+from ..core.errors import TinyMTPError
+from ..core.model import ModelConfig
 from .budget import MEANING, train_at_equal_compute
 from .ntp_vs_mtp import SMOKE_TRUNK, TRUNK, experiment_corpus
 from .runner import compare, result_header, spread
@@ -49,15 +49,17 @@ def train_models(settings, progress, with_baseline: bool) -> dict:
         if result.model.config.n_heads < 2:
             return {}
         try:
-            m = measure_decoding(result.model, corpus.tokenizer, prompts, max_new_tokens=decoding["max_new_tokens"],
-                                 repeats=decoding["repeats"], threads=settings.threads,
+            plan = BenchPlan(max_new_tokens=decoding["max_new_tokens"], repeats=decoding["repeats"],
+                             threads=settings.threads)
+            m = measure_decoding(result.model, corpus.tokenizer, prompts, plan,
                                  on_progress=lambda done, total: progress.set(what=f"{label}: decoding {done}/{total}"))
         except TinyMTPError as exc:  # a head type the decoders cannot run yet: say so, keep the rest
             return {"decoding": {"error": str(exc)}}
-        sweep = [{"heads": e["heads"], "drafting_heads": e["drafting_heads"], "speedup": e["speedup"],
+        # this experiment's own record counts heads K (heads 2..K draft): K = draft_len + 1
+        sweep = [{"heads": e["draft_len"] + 1, "drafting_heads": e["draft_len"], "speedup": e["speedup"],
                   "tokens_per_forward": e["tokens_per_forward"], "forward_cost_ratio": e["forward_cost_ratio"],
                   "acceptance_per_head": e["acceptance_per_head"], "identical": e["identical"]}
-                 for e in m["heads_sweep"]]
+                 for e in m["draft_len_sweep"]]
         return {"decoding": {"speedup": m["speedup"], "tokens_per_forward": m["tokens_per_forward"],
                              "identical": m["identical"], "sweep": sweep, "forward_costs": m["forward_costs"],
                              "greedy_tokens_per_second": m["modes"]["greedy"]["tokens_per_second"]}}

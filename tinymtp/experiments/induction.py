@@ -1,6 +1,6 @@
 """Experiment 2, `induction`: does multi-token prediction help a small model learn to copy?
 
-The task (tinymtp/tasks.py): lines `s|s` where s is a random string of distinct letters; the
+The task (tinymtp/experiments/tasks.py): lines `s|s` where s is a random string of distinct letters; the
 second copy can only be predicted by finding the current letter in the first copy and copying
 the one after it (an induction head). The score is head 1's teacher-forced top-1 accuracy on the
 second copy of held-out lines, against training steps, for n = 1, 2, 4 and several small sizes.
@@ -10,9 +10,9 @@ with MTP; this checks whether tinymtp's small models do, with numbers decided by
 
 from __future__ import annotations
 
-from ..tasks import InductionTask, heldout_lines, induction_corpus, score_induction
 from .curves import CURVE_MEANING, CurveSpec, curve_findings, curve_length, run_curves, summarize_curves
 from .runner import result_header, spread
+from .tasks import InductionTask, heldout_lines, induction_corpus, score_induction
 
 NAME = "induction"
 TITLE = "Induction (in-context copying) against training steps"

@@ -21,9 +21,9 @@ against tokens per forward and draws the frontier: the recipes no other recipe b
 
 from __future__ import annotations
 
-from ..analysis.speedup import heldout_prompts, measure_decoding
-from ..distill import DistillConfig, distill
-from ..model import ModelConfig
+from ..analysis.speedup import BenchPlan, heldout_prompts, measure_decoding
+from ..core.model import ModelConfig
+from ..training.distill import DistillConfig, distill
 from .budget import MEANING, train_at_equal_compute
 from .ntp_vs_mtp import SMOKE_TRUNK, TRUNK, experiment_corpus
 from .runner import compare, result_header, spread
@@ -45,10 +45,10 @@ def tokens_per_forward(model, tokenizer, prompts: list, max_new_tokens: int, thr
     """Greedy self-speculative decoding with all heads over every prompt (speedup.measure_decoding,
     one repeat): tokens per forward, whether the output equals plain greedy decoding, and how
     repetitive greedy's text is (repetition.py: repetitive text is easy to draft)."""
-    m = measure_decoding(model, tokenizer, prompts, max_new_tokens=max_new_tokens, repeats=1,
-                         heads_sweep=[model.config.n_heads], threads=threads)
+    plan = BenchPlan(max_new_tokens=max_new_tokens, repeats=1, draft_lens=(model.config.n_heads - 1,), threads=threads)
+    m = measure_decoding(model, tokenizer, prompts, plan)
     return {"tokens_per_forward": m["tokens_per_forward"], "identical": m["identical"],
-            "distinct_8grams": m["greedy_distinct_8grams"]}
+            "distinct_8grams": m["modes"]["greedy"]["distinct_8"]}
 
 
 def run(settings, progress) -> dict:

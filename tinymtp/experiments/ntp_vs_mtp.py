@@ -11,8 +11,8 @@ does.
 
 from __future__ import annotations
 
-from ..corpora import Corpus, load_corpus, python_stdlib_text, stories_text
-from ..model import ModelConfig
+from ..core.model import ModelConfig
+from ..data.corpora import Corpus, load_corpus, python_stdlib_text, stories_text
 from .budget import MEANING, train_at_equal_compute
 from .runner import compare, result_header, spread
 

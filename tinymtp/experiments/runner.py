@@ -1,7 +1,7 @@
 """What every experiment shares: settings, one training run, seeds' spread, findings, saving.
 
 An experiment is a function `run(settings, on_progress) -> dict` that trains small models with
-`tinymtp.train.train` (there is no second training loop here) and returns a JSON-safe result:
+`tinymtp.training.train.train` (there is no second training loop here) and returns a JSON-safe result:
 its name, the command that regenerates it, the settings, the machine, the date, every run's raw
 numbers, a summary (mean and spread across seeds) and `findings`, sentences built from those
 numbers by `compare` (the direction of each claim is decided by the data, never written in).
@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ..checkpoint import Checkpoint
-from ..errors import TinyMTPError
-from ..safe_write import check_target, write_text
-from ..train import TrainConfig, train
+from ..core.errors import TinyMTPError
+from ..files.checkpoint import Checkpoint
+from ..files.safe_write import check_target, write_text
+from ..training.train import TrainConfig, train
 from ..viz.results import experiment_figure
 
 

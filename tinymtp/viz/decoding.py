@@ -240,19 +240,19 @@ def lanes(greedy_trace, speculative_trace, tokenizer, forwards: int | None = Non
 
 
 
-def speedup_vs_heads(measurement: dict, title: str = "Speed-up and tokens per forward vs drafting heads") -> go.Figure:
+def speedup_vs_heads(measurement: dict, title: str = "Speed-up and tokens per forward vs draft_len") -> go.Figure:
     """From `speedup.measure_decoding`: wall-clock speed-up (bars) and tokens per forward (line)
-    against the number of drafting heads (0 = plain greedy, then its `heads_sweep`), with the
-    ceiling k + 1 and the draft model."""
-    entries = [measurement["modes"]["greedy"]] + list(measurement["heads_sweep"])
-    ks = [e["drafting_heads"] for e in entries]
+    against draft_len, the tokens drafted per round (0 = plain greedy, then its `draft_len_sweep`),
+    with the ceiling draft_len + 1 and the draft model."""
+    entries = [measurement["modes"]["greedy"]] + list(measurement["draft_len_sweep"])
+    ks = [e["draft_len"] for e in entries]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Bar(x=ks, y=[e["speedup"] for e in entries], name="speed-up (wall clock)",
                          marker=dict(color=["#888888"] + [head_colour(k + 1) for k in ks[1:]]),
                          text=[f"{e['speedup']:.2f}×" for e in entries], textposition="outside"), secondary_y=False)
     fig.add_trace(go.Scatter(x=ks, y=[e["tokens_per_forward"] for e in entries], mode="lines+markers",
                              name="tokens per forward", line=dict(color="#000000", width=2)), secondary_y=True)
-    fig.add_trace(go.Scatter(x=ks, y=[k + 1 for k in ks], mode="lines", name="ceiling: k + 1 tokens per forward",
+    fig.add_trace(go.Scatter(x=ks, y=[k + 1 for k in ks], mode="lines", name="ceiling: draft_len + 1 tokens per forward",
                              line=dict(color="#999999", dash="dot")), secondary_y=True)
     draft = measurement["modes"].get("draft-model")
     if draft:
@@ -261,7 +261,7 @@ def speedup_vs_heads(measurement: dict, title: str = "Speed-up and tokens per fo
                                  marker=dict(symbol="star", size=15, color="#D55E00"),
                                  hovertemplate="draft model: %{y:.2f}×<extra></extra>"), secondary_y=False)
     top = max([e["speedup"] or 0 for e in entries] + [(draft or {}).get("speedup") or 0] + [1.0])
-    fig.update_xaxes(title="drafting heads (0 = plain greedy)", tickvals=ks)
+    fig.update_xaxes(title="draft_len: tokens drafted per round (0 = plain greedy)", tickvals=ks)
     fig.update_yaxes(title="speed-up over greedy (×)", range=[0, top * 1.3], secondary_y=False)
     fig.update_yaxes(title="tokens per forward", range=[0, max(ks) + 1.5], dtick=1, secondary_y=True,
                      showgrid=False)
@@ -275,7 +275,7 @@ def decoding_comparison(measurement: dict, title: str = "Self-speculative vs a s
     with the most heads measured, and the draft model."""
     modes = measurement["modes"]
     best = modes["speculative"]
-    rows = [("greedy", modes["greedy"]), (f"self-speculative ({best['drafting_heads']} drafting heads)", best)]
+    rows = [("greedy", modes["greedy"]), (f"self-speculative (draft_len {best['draft_len']})", best)]
     if modes.get("draft-model"):
         rows.append(("separate draft model", modes["draft-model"]))
     names = [r[0].replace(" (", "<br>(") for r in rows]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import html
 import json
 
-from ..errors import TinyMTPError
+from ..core.errors import TinyMTPError
 from .style import ACCEPT_MARK, ACCEPTED, REJECT_MARK, REJECTED, ROUND_COLOURS, UNUSED, head_colour, show_char
 from .tree import ROOT_FILL, _rows
 

@@ -58,7 +58,7 @@ TARGET_NAMES = {"hard": "target: greedy's token", "soft": "KL to head 1's distri
 def distill_curves(history: dict, smooth: int = 10, title: str = "Distilling heads 2..n",
                    target: str = "hard") -> go.Figure:
     """Left: each drafting head's distillation loss (smoothed over `smooth` steps); right: its
-    greedy agreement on held-out windows at every evaluation (tinymtp.distill's history).
+    greedy agreement on held-out windows at every evaluation (tinymtp.training.distill's history).
 
     target: the run's DistillConfig.target, which names the loss.
     history: {"train": [[step, loss_head2, ..., loss_headn], ...],

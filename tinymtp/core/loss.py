@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from .corpora import IGNORE
 from .errors import TinyMTPError
+
+IGNORE = -100  # target value for "no target here" (cross-entropy skips it); data.corpora writes it
 
 
 def head_weights(scheme, n_heads: int) -> list[float]:

@@ -24,12 +24,12 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .checkpoint import optimizer_to_tensors, restore_optimizer
-from .corpora import Corpus, check_long_enough, make_batch
-from .errors import TinyMTPError
+from ..core.errors import TinyMTPError
+from ..core.loss import check_memory_saving, memory_saving_backward
+from ..core.model import ModelConfig, MTPModel
+from ..data.corpora import Corpus, check_long_enough, make_batch
 from .evaluate import evaluate
-from .loss import check_memory_saving, memory_saving_backward
-from .model import ModelConfig, MTPModel
+from .optimizer_state import optimizer_to_tensors, restore_optimizer
 
 
 def check_budget(config, default_steps: int, positive: tuple) -> None:

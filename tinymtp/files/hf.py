@@ -1,6 +1,6 @@
 """tinymtp in Hugging Face transformers: the trunk and head 1 as an `AutoModelForCausalLM`.
 
-    import tinymtp.hf                                    # registers model_type "tinymtp"
+    import tinymtp.files.hf                                    # registers model_type "tinymtp"
     export_hf("checkpoints/mtp-4head", "runs/mtp-hf")   # or: python -m tinymtp export-hf ...
     model = AutoModelForCausalLM.from_pretrained("runs/mtp-hf")
     model.generate(ids, assistant_model=draft)           # what notebooks 06-08 built by hand
@@ -14,7 +14,7 @@ through `CacheView`, so `generate` can crop it after rejected drafts as it does 
 
 The folder holds config.json, model.safetensors, generation_config.json and a character
 tokenizer (tokenizer.json: one token per character, tinymtp's vocabulary; an unknown character
-is an error, as in tinymtp). No code travels with it: `import tinymtp.hf` registers the classes,
+is an error, as in tinymtp). No code travels with it: `import tinymtp.files.hf` registers the classes,
 never `trust_remote_code`. Exports follow the checkpoints' write rule (safe_write.py).
 
 Limits, on purpose: positions are learned up to `context_length`, and transformers has no
@@ -33,8 +33,8 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from . import __version__
-from .errors import TinyMTPError
+from .. import __version__
+from ..core.errors import TinyMTPError
 
 try:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
@@ -51,10 +51,10 @@ try:
     from transformers.modeling_outputs import CausalLMOutputWithPast
     from transformers.utils import logging as transformers_logging
 except ImportError:
-    raise TinyMTPError("tinymtp.hf needs Hugging Face transformers (>=5.24): pip install -e .[hf]") from None
+    raise TinyMTPError("tinymtp.files.hf needs Hugging Face transformers (>=5.24): pip install -e .[hf]") from None
 
+from ..core.model import ModelConfig, MTPModel
 from .checkpoint import load_checkpoint
-from .model import ModelConfig, MTPModel
 from .safe_write import check_target, recover_folder, write_folder
 
 MODEL_TYPE = "tinymtp"

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import TinyMTPError
+from ..core.errors import TinyMTPError
+from ..core.loss import IGNORE
 from .tokenizer import CharTokenizer
 
 BUILT_IN = ("python-stdlib", "stories")
-IGNORE = -100  # target value for "no target here" (cross-entropy skips it)
 
 # Pure-Python modules present in every CPython from 3.10 on; sorted, so the text is deterministic.
 STDLIB_MODULES = (

@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinymtp.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from .checkpoint import CONFIG_FILE, WEIGHTS_FILE
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # tinymtp/files/paths.py -> the repository
 LEARNER_MODEL_NAME = "my-model"  # the folder under runs/ that notebook 04 saves to
 SHIPPED_MODEL_NAME = "mtp-4head"
 

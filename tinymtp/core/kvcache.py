@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import TinyMTPError
+from .errors import TinyMTPError
 
 
 class KVCache:

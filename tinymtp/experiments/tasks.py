@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .corpora import Corpus
-from .errors import TinyMTPError
+from ..core.errors import TinyMTPError
+from ..data.corpora import Corpus
 
 SEPARATOR = "|"
 

@@ -30,7 +30,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 
-from .errors import TinyMTPError
+from ..core.errors import TinyMTPError
 
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2  # linux/fs.h: rename unless the target exists; swap two paths
 AT_FDCWD = -100  # fcntl.h: paths relative to the current directory

@@ -14,7 +14,7 @@ Explained in notebooks/01_corpus_and_tokenizer.ipynb.
 
 from __future__ import annotations
 
-from .errors import TinyMTPError, UnknownCharactersError
+from ..core.errors import TinyMTPError, UnknownCharactersError
 
 
 class CharTokenizer:

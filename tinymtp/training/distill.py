@@ -4,7 +4,7 @@ A speculative decoder with exact greedy checking keeps head k's draft only when 
 token that greedy decoding (head 1, one token at a time) writes k steps on, not the token the
 text has there. Training on the text teaches the wrong target wherever the model would write
 something else. `distill(model, corpus, DistillConfig(...))` retrains heads 2..n on the model's
-own target, for head k at position t (tinymtp/distill_targets.py): the token that greedy
+own target, for head k at position t (tinymtp/training/distill_targets.py): the token that greedy
 decoding from x[0..t] writes at t+k (target="hard", for greedy speculative decoding), or head
 1's distribution at that step (target="soft", a KL loss, for speculative sampling):
 self-distillation, as Medusa-2 (Cai et al. 2024) and FastMTP (2025) train their draft heads on
@@ -39,8 +39,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .corpora import Corpus, check_long_enough, make_batch
-from .decoding.decode import decode_ids
+from ..core.errors import TinyMTPError
+from ..data.corpora import Corpus, check_long_enough, make_batch
+from ..decoding.decode import decode_ids
+from ..decoding.settings import DecodeHooks, DecodeSettings
 from .distill_targets import (
     greedy_agreement,
     greedy_path,
@@ -50,7 +52,6 @@ from .distill_targets import (
     soft_losses,
     teacher_log_probs,
 )
-from .errors import TinyMTPError
 from .evaluate import evaluate
 from .train import check_budget, learning_rate, schedule_progress
 
@@ -159,7 +160,7 @@ def generated_windows(model, x: torch.Tensor, prompt_tokens: int) -> torch.Tenso
     the text the heads read while decoding. x (B, L) -> (B, L)."""
     L = x.size(1)
     rows = [row[:prompt_tokens].tolist() for row in x]
-    rows = [row + decode_ids(model, row, "greedy", L - prompt_tokens, keep_rounds=False).tokens for row in rows]
+    rows = [row + decode_ids(model, row, DecodeSettings("greedy", L - prompt_tokens), hooks=DecodeHooks(keep_rounds=False)).tokens for row in rows]
     return torch.tensor(rows, dtype=torch.long, device=x.device)  # (B, L)
 
 

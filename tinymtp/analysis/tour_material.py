@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .analysis.predictions import HeadPredictions, head_predictions, max_prompt_length
-from .decoding.decode import DecodeResult, generate
-from .decoding.sampling import residual
-from .errors import TinyMTPError
+from ..core.errors import TinyMTPError
+from ..decoding.decode import DecodeResult, generate
+from ..decoding.sampling import residual
+from ..decoding.settings import DecodeSettings
+from .predictions import HeadPredictions, head_predictions, max_prompt_length
 
 SHOWN_OUTCOMES = 8  # bars in the sampling-rule figure: the most probable characters under p or q
 
@@ -87,12 +88,12 @@ def tour_material(model, tokenizer, prompt: str, new_tokens: int = 48) -> TourMa
         raise TinyMTPError("the tour needs a prompt: none of the examples fits this model's vocabulary")
     prompt = prompt[: max_prompt_length(model) - 1]
     pred = head_predictions(model, tokenizer, prompt)
-    greedy = generate(model, tokenizer, prompt, mode="greedy", max_new_tokens=new_tokens)
+    greedy = generate(model, tokenizer, prompt, DecodeSettings("greedy", new_tokens))
     if model.config.n_heads < 2:
         return TourMaterial(prompt, pred, greedy, None, None, None)
-    speculative = generate(model, tokenizer, prompt, mode="speculative", max_new_tokens=new_tokens)
+    speculative = generate(model, tokenizer, prompt, DecodeSettings("speculative", new_tokens))
     try:
-        tree = generate(model, tokenizer, prompt, mode="tree", max_new_tokens=new_tokens)
+        tree = generate(model, tokenizer, prompt, DecodeSettings("tree", new_tokens))
     except TinyMTPError:  # a model whose heads cannot draft a tree: the tree step says so
         tree = None
     return TourMaterial(prompt, pred, greedy, speculative, tree, sampling_rule_example(model, tokenizer, prompt))

@@ -25,9 +25,9 @@ import torch
 import torch.nn as nn
 
 from .config import ModelConfig
-from .decoding.kvcache import KVCache
 from .errors import TinyMTPError
 from .heads import make_head
+from .kvcache import KVCache
 from .layers import Block, CausalSelfAttention, forward_mask
 from .loss import combine_head_losses, head_losses
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .errors import TinyMTPError
+from ..core.errors import TinyMTPError
 
 
 @torch.no_grad()

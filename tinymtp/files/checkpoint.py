@@ -7,7 +7,7 @@
 
 No pickle anywhere. A checkpoint is written into a temporary directory beside the target and
 renamed into place, so an interrupted save never leaves a half-written checkpoint; it replaces
-only a tinymtp checkpoint, and only when asked (tinymtp/safe_write.py holds the rule). A missing,
+only a tinymtp checkpoint, and only when asked (tinymtp/files/safe_write.py holds the rule). A missing,
 truncated, corrupt or mismatched checkpoint raises `TinyMTPError` with one line saying which.
 
 Explained in notebooks/04_training.ipynb.
@@ -19,15 +19,14 @@ import json
 import os
 from dataclasses import dataclass, field
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import __version__
-from .errors import TinyMTPError
-from .model import ModelConfig, MTPModel
+from .. import __version__
+from ..core.errors import TinyMTPError
+from ..core.model import ModelConfig, MTPModel
+from ..data.tokenizer import CharTokenizer
 from .safe_write import check_target, recover_folder, write_folder
-from .tokenizer import CharTokenizer
 
 CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE = "config.json", "model.safetensors", "optimizer.safetensors"
 CHECKPOINT_FILES = {CONFIG_FILE, WEIGHTS_FILE, OPTIMIZER_FILE}
@@ -69,7 +68,7 @@ def save_checkpoint(path: str, model: MTPModel, tokenizer: CharTokenizer, metada
     """Write the checkpoint directory atomically; returns its path.
 
     An existing checkpoint at `path` is replaced only with overwrite=True; anything else that
-    exists there is refused (see tinymtp/safe_write.py)."""
+    exists there is refused (see tinymtp/files/safe_write.py)."""
     recover_folder(path)
     check_checkpoint_target(path, overwrite)
     config = {
@@ -151,29 +150,3 @@ def load_checkpoint(path: str, device: str = "cpu", with_optimizer: bool = False
 def read_metadata(path: str) -> dict:
     """The training metadata alone (cheap: does not load the weights)."""
     return _read_config(path).get("metadata", {})
-
-
-def optimizer_to_tensors(optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict:
-    """AdamW's per-parameter moments and the batch sampler's RNG state as flat named tensors."""
-    tensors = {"generator_state": generator.get_state()}
-    for index, state in optimizer.state_dict()["state"].items():
-        for key, value in state.items():
-            tensors[f"state.{index}.{key}"] = torch.as_tensor(value)
-    return tensors
-
-
-def restore_optimizer(optimizer: torch.optim.Optimizer, generator: torch.Generator, tensors: dict) -> None:
-    """The inverse of `optimizer_to_tensors`."""
-    state_dict = optimizer.state_dict()
-    state: dict = {}
-    for name, value in tensors.items():
-        if name == "generator_state":
-            generator.set_state(value)
-            continue
-        _, index, key = name.split(".", 2)
-        state.setdefault(int(index), {})[key] = value
-    state_dict["state"] = state
-    try:
-        optimizer.load_state_dict(state_dict)
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise TinyMTPError(f"the checkpoint's optimizer state does not fit this model ({exc})") from None

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import torch
 
-from .corpora import Corpus
-from .errors import TinyMTPError
-from .loss import head_losses
+from ..core.errors import TinyMTPError
+from ..core.loss import head_losses
+from ..data.corpora import Corpus
 
 
 def evaluation_windows(data: torch.Tensor, n_windows: int, context_length: int, n_heads: int):

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .decoding.kvcache import KVCache
+from .kvcache import KVCache
 
 if TYPE_CHECKING:
     from .model import ModelConfig
