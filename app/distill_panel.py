@@ -25,9 +25,10 @@ JOB = "distill_job"  # its key in st.session_state (one of models.JOB_KEYS)
 TEXTS = {"corpus": "the training text", "generated": "greedy's own continuations"}
 # the page's recipes: DistillConfig fields (docs/usage.md measures each on mtp-4head before its distillation)
 RECIPES = {
-    "heads only (greedy's tokens)": dict(target="hard"),
-    "heads only (head 1's distribution, for sampling)": dict(target="soft"),
-    "trunk too, at a tenth of the rate (changes greedy's text)": dict(train_trunk=True, trunk_lr_ratio=0.1),
+    "heads only (greedy's tokens)": dict(target="hard", train_trunk=False),
+    "heads only (head 1's distribution, for sampling)": dict(target="soft", train_trunk=False),
+    "trunk too, at a tenth of the rate (changes greedy's text)": dict(target="soft", train_trunk=True,
+                                                                      trunk_lr_ratio=0.1),
 }
 
 EXPLANATION = (

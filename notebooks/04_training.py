@@ -54,7 +54,8 @@ from tinymtp.files.paths import (
     learner_model,
     runs_dir,
 )
-from tinymtp.training.train import TrainConfig, build_optimizer, learning_rate, train, training_metadata
+from tinymtp.training.loop import learning_rate
+from tinymtp.training.train import TrainConfig, build_optimizer, train, training_metadata
 
 FAST = os.environ.get("TINYMTP_FAST") == "1"  # the tests set this: a much shorter run
 

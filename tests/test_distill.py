@@ -29,7 +29,12 @@ from tinymtp.training.distill import (
     held_out_windows,
     parameter_groups,
 )
-from tinymtp.training.distill_targets import greedy_path, soft_losses, teacher_log_probs
+from tinymtp.training.distill_targets import (
+    greedy_path,
+    soft_losses,
+    teacher_forced_losses,
+    teacher_log_probs,
+)
 from tinymtp.training.evaluate import evaluate
 
 
@@ -51,8 +56,11 @@ def random_heads(trained_checkpoint):
 
 
 def config(**overrides):
+    """The frozen recipe on greedy's tokens unless a test says otherwise (the library's default is the
+    shipped joint recipe, tested in test_the_defaults_are_the_shipped_recipe)."""
     return DistillConfig(**{"steps": 60, "batch_size": 8, "learning_rate": 3e-3, "warmup_steps": 5,
-                            "eval_every": 30, "eval_windows": 8, "seed": 2, "threads": 1, **overrides})
+                            "eval_every": 30, "eval_windows": 8, "seed": 2, "threads": 1, "target": "hard",
+                            "train_trunk": False, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +150,7 @@ def test_causal_heads_distill_and_stay_exact(corpus):
 
 def test_generated_windows_are_a_prompt_then_greedy_decoding(random_heads, corpus):
     x = corpus.tokens("val")[:60].view(2, 30)  # (2, 30)
-    windows = generated_windows(random_heads, x, 8)  # (2, 30)
+    windows = generated_windows(random_heads, x, config(text="generated", prompt_tokens=8), None)  # (2, 30)
     for b in range(2):
         assert windows[b, :8].tolist() == x[b, :8].tolist()
         assert windows[b, 8:].tolist() == decode_ids(random_heads, x[b, :8].tolist(), DecodeSettings("greedy", 22)).tokens
@@ -194,7 +202,7 @@ def test_joint_recipe_gives_the_shared_parts_a_smaller_learning_rate(random_head
     assert {id(p) for p in drafting["params"]} == {id(p) for h in model.heads[1:] for p in h.parameters()}
     assert len(drafting["params"]) + len(shared["params"]) == len(list(model.parameters()))
     assert all(p.requires_grad for p in model.parameters())
-    (frozen,) = parameter_groups(model, DistillConfig())
+    (frozen,) = parameter_groups(model, DistillConfig(train_trunk=False))
     assert sum(p.requires_grad for p in model.parameters()) == len(frozen["params"])
 
 
@@ -205,8 +213,6 @@ def test_bad_settings_are_one_line_errors():
         DistillConfig(window=8, prompt_tokens=8)
     with pytest.raises(TinyMTPError, match="target must be"):
         DistillConfig(target="warm")
-    with pytest.raises(TinyMTPError, match="needs text corpus"):
-        DistillConfig(train_trunk=True, text="generated")
     with pytest.raises(TinyMTPError, match="trunk_lr_ratio"):
         DistillConfig(train_trunk=True, trunk_lr_ratio=0)
     with pytest.raises(TinyMTPError, match="drafting_weight"):
@@ -240,7 +246,7 @@ def test_cli_writes_a_loadable_checkpoint_and_refuses_to_replace_it(trained_chec
     assert run_cli(*args, "--overwrite").returncode == 0
 
 
-def test_cli_joint_soft_run_reports_head_1_and_refuses_generated_text(trained_checkpoint, tmp_path, corpus):
+def test_cli_joint_soft_run_reports_head_1(trained_checkpoint, tmp_path, corpus):
     out = tmp_path / "joint"
     proc = run_cli("distill", "--checkpoint", trained_checkpoint, "--out", out, "--steps", "3", "--threads", "1",
                    "--train-trunk", "--target", "soft", "--drafting-weight", "0.5", "--json")
@@ -256,10 +262,6 @@ def test_cli_joint_soft_run_reports_head_1_and_refuses_generated_text(trained_ch
     assert distilled["config"]["train_trunk"] and distilled["config"]["target"] == "soft"
     assert distilled["config"]["drafting_weight"] == 0.5
     assert distilled["head1_val_loss"] == report["head1_val_loss"]
-    proc = run_cli("distill", "--checkpoint", trained_checkpoint, "--out", tmp_path / "gen", "--steps", "2",
-                   "--train-trunk", "--text", "generated")
-    assert_one_line_error(proc, "needs text corpus")
-    assert not (tmp_path / "gen").exists()
 
 
 def test_cli_refuses_a_one_head_checkpoint(tmp_path, corpus):
@@ -293,3 +295,46 @@ def test_cli_heads_grows_a_next_token_model_on_its_frozen_trunk(tmp_path, corpus
                    "--steps", "2", "--corpus", corpus.name)
     assert_one_line_error(proc, "distill only adds heads")
     assert not (tmp_path / "fewer").exists()
+
+
+def test_the_defaults_are_the_shipped_recipe():
+    """DistillConfig() and `distill` without flags are the README's recipe for checkpoints/mtp-4head."""
+    from conftest import ROOT
+
+    d = DistillConfig()
+    assert (d.train_trunk, d.target, d.trunk_lr_ratio, d.steps, d.text) == (True, "soft", 0.1, 1000, "corpus")
+    readme = (ROOT / "README.md").read_text()
+    shipped = next(line for line in readme.splitlines() if "distill" in line and "--out checkpoints/mtp-4head" in line)
+    for flag, value in (("--trunk-lr-ratio", "0.1"), ("--target", "soft"), ("--steps", "1000")):
+        if flag in shipped:
+            assert f"{flag} {value}" in shipped, shipped
+
+
+def test_sampled_text_targets_are_read_off_the_window():
+    """text="sampled": head k at t learns the window's token at t+k (hard), or head 1's distribution
+    at t+k-1 on the window (soft); a loss of 0 when head k already equals those."""
+    torch.manual_seed(0)
+    B, L, n, V = 2, 6, 3, 5
+    x = torch.randint(0, V, (B, L))
+    logits = torch.randn(B, L, n, V)
+    hard = teacher_forced_losses(logits, x, "hard")
+    for k in (1, 2):  # head k+1
+        expected = torch.nn.functional.cross_entropy(logits[:, : L - k - 1, k].reshape(-1, V), x[:, k + 1 :].reshape(-1))
+        assert torch.allclose(hard[k - 1], expected)
+    copied = logits.clone()
+    copied[:, : L - 1, 1] = logits[:, 1:, 0]  # head 2 at t = head 1 at t+1
+    copied[:, : L - 2, 2] = logits[:, 2:, 0]  # head 3 at t = head 1 at t+2
+    soft = teacher_forced_losses(copied, x, "soft")
+    assert all(abs(float(v)) < 1e-5 for v in soft)
+    assert float(teacher_forced_losses(logits, x, "soft")[0]) > 0.01
+
+
+def test_distilling_on_sampled_text_raises_sampling_agreement(random_heads, corpus):
+    before = distill(random_heads, corpus, config(text="sampled", target="soft", steps=1))
+    after = distill(random_heads, corpus, config(text="sampled", target="soft", steps=40))
+    first = [h["sampling_agreement"] for h in before.history["eval"][0]["heads"]]
+    last = [h["sampling_agreement"] for h in after.final_agreement]
+    assert all(b < a for b, a in zip(first, last)), (first, last)
+    # the joint recipe on sampled text: head 1 learns the real text, reported before and after
+    joint = distill(random_heads, corpus, config(text="sampled", target="soft", train_trunk=True, steps=3))
+    assert joint.head1_val_loss != joint.head1_val_loss_before

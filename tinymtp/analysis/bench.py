@@ -21,17 +21,10 @@ import torch
 from ..core.config import HEAD_TYPES
 from ..core.model import ModelConfig, MTPModel
 from ..data.corpora import make_batch
-from ..training.train import TrainConfig, build_optimizer
+from ..training.train import TrainConfig, build_optimizer, train_step
 from .bench_decode import bench_decode
 
 DEFAULT_HEAD_TYPE = ModelConfig().head_type
-
-
-def _one_step(model, optimizer, x, targets):
-    optimizer.zero_grad(set_to_none=True)
-    model(x, targets).loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
 
 
 def measure_training_cost(preset: str = "tiny", head_types=HEAD_TYPES, heads=(1, 4), batch_size: int = 32,
@@ -45,22 +38,23 @@ def measure_training_cost(preset: str = "tiny", head_types=HEAD_TYPES, heads=(1,
             cfg = ModelConfig.from_preset(preset, vocab_size=vocab_size, n_heads=n, head_type=head_type)
             model = MTPModel(cfg)
             model.train()
-            setups[(head_type, n)] = (model, build_optimizer(model, TrainConfig(steps=1)))
+            setups[(head_type, n)] = (model, build_optimizer(model, TrainConfig(steps=1)))  # train()'s own optimizer
     T = next(iter(setups.values()))[0].config.context_length
     data = torch.randint(0, vocab_size, (100_000,), generator=torch.Generator().manual_seed(0))
     gen = torch.Generator().manual_seed(1)
     batch = make_batch(data, batch_size, T, max(heads), gen)  # the same batch for everyone
     times = {key: [] for key in setups}
+    step_config = TrainConfig(steps=1, batch_size=batch_size)
     for key, (model, opt) in setups.items():
         n = key[1]
         for _ in range(warmup):
-            _one_step(model, opt, batch[0], batch[1][..., :n])
+            train_step(model, opt, step_config, batch[0], batch[1][..., :n])
     for r in range(rounds):
         for key, (model, opt) in setups.items():
             n = key[1]
             start = time.perf_counter()
             for _ in range(steps_per_round):
-                _one_step(model, opt, batch[0], batch[1][..., :n])
+                train_step(model, opt, step_config, batch[0], batch[1][..., :n])  # the step train() runs
             times[key].append((time.perf_counter() - start) / steps_per_round)
         if on_progress is not None:
             on_progress(r + 1, rounds)

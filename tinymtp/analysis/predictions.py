@@ -27,6 +27,7 @@ import torch
 
 from ..core.errors import TinyMTPError
 from ..data.tokenizer import encode_prompt
+from ..decoding.batched import every_prefix
 
 
 @dataclass
@@ -117,36 +118,16 @@ def max_prompt_length(model) -> int:
     return model.config.context_length - model.config.n_heads + 1
 
 
-@torch.no_grad()
 def greedy_continuations(model, tokens: list, steps: int) -> torch.Tensor:
     """Row t: the `steps` tokens head 1 generates greedily after the prefix tokens[0..t].
 
-    tokens: T ids -> (T, steps) LongTensor. Not a second text generator: decoding's greedy mode
-    continues ONE prompt; this continues every prefix of the prompt at once (one batched forward
-    per step for all T of them), which the Heads view needs at every position. Row t equals the
-    greedy decoder's output for tokens[0..t] (tests/test_predictions.py checks).
+    tokens: T ids -> (T, steps) LongTensor: every prefix of the prompt at once, which the Heads view
+    needs at every position (decoding/batched.py; row t equals the greedy decoder's output for
+    tokens[0..t], tests/test_predictions.py checks).
     """
-    T = len(tokens)
     device = next(model.parameters()).device
-    if T + steps - 1 > model.config.context_length:
-        raise TinyMTPError(f"{T} tokens plus {steps - 1} greedy steps exceed the context length "
-                           f"{model.config.context_length}")
-    x = torch.tensor(tokens, dtype=torch.long, device=device)  # (T,)
-    rows = x.repeat(T, 1)  # (T, T): row t = the prompt; only x[0..t] matters, the rest is padding
-    rows = torch.cat([rows, torch.zeros(T, steps - 1, dtype=torch.long, device=device)], dim=1)  # (T, T+steps-1)
-    ends = torch.arange(T, device=device)  # row t's last real position
-    out = torch.empty(T, steps, dtype=torch.long, device=device)  # (T, steps)
-    for j in range(steps):
-        if j == 0:  # every row is still the prompt itself: one (1, T) forward serves all rows
-            last = model(x[None], heads=1).logits[0, :, 0]  # (T, V)
-        else:
-            width = T + j  # positions beyond every row's current end are never read
-            logits = model(rows[:, :width], heads=1).logits[:, :, 0]  # (T, width, V)
-            last = logits[torch.arange(T, device=device), ends + j]  # (T, V): head 1 at each row's end
-        out[:, j] = last.argmax(-1)
-        if j + 1 < steps:
-            rows[torch.arange(T, device=device), ends + j + 1] = out[:, j]  # append, overwriting padding
-    return out
+    x = torch.tensor([tokens], dtype=torch.long, device=device)  # (1, T)
+    return every_prefix(model, x, steps)[0][0]  # (T, steps)
 
 
 def tokens_ahead(tokens: list, greedy: torch.Tensor) -> torch.Tensor:

@@ -268,21 +268,24 @@ def add_distill_parser(sub):
     p.add_argument("--corpus", help="the training corpus (default: the one the checkpoint was trained on)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=positive_float, help="distill for this much wall-clock time")
-    budget.add_argument("--steps", type=positive_int, help="distill for this many steps (default 300)")
-    p.add_argument("--text", choices=["corpus", "generated"], default="corpus", help="windows of the corpus "
-                   "(default), or a short prompt from it followed by greedy decoding's own tokens")
-    p.add_argument("--target", choices=["hard", "soft"], default="hard", help="hard: greedy's token k steps "
-                   "on (default, for greedy speculative decoding); soft: head 1's distribution there, a KL loss "
+    budget.add_argument("--steps", type=positive_int, help="distill for this many steps (default 1000)")
+    p.add_argument("--text", choices=["corpus", "generated", "sampled"], default="corpus", help="windows of the "
+                   "corpus (default), or a short prompt from it followed by the model's own greedy tokens "
+                   "(generated) or its own samples at temperature 1 (sampled)")
+    p.add_argument("--target", choices=["hard", "soft"], default="soft", help="hard: the model's token k steps "
+                   "on (for greedy speculative decoding); soft (default): head 1's distribution there, a KL loss "
                    "(for speculative sampling)")
-    p.add_argument("--train-trunk", action="store_true", help="Medusa-2's joint recipe: every parameter trains, "
-                   "head 1 on the text's next token (changes greedy output; needs --text corpus)")
+    p.add_argument("--train-trunk", action=argparse.BooleanOptionalAction, default=None,
+                   help="Medusa-2's joint recipe (the default, the shipped model's): every parameter trains, head 1 "
+                   "on the text's next token, so greedy output changes; --no-train-trunk freezes the trunk and "
+                   "head 1 (the default with --heads)")
     p.add_argument("--drafting-weight", type=non_negative_float, default=1.0,
                    help="with --train-trunk: weight of heads 2..n's loss beside head 1's (default 1)")
-    p.add_argument("--trunk-lr-ratio", type=positive_float, default=0.3, help="with --train-trunk: the trunk, "
-                   "head 1, norm and unembedding learn at this share of the learning rate (default 0.3)")
+    p.add_argument("--trunk-lr-ratio", type=positive_float, default=0.1, help="with --train-trunk: the trunk, "
+                   "head 1, norm and unembedding learn at this share of the learning rate (default 0.1)")
     p.add_argument("--heads", type=positive_int, metavar="N", help="first grow the model to N heads: the new "
-                   "heads start as the identity on the checkpoint's trunk, which stays frozen (Medusa-1's recipe, "
-                   "e.g. from checkpoints/ntp-1head)")
+                   "heads start as the identity on the checkpoint's trunk, which stays frozen unless --train-trunk "
+                   "(Medusa-1's recipe, e.g. from checkpoints/ntp-1head)")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a progress bar")
@@ -307,7 +310,8 @@ def cmd_distill(args) -> int:
                                "distill only adds heads")
         model = model.with_heads(args.heads)
     config = DistillConfig(steps=args.steps, minutes=args.minutes, text=args.text, seed=args.seed, threads=args.threads,
-                           target=args.target, train_trunk=args.train_trunk, drafting_weight=args.drafting_weight,
+                           target=args.target, drafting_weight=args.drafting_weight,
+                           train_trunk=args.heads is None if args.train_trunk is None else args.train_trunk,
                            trunk_lr_ratio=args.trunk_lr_ratio)
     bar = None if args.json else DistillProgressBar(config)
     try:

@@ -34,6 +34,7 @@ import torch
 
 from ..core.errors import TinyMTPError
 from ..data.corpora import Corpus
+from ..decoding.batched import continue_rows
 
 SEPARATOR = "|"
 
@@ -181,20 +182,16 @@ def addition_corpus(task: AdditionTask, seed: int = 0) -> Corpus:
 
 
 def greedy_answers(model, tokenizer, prompts: list, max_new_tokens: int, stop: str = "\n") -> list:
-    """Greedy decoding of many equally long prompts at once: head 1's argmax, one token a step.
-
-    Not a second text generator: it equals `decode.generate(..., mode="greedy")` prompt by prompt
-    (tests/test_tasks.py checks), but runs one batched forward per step for every prompt instead of
-    one decoding per prompt, which makes scoring hundreds of problems cheap. No KV cache: the whole text is fed again each step (these texts are a dozen tokens).
-    """
+    """Greedy decoding of many equally long prompts at once, cut at `stop` (decoding/batched.py:
+    one batched forward per step for every prompt, which makes scoring hundreds of problems cheap;
+    it equals `decode.generate(..., mode="greedy")` prompt by prompt, tests/test_tasks.py checks)."""
     if len({len(p) for p in prompts}) != 1:
         raise TinyMTPError("greedy_answers needs prompts of one length")
-    ids = torch.tensor([tokenizer.encode(p) for p in prompts], dtype=torch.long)  # (N, P)
-    for _ in range(max_new_tokens):
-        nxt = _head1_logits(model, ids)[:, -1].argmax(-1)  # (N,)
-        ids = torch.cat([ids, nxt[:, None]], dim=1)  # (N, P + 1)
-    texts = [tokenizer.decode(row[len(prompts[0]) :]) for row in ids.tolist()]
-    return [t.split(stop)[0] for t in texts]
+    device = next(model.parameters()).device
+    ids = torch.tensor([tokenizer.encode(p) for p in prompts], dtype=torch.long, device=device)  # (N, P)
+    ends = torch.full((len(prompts),), ids.size(1) - 1, device=device)  # (N,): every prompt ends at P - 1
+    tokens, _ = continue_rows(model, ids, ends, max_new_tokens)  # (N, max_new_tokens)
+    return [tokenizer.decode(row).split(stop)[0] for row in tokens.tolist()]
 
 
 def score_addition(model, tokenizer, lines: list) -> dict:

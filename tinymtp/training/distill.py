@@ -22,11 +22,17 @@ a run that the checker keeps.
 
 While decoding, the heads read the model's own continuation, not the corpus: text="generated"
 distills on windows that start with a short prompt of the text and go on with greedy's own
-tokens (FastMTP fine-tunes on self-generated data for the same reason); the joint recipe
-refuses it, as head 1 must learn from real text.
+tokens (FastMTP fine-tunes on self-generated data for the same reason); text="sampled" goes on
+with the model's own samples at temperature 1 instead, the text speculative sampling drafts on,
+and its targets are read off the window itself (distill_targets.teacher_forced_losses). In the
+joint recipe head 1 always learns the real text's next token, from the real windows.
 
-Left out: a teacher at a temperature other than 1, and Medusa-2's per-head loss weights and
-heads-only warm-up. Explained in docs/usage.md, with what each recipe measured (notebook 06
+The defaults are the recipe of the shipped mtp-4head (README): the joint recipe, soft targets,
+the trunk at a tenth of the rate, 1000 steps. Growing heads on a frozen trunk (`with_heads`,
+`distill --heads`) is Medusa-1's order and passes train_trunk=False.
+
+Left out: a teacher at a temperature other than 1 (sampled text is drawn at temperature 1 too),
+and Medusa-2's per-head loss weights and heads-only warm-up. Explained in docs/usage.md, with what each recipe measured (notebook 06
 measures the speed-up that head agreement buys).
 """
 
@@ -40,28 +46,32 @@ import torch
 import torch.nn.functional as F
 
 from ..core.errors import TinyMTPError
-from ..data.corpora import Corpus, check_long_enough, make_batch
-from ..decoding.decode import decode_ids
-from ..decoding.settings import DecodeHooks, DecodeSettings
+from ..data.corpora import Corpus, check_long_enough, make_batch, shift_targets
+from ..decoding.batched import continue_rows
 from .distill_targets import (
     greedy_agreement,
     greedy_path,
     greedy_targets,
     hard_losses,
     head_logits,
+    sampling_agreement,
     soft_losses,
+    teacher_forced_losses,
     teacher_log_probs,
 )
 from .evaluate import evaluate
-from .train import check_budget, learning_rate, schedule_progress
+from .loop import check_budget, run_loop
 
 __all__ = ["DistillConfig", "DistillResult", "DistillStep", "distill", "distill_metadata", "generated_windows",
            "greedy_agreement", "greedy_targets", "head_scores", "held_out_windows", "parameter_groups"]
 
 
+TEXTS = ("corpus", "generated", "sampled")
+
+
 @dataclass
 class DistillConfig:
-    steps: int | None = None  # optimizer steps (the default when neither is given: 300)
+    steps: int | None = None  # optimizer steps (the default when neither is given: 1000, the shipped recipe)
     minutes: float | None = None  # or: distill for this much wall-clock time
     batch_size: int = 8
     window: int = 32  # tokens per window; its greedy targets cost window * (window + n) tokens of forwards
@@ -70,23 +80,22 @@ class DistillConfig:
     warmup_steps: int = 20
     eval_every: int = 50
     eval_windows: int = 16  # held-out windows of the validation text for the greedy agreement
-    text: str = "corpus"  # "corpus": windows of the text; "generated": a prompt of it, then greedy's own tokens
+    text: str = "corpus"  # "corpus": windows of the text; "generated" / "sampled": a prompt of it, then the
+    # model's own greedy tokens / samples at temperature 1
     prompt_tokens: int = 8  # with text="generated": how much of each window is real text
     seed: int = 1337
     threads: int | None = None
-    target: str = "hard"  # "hard": greedy's token at t+k; "soft": head 1's distribution there (KL)
-    train_trunk: bool = False  # Medusa-2's joint recipe: every parameter trains, head 1 on the text
+    target: str = "soft"  # "hard": the model's token at t+k; "soft": head 1's distribution there (KL)
+    train_trunk: bool = True  # Medusa-2's joint recipe: every parameter trains, head 1 on the text
     drafting_weight: float = 1.0  # with train_trunk: weight of heads 2..n's mean loss beside head 1's
-    trunk_lr_ratio: float = 0.3  # with train_trunk: the trunk, head 1, norm and unembedding get lr * this
+    trunk_lr_ratio: float = 0.1  # with train_trunk: the trunk, head 1, norm and unembedding get lr * this
     head1_eval_windows: int = 256  # validation windows for head 1's loss before and after (as train() scores it)
 
     def __post_init__(self):
-        check_budget(self, default_steps=300, positive=("batch_size", "window", "eval_every", "eval_windows",
+        check_budget(self, default_steps=1000, positive=("batch_size", "window", "eval_every", "eval_windows",
                                                         "threads", "warmup_steps", "head1_eval_windows"))
-        if not self.learning_rate > 0:
-            raise TinyMTPError(f"learning rate must be positive, got {self.learning_rate}")
-        if self.text not in ("corpus", "generated"):
-            raise TinyMTPError(f"text must be corpus or generated, got '{self.text}'")
+        if self.text not in TEXTS:
+            raise TinyMTPError(f"text must be {', '.join(TEXTS)}, got '{self.text}'")
         if not 0 < self.prompt_tokens < self.window:
             raise TinyMTPError(f"prompt_tokens must be between 1 and window - 1, got {self.prompt_tokens}")
         if self.target not in ("hard", "soft"):
@@ -95,8 +104,6 @@ class DistillConfig:
             raise TinyMTPError(f"drafting_weight must not be negative, got {self.drafting_weight}")
         if not self.trunk_lr_ratio > 0:
             raise TinyMTPError(f"trunk_lr_ratio must be positive, got {self.trunk_lr_ratio}")
-        if self.train_trunk and self.text != "corpus":
-            raise TinyMTPError("training the trunk needs text corpus: head 1 learns the real text's next token")
 
 
 @dataclass
@@ -155,21 +162,24 @@ def parameter_groups(model, cfg: DistillConfig) -> list:
     return groups + [{"params": shared, "lr_scale": cfg.trunk_lr_ratio}] if cfg.train_trunk else groups
 
 
-def generated_windows(model, x: torch.Tensor, prompt_tokens: int) -> torch.Tensor:
-    """Each window's first `prompt_tokens` tokens, then what greedy decoding writes after them:
-    the text the heads read while decoding. x (B, L) -> (B, L)."""
-    L = x.size(1)
-    rows = [row[:prompt_tokens].tolist() for row in x]
-    rows = [row + decode_ids(model, row, DecodeSettings("greedy", L - prompt_tokens), hooks=DecodeHooks(keep_rounds=False)).tokens for row in rows]
-    return torch.tensor(rows, dtype=torch.long, device=x.device)  # (B, L)
+def generated_windows(model, x: torch.Tensor, cfg: DistillConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """Each window's first `prompt_tokens` tokens, then what the model writes after them (greedy for
+    text="generated", samples at temperature 1 for "sampled"): the text the heads read while
+    decoding. x (B, L) -> (B, L)."""
+    prompt = x[:, : cfg.prompt_tokens]  # (B, p)
+    ends = torch.full((x.size(0),), cfg.prompt_tokens - 1, device=x.device)  # (B,)
+    temperature = 1.0 if cfg.text == "sampled" else 0.0
+    more, _ = continue_rows(model, prompt, ends, x.size(1) - cfg.prompt_tokens, temperature, generator)
+    return torch.cat([prompt, more], dim=1)  # (B, L)
 
 
 def training_windows(model, data: torch.Tensor, cfg: DistillConfig, window: int, generator) -> tuple:
-    """A batch of windows x (B, L) to distill on, random windows of the text or generated from them,
-    with the text's next tokens (B, L) (head 1's target in the joint recipe)."""
-    x, targets = make_batch(data, cfg.batch_size, window, model.n_heads, generator)  # (B, L), (B, L, n)
-    x = generated_windows(model, x, cfg.prompt_tokens) if cfg.text == "generated" else x
-    return x, targets[..., 0]  # (B, L), (B, L)
+    """A batch to distill on: the windows the heads learn from x (B, L) (random windows of the
+    text, or generated from them), and the real windows with their next tokens, (B, L) each, for
+    head 1 in the joint recipe."""
+    real, targets = make_batch(data, cfg.batch_size, window, model.n_heads, generator)  # (B, L), (B, L, n)
+    x = real if cfg.text == "corpus" else generated_windows(model, real, cfg, generator)
+    return x, real, targets[..., 0]  # (B, L), (B, L), (B, L)
 
 
 def held_out_windows(model, val_data: torch.Tensor, window: int, count: int,
@@ -177,25 +187,44 @@ def held_out_windows(model, val_data: torch.Tensor, window: int, count: int,
     """Evenly spaced windows of the validation text (B, L), generated from when cfg.text says so."""
     starts = torch.linspace(0, len(val_data) - window, count).long().unique()
     x = torch.stack([val_data[s : s + window] for s in starts.tolist()])  # (B, L)
-    return generated_windows(model, x, cfg.prompt_tokens) if cfg is not None and cfg.text == "generated" else x
+    if cfg is None or cfg.text == "corpus":
+        return x
+    return generated_windows(model, x, cfg, torch.Generator().manual_seed(cfg.seed + 1))  # the same every time
 
 
 def head_scores(model, x: torch.Tensor) -> list:
-    """Heads 2..n on windows x (B, L), against the model's own greedy path: top-1 agreement with
-    greedy's token and KL from head 1's distribution ("kl"), one dict per head."""
+    """Heads 2..n on windows x (B, L): against the model's own greedy path, top-1 agreement with
+    greedy's token and KL from head 1's distribution ("kl"); and, teacher-forced on x, how much of
+    head 1's distribution head k's covers ("sampling_agreement"), one dict per head."""
     greedy, path = greedy_path(model, x)  # (B, L, n), (B, L, n, V)
-    return greedy_agreement(model, x, greedy, teacher_log_probs(path))
+    scores = greedy_agreement(model, x, greedy, teacher_log_probs(path))
+    return [{**s, **a} for s, a in zip(scores, sampling_agreement(model, x))]
 
 
-def distill_step(model, optimizer, cfg: DistillConfig, x: torch.Tensor, next_tokens: torch.Tensor) -> tuple:
-    """One optimizer step on windows x (B, L); returns (heads 2..n's losses, head 1's loss or None)."""
+def drafting_losses(model, cfg: DistillConfig, x: torch.Tensor) -> tuple:
+    """Every head's logits on the windows x (B, L, n, V) and heads 2..n's losses, head 2 first:
+    against greedy's path from each position (text corpus or generated), or read off the model's
+    own sampled window (text sampled)."""
+    if cfg.text == "sampled":
+        ahead = shift_targets(x, model.n_heads)[..., : model.n_heads - 1] if model.chained else None
+        logits = model(x, ahead=ahead).logits  # (B, L, n, V): causal heads read the window's own tokens
+        return logits, teacher_forced_losses(logits, x, cfg.target)
     greedy, path = greedy_path(model, x)  # (B, L, n), (B, L, n, V): from the model as it is now
     logits = head_logits(model, x, greedy)  # (B, L, n, V)
     losses = hard_losses(logits, greedy) if cfg.target == "hard" else soft_losses(logits, teacher_log_probs(path))
+    return logits, losses
+
+
+def distill_step(model, optimizer, cfg: DistillConfig, x: torch.Tensor, real: torch.Tensor,
+                 next_tokens: torch.Tensor) -> tuple:
+    """One optimizer step on windows x (B, L) (real: the text's windows, next_tokens their next
+    tokens, for head 1 in the joint recipe); returns (heads 2..n's losses, head 1's loss or None)."""
+    logits, losses = drafting_losses(model, cfg, x)
     loss = sum(losses) / len(losses)
     head1 = None
     if cfg.train_trunk:
-        head1 = F.cross_entropy(logits[:, :, 0].reshape(-1, logits.size(-1)), next_tokens.reshape(-1))
+        first = logits[:, :, 0] if x is real else model(real, heads=1).logits[:, :, 0]  # (B, L, V)
+        head1 = F.cross_entropy(first.reshape(-1, first.size(-1)), next_tokens.reshape(-1))
         loss = head1 + cfg.drafting_weight * loss
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -227,30 +256,23 @@ def distill(model, corpus: Corpus, config: DistillConfig | None = None, on_step=
     history = {"train": [], "eval": [{"step": 0, "heads": head_scores(model, held_out)}]}
     if cfg.train_trunk:
         history["head1_train"] = []  # [step, head 1's loss to the text]
-    step, interrupted, started = 0, False, time.perf_counter()
-    try:
-        while (progress := schedule_progress(cfg, step, time.perf_counter() - started)) is not None:
-            lr = learning_rate(cfg, step, progress)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group["lr_scale"]
-            losses, head1 = distill_step(model, optimizer, cfg, *training_windows(model, train_data, cfg, window,
-                                                                                   generator))
-            step += 1
-            history["train"].append([step] + losses)
-            if head1 is not None:
-                history["head1_train"].append([step, head1])
-            evaluation = None
-            if step % cfg.eval_every == 0:
-                evaluation = {"step": step, "heads": head_scores(model, held_out)}
-                history["eval"].append(evaluation)
-            info = DistillStep(step=step, total_steps=cfg.steps, progress=progress,
-                               seconds=time.perf_counter() - started, learning_rate=lr,
-                               loss=sum(losses) / len(losses), head_losses=losses, eval=evaluation, head1_loss=head1)
-            if on_step is not None and on_step(info):
-                interrupted = True
-                break
-    except KeyboardInterrupt:
-        interrupted = True
+    started = time.perf_counter()
+
+    def one_step(step: int, progress: float, lr: float) -> DistillStep:  # the loop's step: loop.py
+        losses, head1 = distill_step(model, optimizer, cfg, *training_windows(model, train_data, cfg, window, generator))
+        history["train"].append([step + 1] + losses)
+        if head1 is not None:
+            history["head1_train"].append([step + 1, head1])
+        evaluation = None
+        if (step + 1) % cfg.eval_every == 0:
+            evaluation = {"step": step + 1, "heads": head_scores(model, held_out)}
+            history["eval"].append(evaluation)
+        return DistillStep(step=step + 1, total_steps=cfg.steps, progress=progress,
+                           seconds=time.perf_counter() - started, learning_rate=lr, loss=sum(losses) / len(losses),
+                           head_losses=losses, eval=evaluation, head1_loss=head1)
+
+    end = run_loop(cfg, optimizer, one_step, on_step)
+    step, interrupted = end.steps, end.interrupted
     if history["eval"][-1]["step"] != step:
         history["eval"].append({"step": step, "heads": head_scores(model, held_out)})
     seconds, scores = time.perf_counter() - started, text_scores(model, val_data, cfg)

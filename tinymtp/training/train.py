@@ -9,7 +9,8 @@ The recipe (every number a TrainConfig field): AdamW, linear warm-up then cosine
 the peak learning rate, gradient clipping at 1.0, and every `eval_every` steps an evaluation of
 each head's validation loss and top-1 accuracy on fixed, evenly spaced windows of the validation
 text. `train()` is a few named steps: `check_training` (every check, before any work), `restore`
-(resuming), then per step `schedule_progress`, `learning_rate`, `make_batch` and `train_step`. With `steps` the
+(resuming), then the loop (loop.py, shared with distillation), whose step here is `make_batch` and
+`train_step` (the one step `bench train` times too). With `steps` the
 schedule runs over that many steps and the same seed on the same machine gives the same weights;
 with `minutes` it runs over wall-clock time instead (convenient, not reproducible).
 
@@ -18,7 +19,6 @@ Explained in notebooks/04_training.ipynb.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -29,21 +29,8 @@ from ..core.loss import check_memory_saving, memory_saving_backward
 from ..core.model import ModelConfig, MTPModel
 from ..data.corpora import Corpus, check_long_enough, make_batch
 from .evaluate import evaluate
+from .loop import check_budget, run_loop
 from .optimizer_state import optimizer_to_tensors, restore_optimizer
-
-
-def check_budget(config, default_steps: int, positive: tuple) -> None:
-    """A run's length and sizes, shared by TrainConfig and DistillConfig: `steps` (default
-    `default_steps`) or `minutes`, and the named fields, must be positive (one-line errors)."""
-    if config.steps is None and config.minutes is None:
-        config.steps = default_steps
-    if config.steps is not None and config.steps <= 0:
-        raise TinyMTPError(f"--steps must be a positive number, got {config.steps}")
-    if config.minutes is not None and not config.minutes > 0:
-        raise TinyMTPError(f"--minutes must be a positive number, got {config.minutes}")
-    for name in positive:
-        if getattr(config, name) is not None and getattr(config, name) <= 0:
-            raise TinyMTPError(f"{name} must be a positive number, got {getattr(config, name)}")
 
 
 @dataclass
@@ -66,8 +53,6 @@ class TrainConfig:
 
     def __post_init__(self):
         check_budget(self, default_steps=800, positive=("batch_size", "eval_every", "eval_batches", "threads"))
-        if not self.learning_rate > 0:
-            raise TinyMTPError(f"learning rate must be positive, got {self.learning_rate}")
         if not self.grad_clip > 0:
             raise TinyMTPError(f"grad_clip must be a positive number, got {self.grad_clip}")
 
@@ -117,14 +102,6 @@ def check_training(model_config: ModelConfig, train_config: TrainConfig, corpus:
     return device
 
 
-def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
-    """Linear warm-up over `warmup_steps`, then cosine decay to min_lr_ratio * peak."""
-    if step < cfg.warmup_steps:
-        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
-    floor = cfg.learning_rate * cfg.min_lr_ratio
-    return floor + 0.5 * (cfg.learning_rate - floor) * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
 def build_optimizer(model: MTPModel, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (not on norms and biases)."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -145,15 +122,6 @@ def restore(resume, model: MTPModel, optimizer, generator: torch.Generator) -> t
     restore_optimizer(optimizer, generator, resume.optimizer_tensors)
     history = resume.metadata.get("history", {"train": [], "eval": []})
     return int(resume.metadata.get("steps", 0)), float(resume.metadata.get("seconds", 0.0)), history
-
-
-def schedule_progress(cfg: TrainConfig, step: int, elapsed: float) -> float | None:
-    """How far through the schedule (0..1) the next step is, or None when training is done."""
-    if cfg.steps is not None and step >= cfg.steps:
-        return None
-    if cfg.minutes is not None and elapsed >= cfg.minutes * 60:
-        return None
-    return step / cfg.steps if cfg.steps is not None else elapsed / (cfg.minutes * 60)
 
 
 def train_step(model: MTPModel, optimizer, cfg: TrainConfig, x: torch.Tensor, targets: torch.Tensor) -> tuple:
@@ -184,40 +152,31 @@ def train(model_config: ModelConfig, train_config: TrainConfig, corpus: Corpus, 
     step, start_seconds, history = restore(resume, model, optimizer, generator)
     train_data, val_data = corpus.tokens("train").to(device), corpus.tokens("val").to(device)
     n, T = model_config.n_heads, model_config.context_length
-    interrupted, started = False, time.perf_counter()
 
-    def seconds() -> float:  # the run's clock, earlier runs of a resumed model included
-        return start_seconds + time.perf_counter() - started
+    def one_step(step: int, progress: float, lr: float) -> StepInfo:  # the loop's step: loop.py
+        x, targets = make_batch(train_data, cfg.batch_size, T, n, generator)  # (B, T), (B, T, n)
+        loss, head_values = train_step(model, optimizer, cfg, x.to(device), targets.to(device))
+        history["train"].append([step + 1] + head_values)
+        evaluation = None
+        if (step + 1) % cfg.eval_every == 0:
+            evaluation = evaluate(model, val_data, cfg.eval_batches * cfg.batch_size)
+            evaluation.update(step=step + 1, seconds=round(start_seconds + time.perf_counter() - started, 2))
+            history["eval"].append(evaluation)
+            model.train()
+        return StepInfo(step + 1, cfg.steps, progress, start_seconds + time.perf_counter() - started, lr, loss,
+                        head_values, evaluation)
 
     model.train()
-    try:
-        while (progress := schedule_progress(cfg, step, time.perf_counter() - started)) is not None:
-            lr = learning_rate(cfg, step, progress)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            x, targets = make_batch(train_data, cfg.batch_size, T, n, generator)  # (B, T), (B, T, n)
-            loss, head_values = train_step(model, optimizer, cfg, x.to(device), targets.to(device))
-            step += 1
-            history["train"].append([step] + head_values)
-            evaluation = None
-            if step % cfg.eval_every == 0:
-                evaluation = evaluate(model, val_data, cfg.eval_batches * cfg.batch_size)
-                evaluation.update(step=step, seconds=round(seconds(), 2))
-                history["eval"].append(evaluation)
-                model.train()
-            info = StepInfo(step, cfg.steps, progress, seconds(), lr, loss, head_values, evaluation)
-            if on_step is not None and on_step(info):
-                interrupted = True
-                break
-    except KeyboardInterrupt:
-        interrupted = True
+    started = time.perf_counter()
+    end = run_loop(cfg, optimizer, one_step, on_step, first_step=step)
     model.eval()
-    total = seconds()
+    total = start_seconds + end.seconds  # the run's clock, earlier runs of a resumed model included
     final = evaluate(model, val_data, cfg.eval_batches * cfg.batch_size)
-    final.update(step=step, seconds=round(total, 2))
-    if not history["eval"] or history["eval"][-1]["step"] != step:
+    final.update(step=end.steps, seconds=round(total, 2))
+    if not history["eval"] or history["eval"][-1]["step"] != end.steps:
         history["eval"].append(final)
-    return TrainResult(model, step, total, interrupted, history, optimizer_to_tensors(optimizer, generator), final)
+    return TrainResult(model, end.steps, total, end.interrupted, history, optimizer_to_tensors(optimizer, generator),
+                       final)
 
 
 def training_metadata(result: TrainResult, corpus: Corpus, train_config: TrainConfig) -> dict:
