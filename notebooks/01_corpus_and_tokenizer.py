@@ -43,9 +43,9 @@ from tinymtp.viz import show_char
 #
 # tinymtp never downloads anything: it builds its text on your machine.
 #
-# - **`python-stdlib`** (the default) is the source code of about 45 modules of the Python standard
-#   library, read from the interpreter that runs this notebook. Its exact text depends on your
-#   Python version, but it is always the same list of modules in the same order.
+# - **`python-stdlib`** (the default) is the source code of 45 modules of the Python standard
+#   library as CPython 3.11.7 ships them, stored inside the package (one compressed file), so every
+#   Python reads the same bytes (3.12 and 3.13 ship other sources; `python-stdlib-local` reads yours).
 # - **`stories`** is simple English made by a small grammar written in `corpora.py`, seeded, so
 #   everyone gets the same million characters.
 # - Any path to a UTF-8 text file works too: `load_corpus("my_notes.txt")`.
@@ -311,8 +311,8 @@ print(head4.tolist(), "->", int((head4 != IGNORE).sum()), "real targets")
 #
 # ## Recap
 #
-# - Text: `python-stdlib` (the default: the source of about 45 standard-library modules, read from your
-#   Python), `stories` (a seeded grammar), or any UTF-8 file. The last 10% is the validation text, in
+# - Text: `python-stdlib` (the default: the source of 45 standard-library modules, shipped with
+#   tinymtp, the same bytes on every Python), `stories` (a seeded grammar), or any UTF-8 file. The last 10% is the validation text, in
 #   one piece.
 # - Tokens: one character = one token; the vocabulary is the sorted set of the corpus's characters and
 #   travels inside every checkpoint; an unknown character is an error, never a silent substitute.

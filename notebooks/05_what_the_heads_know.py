@@ -95,9 +95,8 @@ pred = head_predictions(model, tokenizer, text, top_k=5)
 viz.head_grid(pred)
 
 # %% [markdown]
-# (The note: the corpus is read from *your* Python's standard library, which can hold a character
-# the checkpoint never saw if your Python differs from the one it was trained with; such pieces are
-# skipped.)
+# (The note: pieces holding a character the checkpoint never saw are skipped; with the shipped
+# `python-stdlib` text, the one the checkpoint was trained on, there are none.)
 #
 # Pick one position and look at the full top-5 of every head. A head that is sure puts most of its
 # probability on one character; a head that is unsure spreads it out. Position 14 is the `(` after

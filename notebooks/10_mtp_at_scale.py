@@ -281,10 +281,12 @@ for kept in (0.85, 0.90):
 # Saxena 2023). To call them on your own model, `import tinymtp.files.hf` registers tinymtp's model with
 # transformers (model type `tinymtp`, no `trust_remote_code`, no code in the model folder), and
 # `python -m tinymtp export-hf --checkpoint DIR --out DIR` writes a folder that
-# `AutoModelForCausalLM.from_pretrained` reads. The export keeps the trunk and head 1 and drops
-# heads 2..n: the "throw the heads away after training" use of an MTP model. The exported model
-# computes exactly what head 1 computes (`tests/test_hf.py` compares the logits, with and without
-# transformers' KV cache). This section uses the shipped `mtp-4head` and `draft` checkpoints, which
+# `AutoModelForCausalLM.from_pretrained` reads. The export keeps every head (its config records the
+# head type and count; with `labels` its loss is the MTP loss, so transformers' Trainer trains it),
+# and the logits `generate` reads are exactly head 1's (`tests/test_hf.py` compares them, with and
+# without transformers' KV cache), so the calls below treat it as the next-token model it contains.
+# Self-speculative decoding with heads 2..n inside `generate` is `custom_generate=`, in
+# docs/transformers.md. This section uses the shipped `mtp-4head` and `draft` checkpoints, which
 # share one vocabulary; it writes its folders to a scratch directory, never to `runs/`.
 #
 # transformers is optional (`pip install -e .[hf]`); without it the cells below say so and skip.
@@ -309,7 +311,7 @@ if export_hf is not None:
         print("the folder:", sorted(os.listdir(os.path.join(scratch, "mtp-4head"))))
         hf_main, hf_draft = load_hf(os.path.join(scratch, "mtp-4head")), load_hf(os.path.join(scratch, "draft"))
     print(f"{type(hf_main).__name__}: {hf_main.num_parameters():,} parameters (mtp-4head has "
-          f"{shipped['mtp-4head'].model.num_parameters():,}: heads 2..4 were dropped)")
+          f"{shipped['mtp-4head'].model.num_parameters():,}: every head kept)")
 
 # %% [markdown]
 # Now the three calls, each next to the tinymtp mode it corresponds to. Both sides decode greedily,

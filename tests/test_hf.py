@@ -1,7 +1,7 @@
 """Hugging Face transformers as an outside reference for tinymtp's model and decoders.
 
-The exported model (tinymtp/files/hf.py) must compute what head 1 of the tinymtp model computes, with
-and without transformers' KV cache; transformers' greedy, assisted (draft model) and prompt-lookup
+The exported model (tinymtp/files/hf.py) keeps every head; its `logits` must be what head 1 of the
+tinymtp model computes, with and without transformers' KV cache; transformers' greedy, assisted (draft model) and prompt-lookup
 `generate` must give tinymtp's greedy text token for token; transformers' sampling must follow
 the distribution tinymtp's `probabilities` defines (chi-square, as tests/test_speculative_sampling.py).
 Exactness checks run in float64 (ties and batched arithmetic can differ in float32). Nothing is
@@ -20,6 +20,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported: never rea
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import CHECKPOINTS, ROOT, assert_one_line_error, random_model, run_cli
 from safetensors.torch import load_file
 from sampling_checks import PROMPT, V, exact_distribution, p_value
@@ -81,13 +82,15 @@ def test_logits_equal_head_1_with_and_without_the_cache(head_type):
     assert not torch.allclose(expected, model(ids, ahead=shift_targets(ids, 3)[..., 1:]).logits[:, :, 1])
 
 
-def test_the_loss_with_labels_is_tinymtps_next_token_loss():
-    model = random_model(vocab_size=9, n_heads=2, seed=1)
-    hf = from_tinymtp(model)
+def test_labels_follow_transformers_convention_the_inputs_shifted_inside():
+    """For a next-token model (n = 1) the loss is the textbook one: logits at t against token t+1.
+    (Every head's loss, n > 1: tests/test_hf_mtp.py.)"""
+    hf = from_tinymtp(random_model(vocab_size=9, n_heads=1, seed=1))
     ids = torch.randint(0, 9, (3, 16), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        expected = model(ids, targets=shift_targets(ids, 2)).next_token_loss
-        assert torch.allclose(hf(ids, labels=ids).loss, expected, atol=1e-12)
+        out = hf(ids, labels=ids)
+    expected = F.cross_entropy(out.logits[:, :-1].reshape(-1, 9), ids[:, 1:].reshape(-1))
+    assert torch.allclose(out.loss, expected, atol=1e-12)
 
 
 def test_past_the_context_and_padding_are_one_line_errors():
@@ -107,13 +110,14 @@ def test_the_export_is_config_weights_and_tokenizer_only(exported):
     assert set(os.listdir(folder)) == EXPORT_FILES  # no code travels with the model
     config = AutoConfig.from_pretrained(folder, local_files_only=True)
     assert isinstance(config, TinyMTPConfig) and config.model_type == "tinymtp"
-    assert config.exported_from["n_heads"] == 4 and config.num_hidden_layers == 4
+    assert (config.n_heads, config.head_type, config.loss_weights) == (4, "linear", "equal")
+    assert config.num_hidden_layers == 4 and config.exported_from["checkpoint"] == "mtp-4head"
     assert isinstance(exported["main"], TinyMTPForCausalLM)
     weights = load_file(os.path.join(folder, "model.safetensors"))
     original = load_file(str(CHECKPOINTS / "mtp-4head" / "model.safetensors"))
-    kept = {name for name in original if not name.startswith("heads.") or name.startswith("heads.0.")}
-    assert set(weights) == {f"model.{name}" for name in kept}  # heads 2..4 dropped, nothing else
-    assert all(torch.equal(weights[f"model.{name}"], original[name]) for name in kept)
+    assert set(weights) == {f"model.{name}" for name in original}  # every head kept, nothing added
+    assert any(name.startswith("heads.3.") for name in original)
+    assert all(torch.equal(weights[f"model.{name}"], original[name]) for name in original)
 
 
 def test_the_character_tokenizer_is_tinymtps(exported, tinymtp_models):

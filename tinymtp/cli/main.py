@@ -52,7 +52,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def add_train_parser(sub):
     p = sub.add_parser("train", help="train an MTP model and save a checkpoint")
-    p.add_argument("--corpus", default="python-stdlib", help="python-stdlib (default), stories, or a text file")
+    p.add_argument("--corpus", default="python-stdlib", help="python-stdlib (default; the text shipped in the package), "
+                   "python-stdlib-local (this interpreter's library), stories, or a text file")
     p.add_argument("--out", default="runs/model", help="checkpoint directory to write (default runs/model); "
                    "an existing checkpoint is replaced only with --overwrite, any other existing path is refused")
     p.add_argument("--overwrite", action="store_true", help="replace the checkpoint already at --out")
@@ -86,7 +87,12 @@ def parse_loss_weights(text: str):
 def cmd_train(args) -> int:
     # imported here, not at the top: they import torch, which `python -m tinymtp --help` must not wait for
     from ..data.corpora import load_corpus
-    from ..files.checkpoint import check_checkpoint_target, load_checkpoint, save_checkpoint
+    from ..files.checkpoint import (
+        check_checkpoint_target,
+        check_same_corpus,
+        load_checkpoint,
+        save_checkpoint,
+    )
     from ..training.progress import TrainProgressBar
     from ..training.train import TrainConfig, train, training_metadata
 
@@ -95,6 +101,7 @@ def cmd_train(args) -> int:
     corpus = load_corpus(args.corpus)
     if resume is not None:
         model_config = resume.model.config
+        check_same_corpus(resume.metadata, corpus, args.resume)
         if resume.tokenizer != corpus.tokenizer:
             raise TinyMTPError(f"checkpoint {args.resume} was trained on another vocabulary than corpus '{args.corpus}'")
     else:
@@ -111,7 +118,8 @@ def cmd_train(args) -> int:
         if bar is not None:
             bar.close()
     path = save_checkpoint(args.out, result.model, corpus.tokenizer,
-                           training_metadata(result, corpus, train_config), result.optimizer_tensors,
+                           training_metadata(result, corpus, train_config),
+                           result.optimizer_tensors,
                            overwrite=args.overwrite)
     final = result.final_eval
     if args.json:
@@ -137,14 +145,17 @@ def add_eval_parser(sub):
 def cmd_eval(args) -> int:
     # here, not at the top: torch loads only once a command runs (see cmd_train)
     from ..data.corpora import load_corpus
-    from ..files.checkpoint import load_checkpoint
+    from ..files.checkpoint import check_same_corpus, load_checkpoint
     from ..training.evaluate import evaluate_on_corpus
 
     ckpt = load_checkpoint(args.checkpoint)
     corpus_name = args.corpus or ckpt.metadata.get("corpus", "python-stdlib")
-    if not args.corpus and corpus_name not in ("python-stdlib", "stories") and not os.path.exists(corpus_name):
+    named = ("python-stdlib", "python-stdlib-local", "stories")
+    if not args.corpus and corpus_name not in named and not os.path.exists(corpus_name):
         raise TinyMTPError(f"checkpoint was trained on '{corpus_name}', which is not here: pass --corpus")
-    result = evaluate_on_corpus(ckpt.model, ckpt.tokenizer, load_corpus(corpus_name), args.windows)
+    corpus = load_corpus(corpus_name)
+    check_same_corpus(ckpt.metadata, corpus, args.checkpoint)
+    result = evaluate_on_corpus(ckpt.model, ckpt.tokenizer, corpus, args.windows)
     if args.json:
         print(json.dumps({"checkpoint": args.checkpoint, "corpus": corpus_name, **result}))
     else:
@@ -242,10 +253,11 @@ def cmd_experiment(args) -> int:
 
 
 def add_export_hf_parser(sub):
-    p = sub.add_parser("export-hf", help="write a checkpoint's trunk and head 1 as a Hugging Face transformers folder",
-                       description="Write the trunk and head 1 (heads 2..n are dropped) as a folder that "
-                                   "AutoModelForCausalLM.from_pretrained reads after `import tinymtp.files.hf`. "
-                                   "Needs transformers: pip install -e .[hf]")
+    p = sub.add_parser("export-hf", help="write a checkpoint, every head, as a Hugging Face transformers folder",
+                       description="Write the model, every head kept, as a folder that "
+                                   "AutoModelForCausalLM.from_pretrained reads after `import tinymtp.files.hf` "
+                                   "(its loss with labels is the MTP loss; self-speculative generate: "
+                                   "docs/transformers.md). Needs transformers 5.x: pip install -e .[hf]")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True, help="folder to write; an existing export is replaced only with "
                    "--overwrite, any other existing path is refused")
@@ -294,13 +306,19 @@ def add_distill_parser(sub):
 def cmd_distill(args) -> int:
     # imported here, not at the top: they import torch, which `python -m tinymtp --help` must not wait for
     from ..data.corpora import load_corpus
-    from ..files.checkpoint import check_checkpoint_target, load_checkpoint, save_checkpoint
+    from ..files.checkpoint import (
+        check_checkpoint_target,
+        check_same_corpus,
+        load_checkpoint,
+        save_checkpoint,
+    )
     from ..training.distill import DistillConfig, distill, distill_metadata
     from ..training.progress import DistillProgressBar
 
     check_checkpoint_target(args.out, args.overwrite)  # before distilling: a refusal costs no run
     source = load_checkpoint(args.checkpoint)
     corpus = load_corpus(args.corpus or source.metadata.get("corpus", "python-stdlib"))
+    check_same_corpus(source.metadata, corpus, args.checkpoint)
     if corpus.tokenizer != source.tokenizer:
         raise TinyMTPError(f"checkpoint {args.checkpoint} was trained on another vocabulary than corpus '{corpus.name}'")
     model = source.model

@@ -1,11 +1,19 @@
 """Where the text comes from, how it is split, and how one batch feeds every head.
 
-Three kinds of corpus, all built on this machine (nothing is downloaded):
-- `python-stdlib` (the default): the source code of the running interpreter's standard library,
-  a fixed sorted list of modules, about 1.7 MB. Code is where multi-token prediction shines:
-  indentation, keywords and closing brackets are easy to guess several characters ahead.
+Three kinds of corpus, nothing downloaded:
+- `python-stdlib` (the default): the source code of 45 modules of Python's standard library, about
+  1.7 MB, shipped inside the package as one xz-compressed file (python_stdlib.txt.xz, 342 kB, under
+  the Python Software Foundation licence: PYTHON_STDLIB_LICENSE.txt beside it). It was read from
+  CPython 3.11.7; every interpreter reads these same bytes (Python 3.12 and 3.13 ship other sources,
+  which would give other losses and other prompts), and the file's SHA-256 is checked on reading.
+  Code is where multi-token prediction shines: indentation, keywords and closing brackets are
+  easy to guess several characters ahead.
+- `python-stdlib-local`: the same modules read from the running interpreter (how the shipped file
+  was made); the same bytes on CPython 3.11.7 only.
 - `stories`: simple English from a small grammar written here, seeded, about 1 MB.
 - any path to a UTF-8 text file the user names.
+Every corpus has a `sha256` (of its text as UTF-8); checkpoints record it, so a changed file is
+named instead of silently giving other numbers (files/checkpoint.py).
 
 The text is split 90/10 into train and validation by position (the last 10% is validation).
 A batch carries a target for every head: head k at position t is trained to predict x[t+k], so
@@ -16,11 +24,15 @@ Explained in notebooks/01_corpus_and_tokenizer.ipynb.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.resources
 import importlib.util
+import lzma
 import os
 import random
 import sys
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import torch
 
@@ -29,6 +41,9 @@ from ..core.loss import IGNORE
 from .tokenizer import CharTokenizer
 
 BUILT_IN = ("python-stdlib", "stories")
+LOCAL_STDLIB = "python-stdlib-local"  # the running interpreter's library: not offered by the app
+STDLIB_FILE = "python_stdlib.txt.xz"  # in this folder; package data (pyproject.toml)
+STDLIB_SHA256 = "c45f0f11788cdc1e0f7270d708230b6a6c7a0f0c4a6a5c2c0ce59da2427f5771"  # of the text, as UTF-8
 
 # Pure-Python modules present in every CPython from 3.10 on; sorted, so the text is deterministic.
 STDLIB_MODULES = (
@@ -60,9 +75,34 @@ class Corpus:
         text = {"train": self.train_text, "val": self.val_text}[part]
         return torch.tensor((tokenizer or self.tokenizer).encode(text), dtype=torch.long)
 
+    @cached_property
+    def sha256(self) -> str:
+        """The text's fingerprint: checkpoints record it to tell a changed corpus apart."""
+        return text_sha256(self.text)
 
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=1)
 def python_stdlib_text() -> str:
-    """The standard library source of the running interpreter, module by module."""
+    """The shipped standard-library text: the same bytes on every interpreter (checked)."""
+    try:
+        packed = importlib.resources.files(__package__).joinpath(STDLIB_FILE).read_bytes()
+        text = lzma.decompress(packed).decode("utf-8")
+    except (OSError, lzma.LZMAError, UnicodeDecodeError) as exc:
+        raise TinyMTPError(f"cannot read the shipped corpus tinymtp/data/{STDLIB_FILE} ({type(exc).__name__}): "
+                           "reinstall tinymtp") from None
+    if text_sha256(text) != STDLIB_SHA256:
+        raise TinyMTPError(f"the shipped corpus tinymtp/data/{STDLIB_FILE} is damaged (its SHA-256 is not "
+                           f"{STDLIB_SHA256[:12]}...): reinstall tinymtp")
+    return text
+
+
+def interpreter_stdlib_text() -> str:
+    """The same modules read from the running interpreter; on CPython 3.11.7 this is the shipped
+    text, made by lzma.compress(text.encode("utf-8"), preset=9 | lzma.PRESET_EXTREME)."""
     parts = []
     for module in STDLIB_MODULES:
         spec = importlib.util.find_spec(module)
@@ -131,11 +171,13 @@ def load_corpus(name_or_path: str = "python-stdlib", val_fraction: float = 0.1) 
     """A built-in corpus by name, or a UTF-8 text file by path; bad files get a one-line error."""
     if name_or_path == "python-stdlib":
         return Corpus("python-stdlib", python_stdlib_text(), val_fraction)
+    if name_or_path == LOCAL_STDLIB:
+        return Corpus(LOCAL_STDLIB, interpreter_stdlib_text(), val_fraction)
     if name_or_path == "stories":
         return Corpus("stories", stories_text(), val_fraction)
     path = name_or_path
     if not os.path.exists(path):
-        raise TinyMTPError(f"corpus file not found: {path} (built-in corpora: {', '.join(BUILT_IN)})")
+        raise TinyMTPError(f"corpus file not found: {path} (built-in corpora: {', '.join(BUILT_IN + (LOCAL_STDLIB,))})")
     if os.path.isdir(path):
         raise TinyMTPError(f"corpus path is a directory, not a text file: {path}")
     with open(path, "rb") as f:
@@ -224,5 +266,6 @@ def corpus_summary(corpus: Corpus) -> dict:
         "vocab_size": corpus.tokenizer.vocab_size,
         "train_characters": len(corpus.train_text),
         "val_characters": len(corpus.val_text),
+        "sha256": corpus.sha256,
         "python": sys.version.split()[0],
     }

@@ -5,6 +5,10 @@
       model.safetensors    the weights (safetensors: plain tensors, loading runs no code)
       optimizer.safetensors  (optional) AdamW moments and the batch sampler's state, for --resume
 
+The metadata names the corpus and its text's SHA-256 (`corpus_sha256`): a corpus of that name with
+other bytes (a file edited since, another Python's library) is refused in one line wherever it
+would change what the numbers mean: evaluating, distilling, resuming (`check_same_corpus`).
+
 No pickle anywhere. A checkpoint is written into a temporary directory beside the target and
 renamed into place, so an interrupted save never leaves a half-written checkpoint; it replaces
 only a tinymtp checkpoint, and only when asked (tinymtp/files/safe_write.py holds the rule). A missing,
@@ -145,6 +149,19 @@ def load_checkpoint(path: str, device: str = "cpu", with_optimizer: bool = False
     if with_optimizer and os.path.isfile(os.path.join(path, OPTIMIZER_FILE)):
         optimizer_tensors = _read_tensors(path, OPTIMIZER_FILE)
     return Checkpoint(model, tokenizer, config.get("metadata", {}), optimizer_tensors)
+
+
+def check_same_corpus(metadata: dict, corpus, checkpoint: str) -> None:
+    """A corpus named like the checkpoint's but holding other text: one line naming both hashes.
+    A corpus of another name is a deliberate choice (evaluating on stories, say) and passes, as
+    does a checkpoint that recorded no hash (made before hashes were recorded)."""
+    recorded, name = metadata.get("corpus_sha256"), metadata.get("corpus")
+    if not recorded or name is None or os.path.normpath(name) != os.path.normpath(corpus.name):
+        return
+    if recorded != corpus.sha256:
+        raise TinyMTPError(f"corpus '{corpus.name}' is not the text checkpoint {checkpoint} was trained on: its "
+                           f"SHA-256 is {corpus.sha256[:12]}..., the checkpoint records {recorded[:12]}... "
+                           "(the file changed since; pass the original, or another name to use this one)")
 
 
 def read_metadata(path: str) -> dict:

@@ -1,27 +1,34 @@
-"""tinymtp in Hugging Face transformers: the trunk and head 1 as an `AutoModelForCausalLM`.
+"""tinymtp in Hugging Face transformers: the whole MTP model, every head, as an `AutoModelForCausalLM`.
 
     import tinymtp.files.hf                                    # registers model_type "tinymtp"
     export_hf("checkpoints/mtp-4head", "runs/mtp-hf")   # or: python -m tinymtp export-hf ...
     model = AutoModelForCausalLM.from_pretrained("runs/mtp-hf")
-    model.generate(ids, assistant_model=draft)           # what notebooks 06-08 built by hand
+    model(ids, labels=ids).loss                          # the MTP loss over every head: Trainer trains it
+    model.generate(ids, custom_generate=self_speculative_decoding)   # heads 2..n draft (hf_generate.py)
 
-The transformers model holds a tinymtp `MTPModel` with ONE head, so it computes exactly what
-head 1 of the trained model computes (the same modules, the same attention code); heads 2..n
-are dropped at export, the "heads discarded after training" use of an MTP model. Its weights
-keep tinymtp's names under `model.` (`model.trunk.blocks.0.attn.qkv.weight`, ...). The KV cache
-is transformers' own `Cache` (a `DynamicCache` by default), seen by tinymtp's attention layers
-through `CacheView`, so `generate` can crop it after rejected drafts as it does for any model.
+The transformers model holds a tinymtp `MTPModel` with all its heads (the same modules, the same
+attention code); its config records the head type, the number of heads and the loss weights.
+Its `logits` are head 1's (B, T, V), what transformers' `generate` reads, so plain, assisted and
+prompt-lookup generation treat it as the next-token model it contains; `logits_per_head`
+(B, T, n, V) holds every head computed. Given `labels` (transformers' convention: the inputs,
+shifted inside), the loss is tinymtp's: each head's cross-entropy against the labels shifted by k,
+combined with the config's weights. Its weights keep tinymtp's names under `model.`
+(`model.trunk.blocks.0.attn.qkv.weight`, `model.heads.3.linear.weight`, ...). The KV cache is
+transformers' own `Cache` (a `DynamicCache` by default), seen by tinymtp's attention layers through
+`CacheView`, so `generate` can crop it after rejected drafts as it does for any model.
 
 The folder holds config.json, model.safetensors, generation_config.json and a character
 tokenizer (tokenizer.json: one token per character, tinymtp's vocabulary; an unknown character
 is an error, as in tinymtp). No code travels with it: `import tinymtp.files.hf` registers the classes,
-never `trust_remote_code`. Exports follow the checkpoints' write rule (safe_write.py).
+never `trust_remote_code`. Exports follow the checkpoints' write rule (safe_write.py). Supported:
+transformers >=5.24,<6 (pyproject's `hf` extra); another version is a one-line TinyMTPError on
+import (hf_version.py), before anything is written or loaded.
 
 Limits, on purpose: positions are learned up to `context_length`, and transformers has no
 sliding window, so prompt + new tokens must fit in the context (`generate` stops there by
-default; a longer request is a one-line TinyMTPError). Padded batches and training through
-transformers are left out. transformers is optional (`pip install -e .[hf]`); importing this
-module without it is a one-line TinyMTPError. Explained in notebooks/10_mtp_at_scale.ipynb.
+default; a longer request is a one-line TinyMTPError). Padded batches are left out. transformers
+is optional (`pip install -e .[hf]`); importing this module without it is a one-line
+TinyMTPError. Explained in notebooks/10_mtp_at_scale.ipynb; docs/transformers.md.
 """
 
 from __future__ import annotations
@@ -29,12 +36,13 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from .. import __version__
 from ..core.errors import TinyMTPError
+from .hf_version import SUPPORTED_TRANSFORMERS, check_transformers_version  # first: one line if unsupported
 
 try:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
@@ -50,11 +58,13 @@ try:
     from transformers.cache_utils import DynamicCache
     from transformers.modeling_outputs import CausalLMOutputWithPast
     from transformers.utils import logging as transformers_logging
-except ImportError:
-    raise TinyMTPError("tinymtp.files.hf needs Hugging Face transformers (>=5.24): pip install -e .[hf]") from None
+except ImportError as exc:  # a supported version that still lacks a name: say which, in one line
+    raise TinyMTPError(f"tinymtp.files.hf cannot use this transformers ({exc}): pip install -e .[hf]") from None
 
 from ..core.model import ModelConfig, MTPModel
+from ..data.corpora import shift_targets
 from .checkpoint import load_checkpoint
+from .hf_generate import generate_and_count, self_speculative_decoding
 from .safe_write import check_target, recover_folder, write_folder
 
 MODEL_TYPE = "tinymtp"
@@ -74,9 +84,11 @@ class TinyMTPConfig(PreTrainedConfig):
     d_model: int = 128
     n_layers: int = 4
     attn_heads: int = 4
-    head_type: str = "linear"  # head 1's type: linear | mlp | block (a causal chain's head 1 is linear)
+    n_heads: int = 1  # prediction heads; exports made before every head was kept have one
+    head_type: str = "linear"  # linear | mlp | block | causal | sequential (their head 1 is linear)
+    loss_weights: str | list = "equal"  # "equal", "decay", or one weight per head (core/loss.py)
     dropout: float = 0.0
-    exported_from: dict | None = None  # the source checkpoint's heads, corpus and tinymtp version
+    exported_from: dict | None = None  # the source checkpoint, its corpus and tinymtp version
     use_cache: bool = True
     tie_word_embeddings: bool = False  # tinymtp's unembedding is its own matrix
     bos_token_id: int | None = None  # a character model has no special tokens
@@ -85,13 +97,14 @@ class TinyMTPConfig(PreTrainedConfig):
 
     @property
     def num_hidden_layers(self) -> int:
-        """Attention layers the cache holds: the trunk's, plus head 1's own for a `block` head."""
-        return self.n_layers + (self.head_type == "block")
+        """Attention layers the cache holds: the trunk's, plus one per head with its own layer."""
+        own_layer = {"block": self.n_heads, "causal": self.n_heads - 1}.get(self.head_type, 0)
+        return self.n_layers + own_layer
 
     def to_tinymtp(self) -> ModelConfig:
         return ModelConfig(vocab_size=self.vocab_size, context_length=self.context_length, d_model=self.d_model,
-                           n_layers=self.n_layers, attn_heads=self.attn_heads, n_heads=1,
-                           head_type=self.head_type, dropout=self.dropout)
+                           n_layers=self.n_layers, attn_heads=self.attn_heads, n_heads=self.n_heads,
+                           head_type=self.head_type, loss_weights=self.loss_weights, dropout=self.dropout)
 
 
 class CacheView:
@@ -112,16 +125,25 @@ class CacheView:
         self.length += T
 
 
+@dataclass
+class MTPCausalLMOutput(CausalLMOutputWithPast):
+    """transformers' causal-LM output (`logits`: head 1, (B, T, V)) plus every computed head."""
+
+    logits_per_head: torch.Tensor | None = None  # (B, T, heads, V): head k's guesses for x[t+k]
+    head_losses: tuple | None = None  # with labels: one scalar per head, head 1 first
+
+
 class TinyMTPForCausalLM(PreTrainedModel, GenerationMixin):
-    """The trunk and head 1 of a tinymtp model: input_ids (B, T) -> logits (B, T, V)."""
+    """A tinymtp MTP model: input_ids (B, T) -> head 1's logits (B, T, V) and every head's."""
 
     config_class = TinyMTPConfig
     base_model_prefix = "model"
     main_input_name = "input_ids"
+    accepts_loss_kwargs = False  # the loss is a per-batch mean: Trainer scales it for accumulation itself
 
     def __init__(self, config: TinyMTPConfig):
         super().__init__(config)
-        self.model = MTPModel(config.to_tinymtp())  # one head: head 1, the next-token head
+        self.model = MTPModel(config.to_tinymtp())
         self.post_init()
 
     def _init_weights(self, module):
@@ -134,14 +156,19 @@ class TinyMTPForCausalLM(PreTrainedModel, GenerationMixin):
         return self.model.unembedding
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, cache=None, use_cache=None,
-                labels=None, logits_to_keep=0, past_key_values=None, **kwargs) -> CausalLMOutputWithPast:
-        """Positions come from the cache's length, as in tinymtp; with padding refused they equal
-        the `position_ids` transformers passes. `past_key_values` is the cache's older name."""
+                labels=None, logits_to_keep=0, past_key_values=None, heads=None, **kwargs) -> MTPCausalLMOutput:
+        """`heads` computes heads 1..heads (default 1: what `generate` reads); with `labels`, every
+        head and the MTP loss. Positions come from the cache's length, as in tinymtp; with padding
+        refused they equal the `position_ids` transformers passes. `past_key_values` is the cache's
+        older name."""
         if input_ids is None:
             raise TinyMTPError("tinymtp's transformers model reads input_ids (token ids), not inputs_embeds")
         if attention_mask is not None and not bool(attention_mask.all()):
             raise TinyMTPError("tinymtp's transformers model takes unpadded inputs only (the attention mask has "
                                "zeros): give prompts of one length, or one prompt at a time")
+        n = self.config.n_heads if labels is not None else (heads or 1)
+        if not 1 <= n <= self.config.n_heads:
+            raise TinyMTPError(f"heads must be 1..{self.config.n_heads} (the model's heads), got {heads}")
         cache = past_key_values if cache is None else cache
         if (self.config.use_cache if use_cache is None else use_cache) and cache is None:
             cache = DynamicCache(config=self.config)
@@ -152,14 +179,11 @@ class TinyMTPForCausalLM(PreTrainedModel, GenerationMixin):
                                f"(learned position embeddings, no sliding window), asked for {end}: keep the "
                                "prompt plus max_new_tokens within the context")
         view = CacheView(cache) if cache is not None else None
-        logits = self.model(input_ids, cache=view, heads=1).logits[:, :, 0]  # head 1: (B, T, 1, V) -> (B, T, V)
-        loss = None
-        if labels is not None:  # transformers' convention: labels are the inputs, shifted here
-            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1),
-                                   ignore_index=-100)
-        if logits_to_keep:
-            logits = logits[:, -logits_to_keep:]  # (B, keep, V)
-        return CausalLMOutputWithPast(loss=loss, logits=logits, cache=cache)
+        targets = None if labels is None else shift_targets(labels, n)  # head k: labels shifted by k, (B, T, n)
+        out = self.model(input_ids, targets=targets, cache=view, heads=n)  # logits (B, T, n, V)
+        per_head = out.logits[:, -logits_to_keep:] if logits_to_keep else out.logits  # (B, keep, n, V)
+        return MTPCausalLMOutput(loss=out.loss, logits=per_head[:, :, 0], cache=cache, logits_per_head=per_head,
+                                 head_losses=None if out.head_losses is None else tuple(out.head_losses))
 
 
 AutoConfig.register(MODEL_TYPE, TinyMTPConfig)
@@ -167,18 +191,15 @@ AutoModelForCausalLM.register(TinyMTPConfig, TinyMTPForCausalLM)
 
 
 def from_tinymtp(model: MTPModel, exported_from: dict | None = None) -> TinyMTPForCausalLM:
-    """The transformers model of `model`'s trunk and head 1 (heads 2..n dropped), in memory,
-    with `model`'s dtype and device."""
+    """The transformers model of `model`, every head kept, in memory, with `model`'s dtype and device."""
     cfg = model.config
-    head_type = "linear" if cfg.head_type == "causal" else cfg.head_type  # a causal chain starts linear
     config = TinyMTPConfig(vocab_size=cfg.vocab_size, context_length=cfg.context_length, d_model=cfg.d_model,
-                           n_layers=cfg.n_layers, attn_heads=cfg.attn_heads, head_type=head_type,
-                           dropout=cfg.dropout, exported_from=exported_from)
+                           n_layers=cfg.n_layers, attn_heads=cfg.attn_heads, n_heads=cfg.n_heads,
+                           head_type=cfg.head_type, loss_weights=cfg.loss_weights, dropout=cfg.dropout,
+                           exported_from=exported_from)
     parameter = next(model.parameters())
     hf_model = TinyMTPForCausalLM(config).to(dtype=parameter.dtype, device=parameter.device)
-    kept = {name: t for name, t in model.state_dict().items() if not name.startswith("heads.") or
-            name.startswith("heads.0.")}  # head 1 only
-    hf_model.model.load_state_dict(kept)  # strict: every weight of trunk + head 1 is there
+    hf_model.model.load_state_dict(model.state_dict())  # strict: every weight, every head
     hf_model.generation_config = GenerationConfig(do_sample=False)
     return hf_model.eval()
 
@@ -220,18 +241,17 @@ def holds_export(path: str) -> bool:
 
 
 def export_hf(checkpoint: str, out: str, overwrite: bool = False) -> str:
-    """Write the transformers folder of `checkpoint`'s trunk and head 1 at `out`; returns its path.
+    """Write the transformers folder of `checkpoint`, every head kept, at `out`; returns its path.
 
     An existing export at `out` is replaced only with overwrite=True; any other existing folder
     is refused; the folder is written beside `out` and renamed into place (safe_write.py)."""
     recover_folder(out)
     check_target(out, "a transformers export", holds_export, overwrite, folder=True)
     ckpt = load_checkpoint(checkpoint)
-    cfg = ckpt.model.config
-    source = {"checkpoint": os.path.basename(os.path.abspath(checkpoint)), "n_heads": cfg.n_heads,
-              "head_type": cfg.head_type, "corpus": ckpt.metadata.get("corpus"), "tinymtp_version": __version__}
+    source = {"checkpoint": os.path.basename(os.path.abspath(checkpoint)), "corpus": ckpt.metadata.get("corpus"),
+              "corpus_sha256": ckpt.metadata.get("corpus_sha256"), "tinymtp_version": __version__}
     hf_model = from_tinymtp(ckpt.model, exported_from=source)
-    tokenizer = char_tokenizer(ckpt.tokenizer.vocab, cfg.context_length)
+    tokenizer = char_tokenizer(ckpt.tokenizer.vocab, ckpt.model.config.context_length)
 
     def fill(folder: str) -> None:
         with no_progress_bars():
@@ -241,23 +261,15 @@ def export_hf(checkpoint: str, out: str, overwrite: bool = False) -> str:
     return write_folder(out, fill, overwrite)
 
 
-def generate_and_count(model, input_ids: torch.Tensor, **generate_kwargs) -> dict:
-    """transformers' `generate` for one prompt (1, P), counting the main model's forwards (a forward
-    hook): the new tokens, the forwards (the prefill included, as in tinymtp's summary) and tokens
-    per forward. A draft model's own forwards are not counted, as in tinymtp's figure."""
-    forwards = []
-    hook = model.register_forward_hook(lambda *args: forwards.append(1))
-    try:
-        out = model.generate(input_ids, **generate_kwargs)  # (1, P + new)
-    finally:
-        hook.remove()
-    tokens = out[0, input_ids.size(1):].tolist()
-    return {"tokens": tokens, "forwards": len(forwards), "tokens_per_forward": len(tokens) / max(1, len(forwards))}
-
-
 def load_hf(path: str, **kwargs) -> TinyMTPForCausalLM:
     """AutoModelForCausalLM.from_pretrained of a local export only (never the hub)."""
     if not holds_export(path):
         raise TinyMTPError(f"not a tinymtp transformers export (python -m tinymtp export-hf writes one): {path}")
     with no_progress_bars():
         return AutoModelForCausalLM.from_pretrained(path, local_files_only=True, **kwargs).eval()
+
+
+__all__ = ["MODEL_TYPE", "EXPORT_FILES", "SUPPORTED_TRANSFORMERS", "TinyMTPConfig", "TinyMTPForCausalLM",
+           "MTPCausalLMOutput", "CacheView", "check_transformers_version", "from_tinymtp", "char_tokenizer",
+           "export_hf", "load_hf", "holds_export", "no_progress_bars", "generate_and_count",
+           "self_speculative_decoding"]  # the last two live in hf_generate.py, the version check in hf_version.py

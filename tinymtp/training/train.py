@@ -184,6 +184,7 @@ def training_metadata(result: TrainResult, corpus: Corpus, train_config: TrainCo
     final = result.final_eval or {}
     return {
         "corpus": corpus.name,
+        "corpus_sha256": corpus.sha256,  # files/checkpoint.check_same_corpus compares it
         "steps": result.steps,
         "seconds": round(result.seconds, 2),
         "interrupted": result.interrupted,
