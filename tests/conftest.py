@@ -11,6 +11,7 @@ import pytest
 import torch
 from hypothesis import strategies as st
 
+from tinymtp.core.config import HEAD_TYPES
 from tinymtp.core.kvcache import KVCache
 from tinymtp.core.model import ModelConfig, MTPModel
 from tinymtp.decoding.settings import DecodeSettings
@@ -94,7 +95,7 @@ def _seed():
 
 # One random decoding case for the property-based exactness tests (speculative and tree decoding):
 # a float64 random model of any head type, contexts short enough that the window restarts.
-DECODING_CASES = dict(head_type=st.sampled_from(["linear", "mlp", "block", "causal"]), n_heads=st.integers(1, 4),
+DECODING_CASES = dict(head_type=st.sampled_from(HEAD_TYPES), n_heads=st.integers(1, 4),
                       vocab_size=st.integers(2, 7), context_length=st.integers(2, 16), seed=st.integers(0, 10_000),
                       prompt=st.lists(st.integers(0, 6), min_size=1, max_size=24),
                       max_new_tokens=st.integers(1, 48))
@@ -104,6 +105,8 @@ def greedy_case(head_type, n_heads, vocab_size, context_length, seed, prompt, ma
     """(model, prompt, plain greedy result) for one DECODING_CASES example."""
     from tinymtp.decoding.decode import decode_ids
 
+    if head_type == "sequential":
+        n_heads = max(n_heads, 2)  # a sequential model has heads 2..n that read the drafts: at least two
     model = random_model(vocab_size, n_heads, head_type, context_length, seed)
     prompt = [t % vocab_size for t in prompt]
     return model, prompt, decode_ids(model, prompt, DecodeSettings("greedy", max_new_tokens))

@@ -21,28 +21,28 @@ def test_measure_training_cost_reports_every_configuration_and_the_ratios():
     assert result["step_time_ratio"] == result["ratio_per_head_type"]["linear"]
 
 
-def test_bench_train_cli_json():
-    proc = run_cli("bench", "train", "--quick", "--json")
+def test_bench_train_cli_json(cli):
+    proc = cli("bench", "train", "--quick", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert {"configs", "step_time_ratio", "ratio_per_head_type"} <= set(result)
     from tinymtp.core.config import HEAD_TYPES
 
-    assert len(result["configs"]) == 2 * len(HEAD_TYPES) == 8  # n=1 and n=4 for each of the four head types
+    assert len(result["configs"]) == 2 * len(HEAD_TYPES) == 10  # n=1 and n=4 for each of the five head types
 
 
-def test_cli_without_a_command_and_with_an_unknown_device(tmp_path):
-    assert_one_line_error(run_cli(), "required")
-    assert_one_line_error(run_cli("train", "--device", "tpu", "--out", tmp_path / "x"), "device")
+def test_cli_without_a_command_and_with_an_unknown_device(tmp_path, cli):
+    assert_one_line_error(cli(), "required")
+    assert_one_line_error(cli("train", "--device", "tpu", "--out", tmp_path / "x"), "device")
 
 
-def test_cuda_asked_for_without_a_gpu_is_a_clear_error(tmp_path, small_text_file):
+def test_cuda_asked_for_without_a_gpu_is_a_clear_error(tmp_path, small_text_file, cli):
     import pytest
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU: the error cannot happen here")
-    proc = run_cli("train", "--device", "cuda", "--corpus", small_text_file, "--preset", "micro", "--steps", "1",
-                   "--out", tmp_path / "gpu")
+    proc = cli("train", "--device", "cuda", "--corpus", small_text_file, "--preset", "micro", "--steps", "1",
+               "--out", tmp_path / "gpu")
     assert_one_line_error(proc, "cuda")
     assert not (tmp_path / "gpu").exists()

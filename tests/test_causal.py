@@ -71,8 +71,7 @@ def test_step_by_step_drafts_equal_a_full_forward_over_the_chain(context_length)
     with torch.inference_mode():
         while p + 4 < len(tokens):
             window.truncate(min(window.end, p + 1))
-            window.feed(tokens, p + 1)
-            drafter.record(window)
+            drafter.record(window, window.feed(tokens, p + 1))
             count = min(3, window.last_position(p + 1) - (p + 1))
             drafts, q = drafter.guess(tokens, p, count, 0.0, None, None)
             chain = tokens[: p + 2] + drafts + [0] * (3 - count)  # heads past `count` are not compared

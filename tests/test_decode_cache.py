@@ -72,10 +72,11 @@ def test_sliding_window_rows_equal_a_full_forward_over_each_window(head_type):
     window = SlidingWindow(model)
     end, rereads = 5, 0
     with torch.inference_mode():
-        logits, _ = window.feed(tokens, end)  # prefill positions 0..4
+        logits = window.feed(tokens, end).logits  # prefill positions 0..4
         while end < len(tokens):
             size = min(3, window.last_position(end) - end + 1, len(tokens) - end)  # blocks stay in one window
-            logits, reread = window.feed(tokens, end + size)
+            fed = window.feed(tokens, end + size)
+            logits, reread = fed.logits, fed.reread
             rereads += reread > 0
             assert logits.shape[0] == size
             for row, position in enumerate(range(end, end + size)):
@@ -91,7 +92,8 @@ def test_sliding_window_truncate_forgets_and_prompt_longer_than_context():
     window = SlidingWindow(model, heads=1)
     tokens = list(range(7)) * 3  # 21 tokens, longer than the context
     with torch.inference_mode():
-        logits, reread = window.feed(tokens, 20)
+        fed = window.feed(tokens, 20)
+        logits, reread = fed.logits, fed.reread
         assert window.start == window_start(19, 8) and reread == 0
         assert logits.shape[0] == 20 - window.start and window.end == 20
         window.truncate(18)

@@ -99,9 +99,10 @@ def test_speculative_sampling_is_reproducible_and_seeded(mtp):
     assert any(not ch.accepted for ch in checked)  # rejections happen, so the residual path runs
 
 
-def test_causal_heads_sampling_matches_plain_sampling_distribution():
-    """Causal heads draw each draft given the previous draft (q depends on it): still exact."""
-    model = random_model(n_heads=3, seed=11, head_type="causal")
+@pytest.mark.parametrize("head_type", ["causal", "sequential"])
+def test_heads_reading_the_drafts_sample_exactly(head_type):
+    """Causal and sequential heads draw each draft given the previous draft (q depends on it): still exact."""
+    model = random_model(n_heads=3, seed=11, head_type=head_type)
     dist = exact_distribution(model, 1.0, None)
     counts = counts_of(model, "speculative-sample", 1.0, None)
     assert p_value(counts, dist) > 0.01

@@ -32,6 +32,8 @@ def test_kv_cache_keep_moves_the_kept_slots_next_to_the_prefix():
 
 
 def test_keep_path_leaves_the_cache_and_hidden_states_of_the_path_alone():
+    """After keep_path, the cache and the accepted path's rows (Forward.along: what drafters read)
+    are those of the path's tokens fed on their own."""
     model = random_model(vocab_size=6, n_heads=3, head_type="block", context_length=16, seed=4)
     shape = make_tree([(0,), (1,), (1, 0), (1, 1)])
     window = SlidingWindow(model, heads=3, extra=shape.size - 1)
@@ -39,11 +41,13 @@ def test_keep_path_leaves_the_cache_and_hidden_states_of_the_path_alone():
     with torch.no_grad():
         window.feed(prompt, 4)
         nodes = [5, 0, 1, 2, 3]  # root 5, then the nodes' tokens
-        window.feed_tree(prompt + [5], nodes, shape)
+        tree = window.feed_tree(prompt + [5], nodes, shape)
         window.keep_path(4, [0, 2, 4])  # root, (1,), (1, 1): the text goes on 5 1 3
         assert window.cache.length == 7
-        kept = window.hidden.clone()  # (3, n, C): the path's rows, in the text's order
-        window.feed(prompt + [5, 1, 3, 0], 8)  # one more token on top of the moved entries
+        kept = tree.along([0, 2, 4])  # the path's rows, in the text's order
+        after = window.feed(prompt + [5, 1, 3, 0], 8)  # one more token on top of the moved entries
         alone = model(torch.tensor([prompt + [5, 1, 3, 0]]))  # the same text without a tree
-    assert torch.allclose(kept, alone.hidden[0, 4:7], atol=1e-10)
-    assert torch.allclose(window.hidden[0], alone.hidden[0, 7], atol=1e-10)
+    assert torch.allclose(kept.hidden, alone.hidden[0, 4:7], atol=1e-10)
+    assert torch.allclose(kept.trunk, alone.trunk[0, 4:7], atol=1e-10)
+    assert torch.allclose(kept.logits, alone.logits[0, 4:7], atol=1e-10)
+    assert torch.allclose(after.hidden[0], alone.hidden[0, 7], atol=1e-10)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import TinyMTPError
 
-HEAD_TYPES = ("linear", "mlp", "block", "causal")  # heads.make_head builds each; a test checks they match
+HEAD_TYPES = ("linear", "mlp", "block", "causal", "sequential")  # heads.make_head builds each; a test checks
 
 PRESETS = {
     # name: (context_length, d_model, n_layers, attn_heads)
@@ -31,7 +31,7 @@ class ModelConfig:
     n_layers: int = 4
     attn_heads: int = 4  # attention heads per layer
     n_heads: int = 4  # prediction heads: head k predicts the token k steps ahead
-    head_type: str = "linear"  # linear | mlp | block | causal
+    head_type: str = "linear"  # linear | mlp | block | causal | sequential
     loss_weights: str | list = field(default="equal")  # "equal", "decay", or one weight per head
     dropout: float = 0.0
 
@@ -41,6 +41,9 @@ class ModelConfig:
         for name in ("vocab_size", "context_length", "d_model", "n_layers", "attn_heads", "n_heads"):
             if int(getattr(self, name)) < 1:
                 raise TinyMTPError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.head_type == "sequential" and self.n_heads < 2:
+            raise TinyMTPError("the sequential head type needs at least 2 heads (head 1 predicts the next token, "
+                               "heads 2..n read the drafts before them); for one head use linear, mlp or block")
         if self.d_model % self.attn_heads:
             raise TinyMTPError(f"d_model {self.d_model} is not divisible by attn_heads {self.attn_heads}")
 

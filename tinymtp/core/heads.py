@@ -11,6 +11,8 @@ heads differ only in the small piece between the trunk and the unembedding:
 | block  | one full transformer layer per head (own attention)    | Gloeckle et al. 2024 (Meta)   |
 | causal | head k mixes head k-1's hidden state with the EMBEDDING of | DeepSeek-V3 (2024)            |
 |        | token t+k-1, then runs one transformer layer: a chain      |                               |
+| sequential | head k reads the trunk's hidden state at t AND the     | Hydra (Ankner et al. 2024)    |
+|        | embeddings of x[t+1..t+k-1] through a two-layer MLP        |                               |
 
 For linear, mlp and block all n heads, head 1 included, have the same type, so an n = 1 model
 is exactly "trunk + head 1" and dropping heads 2..n leaves a model of the baseline's shape.
@@ -23,7 +25,15 @@ linear head (the main model's own output, as in DeepSeek-V3, where the chain sta
 main model's last hidden state). Both the token embedding and the unembedding are the main
 model's, shared.
 
-Explained in notebooks/03_heads_and_loss.ipynb.
+Sequential heads (Hydra's) sit between the two: head k reads the trunk's hidden state at t, like
+a parallel head, and the embeddings of every token between t and the one it predicts,
+x[t+1..t+k-1], like a drafter that sees its own earlier drafts. A parallel head can only learn
+p(x[t+k] | x[..t]), the marginal over the tokens in between; a sequential head learns
+p(x[t+k] | x[..t+k-1]), which is what head 1 checks it against. The price is small: drafting
+is one two-layer MLP on one row per draft, not a transformer layer. Head 1 of a sequential
+model is a linear head, so an ordinary next-token model can grow sequential heads.
+
+Explained in notebooks/03_heads_and_loss.ipynb and 09_trees_and_causal_heads.ipynb (sequential).
 """
 
 from __future__ import annotations
@@ -122,8 +132,37 @@ class CausalHead(nn.Module):
         return self.block(self.mix(both), cache, layer, mask)  # (B, T, C)
 
 
+class SequentialHead(nn.Module):
+    """Hydra's draft head k: [norm(trunk hidden at t), norm(embedding of x[t+1]), ..., of x[t+k-1]]
+    -> Linear(k*d -> 4d) -> SiLU -> Linear(4d -> d), added to the hidden state (zero-initialised,
+    so the head starts as head 1's input and learns what the tokens in between change)."""
+
+    has_attention = False
+    reads_token_ahead = True  # needs the tokens between t and the one it predicts: they draft in turn
+
+    def __init__(self, cfg, k: int):
+        super().__init__()
+        d = cfg.d_model
+        self.hidden_norm = RMSNorm(d)
+        self.embedding_norm = RMSNorm(d)
+        self.up = nn.Linear(k * d, 4 * d)
+        self.down = nn.Linear(4 * d, d)
+
+    def reset_parameters(self):
+        nn.init.zeros_(self.down.weight)
+        nn.init.zeros_(self.down.bias)
+
+    def forward(self, hidden, embedded: list):
+        """hidden: the trunk's hidden states (..., C); embedded: k-1 tensors (..., C), the embeddings
+        of x[t+1] .. x[t+k-1]. Returns this head's hidden state (..., C)."""
+        parts = [self.hidden_norm(hidden)] + [self.embedding_norm(e) for e in embedded]
+        return hidden + self.down(F.silu(self.up(torch.cat(parts, dim=-1))))  # (..., C)
+
+
 def make_head(cfg, k: int = 1) -> nn.Module:
-    """Head k (1-based) of a model of `cfg.head_type`; a causal chain starts with a linear head 1."""
-    if cfg.head_type == "causal" and k == 1:
+    """Head k (1-based) of a model of `cfg.head_type`; causal and sequential heads start with a linear head 1."""
+    if cfg.head_type in ("causal", "sequential") and k == 1:
         return LinearHead(cfg)
+    if cfg.head_type == "sequential":
+        return SequentialHead(cfg, k)
     return {"linear": LinearHead, "mlp": MLPHead, "block": BlockHead, "causal": CausalHead}[cfg.head_type](cfg)

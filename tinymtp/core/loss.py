@@ -53,10 +53,10 @@ def combine_head_losses(losses, scheme="equal"):
 
 
 def check_memory_saving(model_config) -> None:
-    """The head-by-head backward needs heads that read only the trunk: not causal heads."""
-    if model_config.head_type == "causal":
-        raise TinyMTPError("the memory-saving backward works with linear, mlp and block heads; causal heads "
-                           "feed each other, so train them without --memory-saving")
+    """The head-by-head backward needs heads that read only the trunk: not causal or sequential heads."""
+    if model_config.head_type in ("causal", "sequential"):
+        raise TinyMTPError(f"the memory-saving backward works with linear, mlp and block heads; {model_config.head_type} "
+                           "heads read the tokens ahead, so train them without --memory-saving")
 
 
 def memory_saving_backward(model, idx, targets):

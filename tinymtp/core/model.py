@@ -26,7 +26,7 @@ import torch.nn as nn
 
 from .config import ModelConfig
 from .errors import TinyMTPError
-from .heads import make_head
+from .heads import SequentialHead, make_head
 from .kvcache import KVCache
 from .layers import Block, CausalSelfAttention, forward_mask
 from .loss import combine_head_losses, head_losses
@@ -64,6 +64,7 @@ class MTPOutput:
     loss: torch.Tensor | None = None  # the weighted combination of the heads' losses
     head_losses: list | None = None  # one scalar tensor per head, head 1 first
     hidden: torch.Tensor | None = None  # (B, T, n, C): each head's hidden state before the shared norm
+    trunk: torch.Tensor | None = None  # (B, T, C): the trunk's hidden state (what sequential heads read)
 
     @property
     def next_token_loss(self):
@@ -127,14 +128,23 @@ class MTPModel(nn.Module):
         z = self.heads[head - 1](previous, embedded, cache, 0)  # (B, T, C)
         return z, self.unembedding(self.final_norm(z))  # (B, T, C), (B, T, V)
 
+    def draft_step(self, head: int, hidden, token_ids):
+        """Sequential head `head` (>= 2): the trunk's hidden state (R, C) and the tokens x[t+1..t+head-1]
+        (R, head-1) -> its logits (R, V). One small MLP: what a sequential draft costs."""
+        embedded = [self.trunk.token_embedding(token_ids[:, j]) for j in range(head - 1)]  # head-1 x (R, C)
+        return self.unembedding(self.final_norm(self.heads[head - 1](hidden, embedded)))  # (R, V)
+
     def _head_hidden(self, k: int, hidden, zs: list, ahead, cache, mask):
-        """Head k+1's hidden state (B, T, C): from the trunk, or (causal) from head k's and a token."""
+        """Head k+1's hidden state (B, T, C): from the trunk; or (causal) from head k's and a token;
+        or (sequential) from the trunk and the k tokens x[t+1..t+k]."""
         head = self.heads[k]
         if not getattr(head, "reads_token_ahead", False):
             return head(hidden, cache, self.head_cache_layers[k], mask)
         if ahead is None:
-            raise TinyMTPError(f"head {k + 1} is a causal head: it needs the token before the one it predicts "
-                               "(pass `ahead`, or decode with causal_drafts)")
+            raise TinyMTPError(f"head {k + 1} is a {self.config.head_type} head: it reads the tokens before the one "
+                               "it predicts (pass `ahead`, or decode with its drafter)")
+        if isinstance(head, SequentialHead):
+            return head(hidden, [self.trunk.token_embedding(ahead[..., j].clamp(min=0)) for j in range(k)])
         embedded = self.trunk.token_embedding(ahead[..., k - 1].clamp(min=0))  # x[t+k]: (B, T, C)
         return head(zs[-1], embedded, cache, self.head_cache_layers[k], mask)
 
@@ -163,25 +173,31 @@ class MTPModel(nn.Module):
         if cache is not None:
             cache.advance(T)
         if targets is None:
-            return MTPOutput(logits, hidden=z)
+            return MTPOutput(logits, hidden=z, trunk=hidden)
         losses = head_losses(logits, targets[..., :n])
-        return MTPOutput(logits, combine_head_losses(losses, self.config.loss_weights), losses, z)
+        return MTPOutput(logits, combine_head_losses(losses, self.config.loss_weights), losses, z, hidden)
 
     def set_fast_attention(self, fast: bool) -> None:
         for module in self.modules():
             if isinstance(module, CausalSelfAttention):
                 module.fast = fast
 
-    def with_heads(self, n_heads: int) -> MTPModel:
-        """A new model with `n_heads` heads: this model's trunk, head 1, final norm and unembedding
-        (copies), and heads 2..n freshly started (e.g. on a next-token model's frozen trunk, as in
-        Medusa-1, then taught by distill.py). Heads this model already has are copied too."""
+    def with_heads(self, n_heads: int, head_type: str | None = None) -> MTPModel:
+        """A new model with `n_heads` heads (of `head_type`, default this model's): this model's trunk,
+        head 1, final norm and unembedding (copies), and heads 2..n freshly started (e.g. on a
+        next-token model's frozen trunk, as in Medusa-1, then taught by distill.py). Heads this
+        model already has are copied too when the type stays the same."""
         if n_heads < 1:
             raise TinyMTPError(f"a model needs at least 1 head, got {n_heads}")
-        cfg = ModelConfig(**{**self.config.to_dict(), "n_heads": n_heads})
-        grown = MTPModel(cfg).to(next(self.parameters()).device)
+        head_type = head_type or self.config.head_type
+        cfg = ModelConfig(**{**self.config.to_dict(), "n_heads": n_heads, "head_type": head_type})
+        p = next(self.parameters())
+        grown = MTPModel(cfg).to(device=p.device, dtype=p.dtype)
+        same = head_type == self.config.head_type
+        first = type(grown.heads[0]) is type(self.heads[0])  # head 1 is linear in every chain-like type
         kept = {k: v for k, v in self.state_dict().items()
-                if not k.startswith("heads.") or int(k.split(".")[1]) < n_heads}
+                if not k.startswith("heads.") or (int(k.split(".")[1]) < n_heads
+                                                   and (same or (first and k.startswith("heads.0."))))}
         grown.load_state_dict(kept, strict=False)
         return grown.train(self.training)
 

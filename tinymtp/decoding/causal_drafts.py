@@ -30,7 +30,7 @@ from .sampling import probabilities
 
 class ChainDrafter:
     """Heads 2..draft_len+1 of a causal model, drafting in turn from the last accepted position.
-    A drafter for the speculative loop (drafters.py); tree decoding asks it for `ranked` guesses."""
+    A drafter for the speculative loop and tree decoding (drafters.py)."""
 
     verify_heads = 1  # the verifying forward runs head 1 only: the chain cannot run there
     own_forwards = 0  # its small forwards are not forwards of the main model
@@ -47,30 +47,30 @@ class ChainDrafter:
                        for k in [1] + self.labels}  # (L, C) per head
         self.window_start = 0
 
-    def begin(self, window, logits) -> None:
-        self.record(window)
+    def begin(self, window, forward) -> None:
+        self.record(window, forward)
 
     def draft(self, tokens: list, draft_len: int, run):
         """The speculative loop's call: tokens[-1] is the sure token."""
         return self.guess(tokens, len(tokens) - 2, draft_len, run.temperature, run.top_k, run.generator)
 
-    def after_verify(self, window, logits, kept: int, end: int) -> None:
-        self.record(window)  # its caches hold final entries only: nothing to roll back
+    def after_verify(self, window, forward, kept: int, end: int) -> None:
+        self.record(window, forward)  # its caches hold final entries only: nothing to roll back
 
-    def record(self, window) -> None:
+    def record(self, window, forward) -> None:
         """Keep head 1's hidden states from the window's last forward (the chain starts from them)."""
         if window.start != self.window_start:  # the window restarted: every head starts over
             for cache in self.caches.values():
                 cache.reset()
             self.window_start = window.start
-        h = window.hidden[:, 0]  # (T, C): head 1 at the fed slots
-        self.hidden[1][window.hidden_from : window.hidden_from + h.size(0)] = h
+        h = forward.hidden[:, 0]  # (T, C): head 1 at the fed slots
+        self.hidden[1][forward.slot : forward.slot + h.size(0)] = h
 
-    def ranked(self, tokens: list, p: int, widths: list) -> tuple[list, list]:
-        """For tree decoding: each head's `widths[d]` best guesses at depth d = 1..len(widths)-1,
-        along the chain of first choices (a deeper head reads the first choice before it).
-        Returns (candidates, q) with index 0 left for the root, as tree_decode expects."""
-        self.guess(tokens, p, len(widths) - 1, 0.0, None, None, widths=widths)  # fills self.candidates
+    def ranked(self, tokens: list, tree) -> tuple[list, list]:
+        """For tree decoding: each head's `tree.widths[d]` best guesses at depth d, along the chain of
+        first choices (a deeper head reads the first choice before it). Returns (candidates, q) with
+        index 0 left for the root, as drafters.py describes."""
+        self.guess(tokens, len(tokens) - 2, tree.depth, 0.0, None, None, widths=tree.widths)  # fills candidates
         return [[]] + self.candidates, [[]] + self.candidate_probs
 
     def guess(self, tokens: list, p: int, count: int, temperature: float, top_k, generator, widths=None):

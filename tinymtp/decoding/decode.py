@@ -47,8 +47,7 @@ import torch
 
 from ..core.errors import TinyMTPError
 from ..data.tokenizer import encode_prompt
-from .causal_drafts import ChainDrafter
-from .drafters import DraftModelDrafter, HeadsDrafter, LookupDrafter
+from .drafters import DraftModelDrafter, LookupDrafter, head_drafter
 from .sampling import choose
 from .settings import HEAD_MODES, MODES, DecodeHooks, DecodeSettings
 from .speculative import DecodeRun, speculative_decode
@@ -104,7 +103,7 @@ def make_drafter(model, settings: DecodeSettings, draft_model):
         return DraftModelDrafter(draft_model, settings.draft_len)
     if settings.mode == "lookup":
         return LookupDrafter(settings.draft_len, model.config.context_length)
-    return ChainDrafter(model, settings.draft_len) if model.chained else HeadsDrafter(settings.draft_len)
+    return head_drafter(model, settings.draft_len)
 
 
 def decode_ids(model, prompt_ids, settings: DecodeSettings | None = None, draft_model=None, vocab: str | None = None,
@@ -131,7 +130,8 @@ def decode_ids(model, prompt_ids, settings: DecodeSettings | None = None, draft_
             if settings.mode in ("greedy", "sample"):
                 tokens = plain_decode(model, prompt_ids, run, trace)
             elif settings.mode == "tree":
-                tokens = tree_speculative_decode(model, settings.tree, prompt_ids, run, trace)
+                tokens = tree_speculative_decode(model, head_drafter(model, settings.tree.depth), settings.tree,
+                                                 prompt_ids, run, trace)
             else:
                 tokens = speculative_decode(model, make_drafter(model, settings, draft_model), prompt_ids, run, trace)
     finally:
@@ -149,7 +149,8 @@ def plain_decode(model, prompt_ids: list, run: DecodeRun, trace: Trace) -> list:
     while len(tokens) - P < run.max_new_tokens and not trace.stopped:
         t0 = time.perf_counter()
         before, prefill = window.cache.length, trace.forwards == 0
-        logits, reread = window.feed(tokens, len(tokens))  # (T, 1, V)
+        forward = window.feed(tokens, len(tokens))
+        logits, reread = forward.logits, forward.reread  # (T, 1, V)
         token, prob = choose(logits[-1, 0], run.temperature, run.top_k, run.generator)
         fed = tokens[len(tokens) - logits.size(0) :]
         tokens.append(token)

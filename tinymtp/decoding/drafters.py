@@ -2,16 +2,20 @@
 
 Every drafter answers the same three calls, so one loop serves them all:
 
-    begin(window, logits)              after the prompt's forward (the prefill)
+    begin(window, forward)             after the prompt's forward (the prefill; window.Forward)
     draft(tokens, draft_len, run)      guess `draft_len` tokens after the sure token tokens[-1];
                                        returns (drafts, q): q is each draft's probability
                                        (greedy) or the (draft_len, V) distributions they were
                                        drawn from (sampling), exactly the q the check uses
-    after_verify(window, logits, kept, end)
-                                       hear the verdict: the verifying forward's logits (one
-                                       row per fed token), how many drafts were kept, and `end`,
-                                       the position just after them; roll back what it holds
-                                       beyond `end`
+    after_verify(window, forward, kept, end)
+                                       hear the verdict: the verifying forward (logits: one row
+                                       per fed token), how many drafts were kept, and `end`, the
+                                       position just after them; roll back what it holds beyond `end`
+
+The model's own heads also answer `ranked(tokens, tree)` for tree decoding (tree_decode.py):
+each drafting head's best few guesses (tree.widths[d] at depth d), best first; drafters whose
+heads read the earlier drafts rank along the chain of first choices. Tree decoding then calls
+`after_verify` with the accepted path's rows (`Forward.along`), as if the path had been fed.
 
 and says how it drafts: `labels` (who drafts position i of a round, for the trace: heads 2..K,
 or draft steps 1..K), `verify_heads` (how many heads the main model's forward must compute)
@@ -23,6 +27,8 @@ and `own_forwards` (forwards of its own per round).
 |                    | the verifying forward (Stern et al. 2018)         | forward computes them  |
 | ChainDrafter       | causal (DeepSeek-V3) heads one after the other    | K-1 small forwards     |
 |                    | (causal_drafts.py)                                |                        |
+| SequentialDrafter  | sequential (Hydra) heads one after the other,     | K-1 small MLPs on one  |
+|                    | each reading the drafts before it (sequential.py) | row                    |
 | DraftModelDrafter  | a separate small next-token model                 | K forwards of it       |
 |                    | (Leviathan et al. 2023)                           |                        |
 | LookupDrafter      | the tokens that followed the last earlier copy of | a search of the text   |
@@ -37,8 +43,20 @@ from __future__ import annotations
 
 import torch
 
+from .causal_drafts import ChainDrafter
 from .sampling import choose, probabilities, sample
+from .sequential_drafts import SequentialDrafter
 from .window import SlidingWindow
+
+
+def head_drafter(model, draft_len: int):
+    """The model's own heads 2..draft_len+1 as a drafter: all at once from one position, or one after
+    the other when they read the drafts before them (causal and sequential heads)."""
+    if model.config.head_type == "causal":
+        return ChainDrafter(model, draft_len)
+    if model.config.head_type == "sequential":
+        return SequentialDrafter(model, draft_len)
+    return HeadsDrafter(draft_len)
 
 
 def greedy_picks(rows: torch.Tensor) -> tuple[list, list]:
@@ -58,8 +76,8 @@ class HeadsDrafter:
         self.verify_heads = draft_len + 1  # heads 1..draft_len+1 in every forward
         self.row = None  # (heads, V): every head at the last kept position
 
-    def begin(self, window, logits) -> None:
-        self.row = logits[-1]  # (heads, V)
+    def begin(self, window, forward) -> None:
+        self.row = forward.logits[-1]  # (heads, V)
 
     def draft(self, tokens: list, draft_len: int, run):
         if run.temperature == 0:
@@ -68,8 +86,18 @@ class HeadsDrafter:
         drafts = torch.multinomial(q, 1, generator=run.generator)[:, 0].tolist() if draft_len else []
         return drafts, q
 
-    def after_verify(self, window, logits, kept: int, end: int) -> None:
-        self.row = logits[kept]  # (heads, V) at the last kept position: the next round drafts from here
+    def ranked(self, tokens: list, tree) -> tuple[list, list]:
+        """Heads 2..D+1's ranked guesses, as many as the tree uses: (candidates, q), index 0 left for
+        the root; candidates[d] = head d+1's tokens, best first, q[d] their probabilities. Every head
+        guesses from the same position, so a depth's nodes all pick from one ranked list."""
+        if tree.depth == 0:  # the tree was cut to its root (the end of the text or of a window)
+            return [[]], [[]]
+        probs = torch.softmax(self.row[1 : tree.depth + 1], dim=-1)  # (D, V)
+        top_p, top_t = probs.topk(max(tree.widths[1:]), dim=-1)  # (D, width)
+        return [[]] + top_t.tolist(), [[]] + top_p.tolist()
+
+    def after_verify(self, window, forward, kept: int, end: int) -> None:
+        self.row = forward.logits[kept]  # (heads, V) at the last kept position: the next round drafts from here
 
 
 class DraftModelDrafter:
@@ -82,14 +110,13 @@ class DraftModelDrafter:
         self.window = SlidingWindow(draft_model, heads=1)
         self.own_forwards = 0
 
-    def begin(self, window, logits) -> None:
+    def begin(self, window, forward) -> None:
         pass  # the draft model reads the prompt in its first draft() call
 
     def draft(self, tokens: list, draft_len: int, run):
         seq, drafts, q = list(tokens), [], []
         for _ in range(draft_len):
-            logits, _ = self.window.feed(seq, len(seq))  # feeds whatever it has not seen: (T, 1, V)
-            last = logits[-1, 0]  # (V,)
+            last = self.window.feed(seq, len(seq)).logits[-1, 0]  # feeds whatever it has not seen: (V,)
             if run.temperature == 0:
                 token, prob = choose(last, 0, None, None)
                 q.append(prob)
@@ -105,7 +132,7 @@ class DraftModelDrafter:
             q = torch.stack(q) if q else torch.zeros(0, V)  # (draft_len, V)
         return drafts, q
 
-    def after_verify(self, window, logits, kept: int, end: int) -> None:
+    def after_verify(self, window, forward, kept: int, end: int) -> None:
         self.window.truncate(min(self.window.end, end))  # forget its rejected drafts too
 
 
@@ -125,14 +152,14 @@ class LookupDrafter:
         self.ngram = ngram
         self.search = context_length  # look back over what the model can see, not the whole text
 
-    def begin(self, window, logits) -> None:
+    def begin(self, window, forward) -> None:
         pass
 
     def draft(self, tokens: list, draft_len: int, run):
         drafts = lookup(tokens[-self.search :], draft_len, self.ngram) if draft_len else []
         return drafts, [1.0] * len(drafts)
 
-    def after_verify(self, window, logits, kept: int, end: int) -> None:
+    def after_verify(self, window, forward, kept: int, end: int) -> None:
         pass  # it holds nothing: the next search reads the committed text
 
 

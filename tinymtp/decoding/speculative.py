@@ -130,16 +130,17 @@ def verify_sampled(head1_logits, drafts: list, q: torch.Tensor, labels: list, ru
 
 def prefill(window: SlidingWindow, tokens: list, run: DecodeRun, trace):
     """Round 0 of every loop: read the prompt in one forward and commit its first token.
-    Returns the prefill's logits (T, heads, V); `tokens` gains the new token."""
+    Returns the prefill's Forward (window.py; logits (T, heads, V)); `tokens` gains the new token."""
     started = time.perf_counter()
-    logits, _ = window.feed(tokens, len(tokens))  # (T, heads, V)
+    forward = window.feed(tokens, len(tokens))
+    logits = forward.logits  # (T, heads, V)
     token, prob = choose(logits[-1, 0], run.temperature, run.top_k, run.generator)
     trace.add(Round(
         index=0, kind="prefill", fed=tokens[len(tokens) - logits.size(0) :], next_token=token, next_prob=prob,
         committed=[token], cache_after=window.cache.length, window_start=window.start,
         seconds=time.perf_counter() - started, note=window.note(0, prefill=True)))
     tokens.append(token)
-    return logits
+    return forward
 
 
 def round_length(window: SlidingWindow, tokens: list, prompt_len: int, run: DecodeRun, draft_len: int) -> int:
@@ -163,10 +164,11 @@ def speculative_decode(model, drafter, prompt_ids: list, run: DecodeRun, trace) 
         j = round_length(window, tokens, P, run, len(drafter.labels))
         drafts, q = drafter.draft(tokens, j, run)
         before = window.cache.length
-        logits, reread = window.feed(tokens + drafts, sure + 1 + j)  # ONE forward: (j+1, heads, V)
-        verdict = verify(logits[:, 0], drafts, q, drafter.labels[:j], run)
+        forward = window.feed(tokens + drafts, sure + 1 + j)  # ONE forward: logits (j+1, heads, V)
+        reread = forward.reread
+        verdict = verify(forward.logits[:, 0], drafts, q, drafter.labels[:j], run)
         end = sure + 1 + verdict.accepted  # just after the kept drafts
-        drafter.after_verify(window, logits, verdict.accepted, end)
+        drafter.after_verify(window, forward, verdict.accepted, end)
         window.truncate(end)  # rejected drafts leave the cache
         committed = drafts[: verdict.accepted] + [verdict.token]
         trace.add(Round(

@@ -17,11 +17,12 @@ The output is token for token the greedy output: every accepted token is head 1'
 after exactly the text before it, since the tree mask hides every other branch. Choices come
 from the same softmax-then-max as plain greedy decoding (speculative.top_choices).
 
-The guesses come from `propose(probs, shape)`, by default `head_candidates` (heads 2..K all
-guess from the same position, so every node at depth d picks from one ranked list). A drafter
-whose guess at depth d depends on the token chosen at depth d - 1 can plug in here with a shape
-cut by `tree.only_first_choice_ancestors`. The tree never crosses the context window's end nor
-goes past max_new_tokens: its depth is cut instead. Temperature is ignored (greedy only).
+The guesses come from the drafter (drafters.py, `ranked`): parallel heads 2..K all guess from
+the same position, so every node at depth d picks from one ranked list; causal and sequential
+heads, whose guess at depth d reads the token at depth d - 1, rank along the chain of first
+choices (the shape is cut by `tree.only_first_choice_ancestors`). The loop has no branch per
+drafter. The tree never crosses the context window's end nor goes past max_new_tokens: its
+depth is cut instead. Temperature is ignored (greedy only).
 Explained in notebooks/09_trees_and_causal_heads.ipynb.
 """
 
@@ -32,7 +33,6 @@ from dataclasses import dataclass
 
 import torch
 
-from .causal_drafts import ChainDrafter
 from .speculative import DecodeRun, prefill, round_length, top_choices
 from .trace import DraftCheck, Round
 from .tree import (
@@ -43,29 +43,15 @@ from .tree import (
 from .window import SlidingWindow
 
 
-def head_candidates(probs, shape: TreeShape) -> tuple[list, list]:
-    """Heads 2..D+1's ranked guesses at one position, as many as the shape uses at each depth.
-
-    probs (K, V): every head's distribution there, head 1 first. Returns (candidates, q):
-    candidates[d] = head d+1's tokens, best first, and q[d] their probabilities, d = 1..D;
-    index 0 is left for the root (the sure token).
-    """
-    D = shape.depth
-    top_p, top_t = probs[1 : D + 1].topk(max(shape.widths[1:]), dim=-1)  # (D, width)
-    return [[]] + top_t.tolist(), [[]] + top_p.tolist()
-
-
-def tree_speculative_decode(model, shape: TreeShape, prompt_ids: list, run: DecodeRun, trace,
-                            propose=head_candidates) -> list:
-    """Heads 2..D+1 fill a candidate tree, head 1 checks every node in one forward; greedy only."""
+def tree_speculative_decode(model, drafter, shape: TreeShape, prompt_ids: list, run: DecodeRun, trace) -> list:
+    """The drafter's heads 2..D+1 fill a candidate tree (`drafter.ranked`, drafters.py), head 1 checks
+    every node in one forward; greedy only."""
     trace.drafters = list(range(2, shape.depth + 2))
-    chain = ChainDrafter(model, shape.depth) if model.chained else None  # causal heads guess in turn
-    window = SlidingWindow(model, heads=1 if chain else shape.depth + 1, extra=shape.size - 1)  # room for a tree
+    window = SlidingWindow(model, heads=drafter.verify_heads, extra=shape.size - 1)  # room for a tree
     tokens, P = list(prompt_ids), len(prompt_ids)
-    logits = prefill(window, tokens, run, trace)  # (T, D+1, V)
-    probs, _, top_p = top_choices(logits[-1:])  # (1, D+1, V)
-    token, prob = tokens[-1], top_p[0][0]  # the prefill's token is head 1's greedy choice
-    guesses, q = (None, None) if chain else propose(probs[0], shape)
+    forward = prefill(window, tokens, run, trace)  # logits (T, heads, V)
+    drafter.begin(window, forward)
+    prob = top_choices(forward.logits[-1:])[2][0][0]  # head 1's probability of the prefill's greedy token
     cut = {shape.depth: shape}  # the tree cut to a smaller depth, near the end of the text or a window
 
     while len(tokens) - P < run.max_new_tokens and not trace.stopped:
@@ -75,24 +61,21 @@ def tree_speculative_decode(model, shape: TreeShape, prompt_ids: list, run: Deco
         if depth not in cut:
             cut[depth] = shape.cut(depth)
         tree = cut[depth]
-        if chain:  # the chain's guesses need the sure token: made now, one head after the other
-            chain.record(window)
-            guesses, q = chain.ranked(tokens, root - 1, tree.widths)
-        nodes = node_tokens(tree, [[token]] + guesses[1:])
+        guesses, q = drafter.ranked(tokens, tree)  # each depth's ranked guesses, index 0 for the root
+        nodes = node_tokens(tree, [[tokens[-1]]] + guesses[1:])
         before = window.cache.length
-        logits, reread = window.feed_tree(tokens, nodes, tree)  # ONE forward over every node: (N, D+1, V)
-        probs, top_t, top_p = top_choices(logits)
+        forward = window.feed_tree(tokens, nodes, tree)  # ONE forward over every node: logits (N, heads, V)
+        probs, top_t, top_p = top_choices(forward.logits)
         checked = CheckedTree(tree=tree, nodes=nodes, q=q, root_prob=prob, probs=probs,
                               choices=[row[0] for row in top_t], choice_probs=[row[0] for row in top_p])
         path = accepted_path(tree, nodes, checked.choices)
         committed = [nodes[i] for i in path[1:]] + [checked.choices[path[-1]]]
         window.keep_path(root, path)  # the accepted nodes move next to the prefix; the rest is forgotten
+        drafter.after_verify(window, forward.along(path), len(path) - 1, root + len(path))
         trace.add(tree_round(trace.forwards, checked, path, committed, run, before=before, window=window,
-                             reread=reread, started=started))
+                             reread=forward.reread, started=started))
         tokens.extend(committed)
-        token, prob = checked.choices[path[-1]], checked.choice_probs[path[-1]]
-        if not chain:
-            guesses, q = propose(probs[path[-1]], shape)  # the next round's guesses, from the last kept node
+        prob = checked.choice_probs[path[-1]]
     return tokens[P:]
 
 

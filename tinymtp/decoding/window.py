@@ -27,6 +27,8 @@ Explained in notebooks/06_self_speculative_decoding.ipynb.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..core.kvcache import KVCache
@@ -38,6 +40,29 @@ def window_start(position: int, context_length: int) -> int:
     keep = context_length // 2
     stride = context_length - keep
     return stride * max(0, (position - keep) // stride)
+
+
+@dataclass
+class Forward:
+    """One forward of the window's model: what the decoders and drafters read from it.
+
+    logits (T, heads, V): the NEW positions only (re-read tokens of a restarted window left out);
+    hidden (R + T, heads, C) and trunk (R + T, C): every fed row, re-read ones first, in the cache's
+    order from slot `slot`; `reread` = R. Causal drafters read `hidden`, sequential ones `trunk`."""
+
+    logits: torch.Tensor
+    hidden: torch.Tensor
+    trunk: torch.Tensor
+    slot: int
+    reread: int
+
+    def along(self, path: list) -> Forward:
+        """A tree forward's rows for the accepted `path` (node indices, root first), in the text's order:
+        what a plain forward of the path's tokens would have given (after `keep_path`)."""
+        rows = torch.tensor(path, device=self.logits.device)  # (P,)
+        keep = torch.cat([torch.arange(self.reread, device=rows.device), rows + self.reread])  # (R + P,)
+        return Forward(self.logits.index_select(0, rows), self.hidden.index_select(0, keep),
+                       self.trunk.index_select(0, keep), self.slot, self.reread)
 
 
 class SlidingWindow:
@@ -56,7 +81,6 @@ class SlidingWindow:
             self.cache.add_room(extra)
         self.start = 0  # absolute position of the cache's slot 0
         self.device = next(model.parameters()).device
-        self.hidden, self.hidden_from = None, 0  # the last forward's head hidden states (causal drafts read them)
 
     @property
     def end(self) -> int:
@@ -82,31 +106,27 @@ class SlidingWindow:
             self.start = start
         return start
 
-    def feed(self, tokens: list[int], upto: int) -> tuple[torch.Tensor, int]:
-        """Feed tokens[self.end : upto] in one forward; return their logits and the re-read count.
-
-        Returns (logits (T, n, V) for positions max(end, window start) .. upto - 1, reread),
-        where `reread` is how many earlier tokens were fed again because the window restarted
-        (0 when it did not). All new positions must share one window: the caller keeps its
-        blocks inside `last_position`.
+    def feed(self, tokens: list[int], upto: int) -> Forward:
+        """Feed tokens[self.end : upto] in one forward (a Forward: logits (T, n, V) for positions
+        max(end, window start) .. upto - 1, and `reread`, how many earlier tokens were fed again
+        because the window restarted, 0 when it did not). All new positions must share one window:
+        the caller keeps its blocks inside `last_position`.
         """
         wanted = self.end
         self._window_for(upto - 1)
         first = self.end  # == start after a restart
         ids = torch.tensor([tokens[first:upto]], dtype=torch.long, device=self.device)  # (1, T)
         out = self.model(ids, cache=self.cache, heads=self.heads)
-        logits = out.logits[0]  # (T, n, V)
-        self.hidden, self.hidden_from = out.hidden[0], first - self.start  # (T, n, C), its first cache slot
         reread = max(0, wanted - first)
-        return (logits[reread:] if reread else logits), reread  # (upto - max(wanted, first), n, V)
+        return Forward(out.logits[0, reread:], out.hidden[0], out.trunk[0], first - self.start, reread)
 
-    def feed_tree(self, tokens: list, nodes: list, shape) -> tuple[torch.Tensor, int]:
+    def feed_tree(self, tokens: list, nodes: list, shape) -> Forward:
         """Feed a candidate tree (tree.py) rooted at the last of `tokens` in one forward.
 
         nodes: the tree's tokens, root first (the root is the last committed token, not fed yet).
-        Returns (logits (N, n, V) at the N nodes, reread) like `feed`; the deepest node must stay
+        Returns a Forward like `feed` (logits (N, n, V) at the N nodes); the deepest node must stay
         inside the root's window (`last_position`). The cache then holds every node; `keep_path`
-        keeps the accepted ones.
+        keeps the accepted ones (and `Forward.along` their rows).
         """
         root = len(tokens) - 1
         start = self._window_for(root)
@@ -119,19 +139,11 @@ class SlidingWindow:
         positions = positions.to(self.device)
         mask = feed_mask(shape, reread).to(self.device)  # (R + N, R + N)
         out = self.model(ids, cache=self.cache, heads=self.heads, positions=positions, mask=mask)
-        self.hidden, self.hidden_from = out.hidden[0], first - start  # (R + N, n, C), in feeding order
-        self.tree_from = reread  # the root's row of self.hidden
-        return out.logits[0, reread:], reread  # (N, n, V)
+        return Forward(out.logits[0, reread:], out.hidden[0], out.trunk[0], first - start, reread)  # (N, n, V) ...
 
     def keep_path(self, root: int, path: list) -> None:
-        """After `feed_tree`: keep the accepted path's nodes (root first) right after the prefix;
-        `hidden` then lists the kept rows in the cache's order too."""
+        """After `feed_tree`: keep the accepted path's nodes (root first) right after the prefix."""
         self.cache.keep(root - self.start, path)
-        if path == list(range(len(path))):  # the first branch: already in place
-            self.hidden = self.hidden[: self.tree_from + len(path)]  # (R + P, n, C)
-            return
-        rows = torch.tensor(path, device=self.device) + self.tree_from  # (P,)
-        self.hidden = torch.cat([self.hidden[: self.tree_from], self.hidden.index_select(0, rows)])  # (R + P, n, C)
 
     def note(self, reread: int, prefill: bool = False) -> str | None:
         """The trace's note for a forward that restarted the window (None when it did not)."""
