@@ -93,8 +93,9 @@ def test_bench_decode_quick_json(checkpoints):
     assert [e["draft_len"] for e in data["draft_len_sweep"]] == [1, 2, 3]
     assert data["modes"]["greedy"]["tokens_per_forward"] == 1.0 and data["modes"]["greedy"]["temperature"] is None
     sampled = [r for r in data["rows"] if r["temperature"] is not None]
-    assert [(r["mode"], r["temperature"]) for r in sampled] == [("sample", 1.0), ("speculative-sample", 1.0),
-                                                                ("sample", 0.7), ("speculative-sample", 0.7)]
+    assert [(r["mode"], r["temperature"]) for r in sampled] == [  # plain sampling first: the baseline
+        ("sample", 1.0), ("speculative-sample", 1.0), ("lookup-sample", 1.0),
+        ("sample", 0.7), ("speculative-sample", 0.7), ("lookup-sample", 0.7)]
     assert all(r["standard_error"] is not None and r["runs"] == data["prompts"] * 2 for r in sampled)  # 2 seeds
     assert data["sampled"]["temperature"] == 1.0 and 0 <= data["reference"]["distinct_8"] <= 1
 

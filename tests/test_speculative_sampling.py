@@ -62,6 +62,7 @@ def mtp():
     return model
 
 
+@pytest.mark.slow  # thousands of seeded runs
 @pytest.mark.parametrize("temperature,top_k", [(1.0, None), (0.8, 3)])
 def test_speculative_sampling_matches_plain_sampling_distribution(mtp, temperature, top_k):
     dist = exact_distribution(mtp, temperature, top_k)
@@ -69,15 +70,18 @@ def test_speculative_sampling_matches_plain_sampling_distribution(mtp, temperatu
     assert p_value(counts, dist) > 0.01
 
 
+@pytest.mark.slow  # thousands of seeded runs
 def test_plain_sampling_matches_the_same_exact_distribution(mtp):  # checks the reference itself
     assert p_value(counts_of(mtp, "sample", 1.0, None), exact_distribution(mtp, 1.0, None)) > 0.01
 
 
+@pytest.mark.slow  # thousands of seeded runs
 def test_a_wrong_acceptance_rule_is_caught(mtp):
     counts = counts_of(mtp, "speculative-sample", 1.0, None, runs=800, accept_rule=keep_if_p_at_least_q)
     assert p_value(counts, exact_distribution(mtp, 1.0, None)) < 1e-6
 
 
+@pytest.mark.slow  # thousands of seeded runs
 def test_draft_model_sampling_matches_plain_sampling_distribution(mtp):
     draft = random_model(n_heads=1, seed=5)
     dist = exact_distribution(mtp, 1.0, None)
@@ -99,6 +103,7 @@ def test_speculative_sampling_is_reproducible_and_seeded(mtp):
     assert any(not ch.accepted for ch in checked)  # rejections happen, so the residual path runs
 
 
+@pytest.mark.slow  # thousands of seeded runs
 @pytest.mark.parametrize("head_type", ["causal", "sequential"])
 def test_heads_reading_the_drafts_sample_exactly(head_type):
     """Causal and sequential heads draw each draft given the previous draft (q depends on it): still exact."""
@@ -108,3 +113,44 @@ def test_heads_reading_the_drafts_sample_exactly(head_type):
     assert p_value(counts, dist) > 0.01
     wrong = counts_of(model, "speculative-sample", 1.0, None, runs=800, accept_rule=keep_if_p_at_least_q)
     assert p_value(wrong, dist) < 1e-6
+
+
+@pytest.mark.slow  # thousands of seeded runs
+def test_lookup_sampling_is_exact_and_a_wrong_rule_is_caught():
+    """Prompt lookup's drafts have no distribution: q puts all its mass on the draft, so a draft is kept
+    with probability p(draft) and a rejection draws from p without it. A repetitive prompt makes the
+    lookup draft on every round, so the test sees its rule at work."""
+    import itertools
+
+    from scipy.stats import chisquare
+
+    from tinymtp.decoding.sampling import probabilities
+
+    model = random_model(n_heads=1, seed=3)
+    prompt = [0, 1, 2, 0, 1, 2, 0, 1]
+    dist = {}
+    with torch.no_grad():
+        for seq in itertools.product(range(V), repeat=3):  # the prefill's token, then a round with one draft
+            prob, ids = 1.0, list(prompt)
+            for token in seq:
+                prob *= float(probabilities(model(torch.tensor([ids]), heads=1).logits[0, -1, 0], 1.0)[token])
+                ids.append(token)
+            dist[seq] = prob
+
+    def counts(accept_rule=None, runs=RUNS):
+        extra = {} if accept_rule is None else {"accept_rule": accept_rule}
+        out = Counter(tuple(decode_ids(model, prompt, DecodeSettings("lookup-sample", 3, seed=s, draft_len=2,
+                                                                     **extra)).tokens) for s in range(runs))
+        cells = [c for c in dist if dist[c] * runs >= 5]  # pool the rare cells, as sampling_checks does
+        rest_o, rest_e = runs - sum(out[c] for c in cells), runs - sum(dist[c] * runs for c in cells)
+        return [out[c] for c in cells] + [rest_o], [dist[c] * runs for c in cells] + [rest_e]
+
+    observed, expected = counts()
+    assert chisquare(observed, expected).pvalue > 0.01
+    observed, expected = counts(keep_if_p_at_least_q)  # p >= 1 never happens: every draft rejected
+    assert chisquare(observed, expected).pvalue < 1e-6
+    checks = [c for s in range(20) for r in decode_ids(model, prompt, DecodeSettings("lookup-sample", 3, seed=s,
+                                                                                     draft_len=2)).trace.rounds
+              for c in r.checks]
+    assert len(checks) >= 3 and all(c.q == 1.0 for c in checks)  # the drafts' q: all the mass on each
+    assert any(c.accepted for c in checks) and any(not c.accepted for c in checks)

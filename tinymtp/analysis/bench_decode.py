@@ -118,19 +118,9 @@ def _explanations(result: dict) -> list:
     if s:
         out.append(f"headline, on text like the corpus's: speculative sampling at temperature {s['temperature']:g} drafts "
                    f"{s['tokens_per_forward']:.2f} tokens per forward and runs {s['speedup']:.2f}x plain sampling")
-    g = result["modes"]["speculative"]
-    out.append(f"greedy speculative (draft_len {g['draft_len']}): {g['speedup']:.2f}x greedy, {g['tokens_per_forward']:.2f} "
-               f"tokens per forward ({g['tokens_per_forward_before_loop']:.2f} before the loop), on text with "
-               f"{_percent(g['distinct_8'])} distinct 8-character pieces, {_percent(g['looping'])} of continuations "
-               f"looping; identical output: {str(result['identical']).lower()}")
-    c = result["forward_costs"]
-    rest = ("the causal heads' own drafting forwards, one per drafting head per round, Python per round and the "
-            "context re-reads" if result["model"]["head_type"] == "causal" else "Python per round and the context re-reads")
-    out.append(f"why not {g['tokens_per_forward']:.2f}x: a verifying round costs {c['loop_cost_ratio']:.2f}x a greedy "
-               f"forward in the loop ({c['model_cost_ratio']:.2f}x for the model's verifying forward alone: "
-               f"{c['verify_forward_ms']:.3f} vs {c['greedy_forward_ms']:.3f} ms; the rest is {rest}), and "
-               f"{g['tokens_per_forward']:.2f} / {c['loop_cost_ratio']:.2f} = {c['explained_speedup']:.2f}. Heads 2..K "
-               f"at every fed position take {c['later_heads_share']:.0%} of the verifying forward, the trunk the rest")
+    g, c = result["modes"].get("speculative"), result["forward_costs"]
+    if g is not None:
+        out += _greedy_explanations(result, g, c)
     for e, cost in zip(result.get("tree_sweep", []), c.get("trees", [])):
         out.append(f"tree, {e['nodes']} nodes: its forward costs {e['forward_cost_ratio']:.2f}x a greedy one in the "
                    f"loop ({cost['model_cost_ratio']:.2f}x for the model alone)")
@@ -143,3 +133,20 @@ def _explanations(result: dict) -> list:
     if result.get("note"):
         out.append(result["note"])
     return out
+
+
+def _greedy_explanations(result: dict, g: dict, c: dict) -> list:
+    """The greedy speculative row in words, and why its speed-up is less than its tokens per forward."""
+    rest = {"causal": "the causal heads' own drafting forwards, one per drafting head per round, Python per round and "
+                      "the context re-reads",
+            "sequential": "the sequential heads' small MLPs, one per draft, Python per round and the context re-reads"
+            }.get(result["model"]["head_type"], "Python per round and the context re-reads")
+    return [f"greedy speculative (draft_len {g['draft_len']}): {g['speedup']:.2f}x greedy, {g['tokens_per_forward']:.2f} "
+            f"tokens per forward ({g['tokens_per_forward_before_loop']:.2f} before the loop), on text with "
+            f"{_percent(g['distinct_8'])} distinct 8-character pieces, {_percent(g['looping'])} of continuations "
+            f"looping; identical output: {str(result['identical']).lower()}",
+            f"why not {g['tokens_per_forward']:.2f}x: a verifying round costs {c['loop_cost_ratio']:.2f}x a greedy "
+            f"forward in the loop ({c['model_cost_ratio']:.2f}x for the model's verifying forward alone: "
+            f"{c['verify_forward_ms']:.3f} vs {c['greedy_forward_ms']:.3f} ms; the rest is {rest}), and "
+            f"{g['tokens_per_forward']:.2f} / {c['loop_cost_ratio']:.2f} = {c['explained_speedup']:.2f}. Heads 2..K "
+            f"at every fed position take {c['later_heads_share']:.0%} of the verifying forward, the trunk the rest"]

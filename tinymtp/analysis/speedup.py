@@ -111,12 +111,13 @@ def measure_decoding(model, tokenizer, prompts: list, plan: BenchPlan | None = N
     """
     plan = plan or BenchPlan()
     n = model.config.n_heads
-    if n < 2:
-        raise TinyMTPError(f"the decoding benchmark needs a model with at least 2 heads; this one has {n}")
+    if n < 2 and draft_model is None and not plan.lookup_tokens:
+        raise TinyMTPError(f"the decoding benchmark needs a drafter: a model with at least 2 heads (this one has {n}), "
+                           "a draft model, or prompt lookup")
     if not prompts:
         raise TinyMTPError("no prompts to measure")
-    draft_lens = sorted(set(plan.draft_lens or range(1, n)))
-    shapes = [resolve_tree(model, t, n - 1) for t in plan.trees]
+    draft_lens = sorted(set(plan.draft_lens or range(1, n))) if n >= 2 else []
+    shapes = [resolve_tree(model, t, n - 1) for t in plan.trees] if n >= 2 else []
     greedy, sampled = _configs(model, plan, draft_lens, shapes, draft_model is not None)
     ids = [encode_prompt(tokenizer, p) for p in prompts]  # an empty or unknown-character prompt: one line
     old_threads = torch.get_num_threads()
@@ -130,9 +131,10 @@ def measure_decoding(model, tokenizer, prompts: list, plan: BenchPlan | None = N
     finally:
         torch.set_num_threads(old_threads)
     result = _report(greedy, sampled, runs, tokenizer, plan, len(ids), plan.threads or old_threads)
-    full = result["modes"]["speculative"]
-    costs["loop_cost_ratio"] = full["forward_cost_ratio"]  # forwards inside the decoding loops
-    costs["explained_speedup"] = round(full["tokens_per_forward"] / full["forward_cost_ratio"], 3)
+    full = result["modes"].get("speculative")
+    if full is not None:
+        costs["loop_cost_ratio"] = full["forward_cost_ratio"]  # forwards inside the decoding loops
+        costs["explained_speedup"] = round(full["tokens_per_forward"] / full["forward_cost_ratio"], 3)
     result["forward_costs"] = costs
     cfg = model.config
     result["model"] = {"n_heads": n, "head_type": cfg.head_type, "context_length": cfg.context_length,
@@ -157,7 +159,14 @@ def _configs(model, plan: BenchPlan, draft_lens: list, shapes: list, with_draft_
     sampled = {}
     for T in plan.temperatures:
         sampled[f"sample T={T:g}"] = DecodeSettings("sample", new, temperature=T)
-        sampled[f"speculative-sample T={T:g}"] = DecodeSettings("speculative-sample", new, temperature=T)
+        if n >= 2:
+            sampled[f"speculative-sample T={T:g}"] = DecodeSettings("speculative-sample", new, temperature=T)
+        if with_draft_model:
+            sampled[f"draft-model T={T:g}"] = DecodeSettings("draft-model", new, temperature=T,
+                                                             draft_len=plan.draft_tokens)
+        if plan.lookup_tokens:
+            sampled[f"lookup-sample T={T:g}"] = DecodeSettings("lookup-sample", new, temperature=T,
+                                                               draft_len=plan.lookup_tokens)
     check = lambda configs: {name: s.for_model(model) for name, s in configs.items()}
     return check(greedy), check(sampled)
 
@@ -233,7 +242,8 @@ def forward_costs(model, heads: int, filled: int | None = None, calls: int = 100
 
 def _report(greedy: dict, sampled: dict, runs: dict, tokenizer, plan: BenchPlan, n_prompts: int, threads: int) -> dict:
     rows = {name: _row(name, settings, runs[name], tokenizer) for name, settings in {**sampled, **greedy}.items()}
-    baseline = {name: ("greedy" if name in greedy else name.replace("speculative-sample", "sample")) for name in rows}
+    baseline = {name: "greedy" if name in greedy else f"sample T={settings.temperature:g}"
+                for name, settings in {**sampled, **greedy}.items()}
     for name, row in rows.items():
         base = rows[baseline[name]]
         rate = lambda rep: sum(len(tokens) for tokens, _ in rep) / sum(trace.seconds for _, trace in rep)
@@ -244,12 +254,13 @@ def _report(greedy: dict, sampled: dict, runs: dict, tokenizer, plan: BenchPlan,
         _add_prediction(row, name == baseline[name], runs[baseline[name]], runs[name])
     ordered = list(rows.values())
     spec = [r for r in ordered if r["mode"] == "speculative"]
-    full = spec[-1]
+    full = spec[-1] if spec else None
     trees = [r for r in ordered if r["mode"] == "tree"]
     sampled_rows = [r for r in ordered if r["temperature"] is not None]
-    modes = {"greedy": rows["greedy"], "speculative": full}
-    for mode in ("draft-model", "lookup", "tree", "sample", "speculative-sample"):
-        first = next((r for r in ordered if r["mode"] == mode), None)
+    modes = {"greedy": rows["greedy"], **({"speculative": full} if full else {})}
+    for mode, is_sampled in (("draft-model", False), ("lookup", False), ("tree", False), ("sample", True),
+                             ("speculative-sample", True)):
+        first = next((r for r in ordered if r["mode"] == mode and (r["temperature"] is not None) == is_sampled), None)
         if first is not None:
             modes[mode] = first
     headline = modes.get("speculative-sample")
@@ -257,7 +268,7 @@ def _report(greedy: dict, sampled: dict, runs: dict, tokenizer, plan: BenchPlan,
         "prompts": n_prompts, "max_new_tokens": plan.max_new_tokens, "repeats": plan.repeats, "seeds": plan.seeds,
         "temperatures": list(plan.temperatures), "threads": threads, "rows": ordered, "modes": modes,
         "draft_len_sweep": spec, "tree_sweep": trees, "sampled_sweep": sampled_rows,
-        "speedup": full["speedup"], "tokens_per_forward": full["tokens_per_forward"],
+        "speedup": full["speedup"] if full else None, "tokens_per_forward": full["tokens_per_forward"] if full else None,
         "sampled": headline, "identical": all(r["identical"] for r in ordered if r.get("identical") is not None),
         "draft_speedup": modes["draft-model"]["speedup"] if "draft-model" in modes else None,
         "lookup_speedup": modes["lookup"]["speedup"] if "lookup" in modes else None,

@@ -11,7 +11,9 @@ adds one line per round after the text, `--json` adds `rounds`. `--html FILE` ke
 tinymtp/files/safe_write.py: a file that is not a tinymtp replay is refused, our own replaced only with
 `--overwrite`.
 `--json`: exactly one JSON object on stdout, at the end, with `text` (the continuation, without
-the prompt), `tokens`, `summary`, `settings` and, with `--trace`, `rounds`.
+the prompt), `tokens`, `summary` (with the text's `distinct_8` and `loop_start`, analysis/repetition.py:
+greedy text of a model this small loops, and a drafting figure means little inside a loop),
+`settings` and, with `--trace`, `rounds`.
 
 Ctrl-C stops decoding after the current round: the text so far stays, the summary of what was
 generated follows (stop_reason "stopped"), and the exit code is 130 (128 + SIGINT, the shell's
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from ..analysis.repetition import text_statistics
 from ..core.errors import TinyMTPError
 from ..decoding.decode import drafter_name, generate
 from ..decoding.settings import DecodeHooks, DecodeSettings
@@ -76,6 +79,8 @@ def cmd_generate(args) -> int:
         write_text(html_path, replay_html(args.prompt, result.trace, ckpt.tokenizer,
                                           title=f"tinymtp replay: {args.mode} decoding, {ckpt.model.config.n_heads} heads"))
     trace = result.trace.to_dict()
+    stats = text_statistics(result.text)  # the text the drafting figures were measured on
+    trace["summary"].update(distinct_8=stats["distinct_8"], loop_start=stats["loop_start"])
     if args.json:
         out = {"mode": args.mode, "prompt": args.prompt, "text": result.text, "tokens": result.tokens,
                "summary": trace["summary"], "settings": trace["settings"]}
@@ -153,6 +158,9 @@ def summary_line(s: dict) -> str:
                  f"({s['drafts_accepted_per_round']:.2f} drafts + the corrected or bonus token)")
         if rates:
             line += f"; kept, share of rounds/conditional: {rates}"
+    if s.get("distinct_8") is not None:
+        loop = "no loop" if s["loop_start"] is None else f"a loop from new token {s['loop_start']} on"
+        line += f"; the text: {s['distinct_8']:.0%} of its 8-character pieces distinct, {loop}"
     return line + "]"
 
 

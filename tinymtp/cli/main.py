@@ -165,7 +165,7 @@ def cmd_eval(args) -> int:
     return 0
 
 
-MODES = ("greedy", "sample", "speculative", "speculative-sample", "draft-model", "lookup", "tree")
+MODES = ("greedy", "sample", "speculative", "speculative-sample", "draft-model", "lookup", "lookup-sample", "tree")
 TREE_HELP = "tree shape for --mode tree: default, chain, widths per depth like 3,2,1, or paths like [[0],[1],[0,0]]"
 
 
@@ -231,11 +231,11 @@ def cmd_bench(args) -> int:
 
 def add_experiment_parser(sub):
     p = sub.add_parser("experiment", help="experiments: where multi-token prediction helps and where it does not")
-    p.add_argument("name", metavar="NAME", help="ntp-vs-mtp, induction, addition, head-types, how-many-heads, loss-weights, or all")
+    p.add_argument("name", metavar="NAME", help="ntp-vs-mtp, induction, addition, head-types, how-many-heads, loss-weights, drafters, or all")
     p.add_argument("--seeds", type=number_parser(int, lambda v: 1 <= v <= 20, "must be between 1 and 20"),
                    default=3, help="runs per configuration (default 3)")
     p.add_argument("--minutes", type=number_parser(float, lambda v: 0 < v <= 60, "must be above 0 and at most 60"),
-                   help="ntp-vs-mtp, head-types, how-many-heads, loss-weights: wall-clock budget per run")
+                   help="ntp-vs-mtp, head-types, how-many-heads, loss-weights, drafters: wall-clock budget per run")
     p.add_argument("--steps", type=number_parser(int, lambda v: 1 <= v <= 1_000_000, "must be 1 to 1000000"),
                    help="induction, addition: training steps of every run")
     p.add_argument("--threads", type=number_parser(int, lambda v: 1 <= v <= 256, "must be 1 to 256"), default=1,
@@ -291,6 +291,13 @@ def add_distill_parser(sub):
                    help="Medusa-2's joint recipe (the default, the shipped model's): every parameter trains, head 1 "
                    "on the text's next token, so greedy output changes; --no-train-trunk freezes the trunk and "
                    "head 1 (the default with --heads)")
+    p.add_argument("--follow", choices=["greedy", "text"], default=None, help="whose continuation the targets "
+                   "follow: greedy decoding's from each position (for greedy speculative decoding; the default "
+                   "except with --text sampled) or the window's own, teacher-forced (for speculative sampling)")
+    p.add_argument("--window", type=positive_int, default=32, help="tokens per training window (default 32; "
+                   "up to the context with --follow text)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="windows per step (default 8)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (default 1e-3)")
     p.add_argument("--drafting-weight", type=non_negative_float, default=1.0,
                    help="with --train-trunk: weight of heads 2..n's loss beside head 1's (default 1)")
     p.add_argument("--trunk-lr-ratio", type=positive_float, default=0.1, help="with --train-trunk: the trunk, "
@@ -298,6 +305,9 @@ def add_distill_parser(sub):
     p.add_argument("--heads", type=positive_int, metavar="N", help="first grow the model to N heads: the new "
                    "heads start as the identity on the checkpoint's trunk, which stays frozen unless --train-trunk "
                    "(Medusa-1's recipe, e.g. from checkpoints/ntp-1head)")
+    p.add_argument("--head-type", choices=HEAD_TYPES, default=None, help="grow new heads of this type (heads 2..n "
+                   "start fresh on the checkpoint's trunk, frozen unless --train-trunk), e.g. sequential heads on a "
+                   "next-token or linear-head model")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a progress bar")
@@ -322,14 +332,16 @@ def cmd_distill(args) -> int:
     if corpus.tokenizer != source.tokenizer:
         raise TinyMTPError(f"checkpoint {args.checkpoint} was trained on another vocabulary than corpus '{corpus.name}'")
     model = source.model
-    if args.heads is not None:
-        if args.heads < model.n_heads:
+    growing = args.heads is not None or args.head_type is not None
+    if growing:
+        if (args.heads or model.n_heads) < model.n_heads:
             raise TinyMTPError(f"--heads {args.heads} is fewer than the checkpoint's {model.n_heads} heads: "
                                "distill only adds heads")
-        model = model.with_heads(args.heads)
+        model = model.with_heads(args.heads or model.n_heads, args.head_type)
     config = DistillConfig(steps=args.steps, minutes=args.minutes, text=args.text, seed=args.seed, threads=args.threads,
+                           follow=args.follow, window=args.window, batch_size=args.batch_size, learning_rate=args.lr,
                            target=args.target, drafting_weight=args.drafting_weight,
-                           train_trunk=args.heads is None if args.train_trunk is None else args.train_trunk,
+                           train_trunk=not growing if args.train_trunk is None else args.train_trunk,
                            trunk_lr_ratio=args.trunk_lr_ratio)
     bar = None if args.json else DistillProgressBar(config)
     try:

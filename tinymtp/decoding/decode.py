@@ -13,6 +13,8 @@
 |                    | verifies them in one forward (drafters.py)                        | same distribution as sample |
 | lookup             | drafts the tokens that followed the last earlier copy of the      | = greedy,   |
 |                    | text's last few tokens (prompt lookup, Saxena 2023; drafters.py)  | token for token |
+| lookup-sample      | the same drafts, kept with probability p(draft) (a draft with no  | same distribution as sample |
+|                    | distribution is a q that puts all its mass on it)                 |             |
 | tree               | feeds the sure token + a tree of the heads' top guesses, keeps    | = greedy,   |
 |                    | the longest path head 1 agrees with (Medusa), see tree.py         | token for token |
 
@@ -101,8 +103,9 @@ def make_drafter(model, settings: DecodeSettings, draft_model):
     """The drafter a speculative mode uses (drafters.py)."""
     if settings.mode == "draft-model":
         return DraftModelDrafter(draft_model, settings.draft_len)
-    if settings.mode == "lookup":
-        return LookupDrafter(settings.draft_len, model.config.context_length)
+    if settings.mode in ("lookup", "lookup-sample"):
+        cfg = model.config
+        return LookupDrafter(settings.draft_len, cfg.context_length, cfg.vocab_size, next(model.parameters()).device)
     return head_drafter(model, settings.draft_len)
 
 

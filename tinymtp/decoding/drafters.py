@@ -142,12 +142,15 @@ class LookupDrafter:
     with a whole draft after it, and propose the tokens that followed it there (`lookup`). No model, no training; text that repeats
     itself (code, quotes, the prompt) gets long accepted drafts, new text gets none.
 
-    Greedy only (the `lookup` mode): its drafts carry no probability of their own (q = 1)."""
+    Its drafts carry no distribution of their own: q puts all its mass on the draft (q = 1), so
+    greedy decoding keeps a draft that equals head 1's choice, and exact sampling (`lookup-sample`)
+    keeps it with probability min(1, p(draft) / 1) and otherwise draws from p without it."""
 
     own_forwards = 0
 
-    def __init__(self, draft_len: int, context_length: int, ngram: int = 3):
+    def __init__(self, draft_len: int, context_length: int, vocab_size: int, device=None, ngram: int = 3):
         self.labels = list(range(1, draft_len + 1))
+        self.vocab_size, self.device = vocab_size, device
         self.verify_heads = 1
         self.ngram = ngram
         self.search = context_length  # look back over what the model can see, not the whole text
@@ -157,7 +160,11 @@ class LookupDrafter:
 
     def draft(self, tokens: list, draft_len: int, run):
         drafts = lookup(tokens[-self.search :], draft_len, self.ngram) if draft_len else []
-        return drafts, [1.0] * len(drafts)
+        if run.temperature == 0:
+            return drafts, [1.0] * len(drafts)
+        q = torch.zeros(len(drafts), self.vocab_size, device=self.device)  # (j, V): all mass on each draft
+        q[torch.arange(len(drafts)), torch.tensor(drafts, dtype=torch.long)] = 1.0
+        return drafts, q
 
     def after_verify(self, window, forward, kept: int, end: int) -> None:
         pass  # it holds nothing: the next search reads the committed text

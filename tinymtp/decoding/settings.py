@@ -30,7 +30,7 @@ from ..core.errors import TinyMTPError
 from .sampling import accept_exact
 from .tree import TreeShape, resolve_tree
 
-MODES = ("greedy", "sample", "speculative", "speculative-sample", "draft-model", "lookup", "tree")
+MODES = ("greedy", "sample", "speculative", "speculative-sample", "draft-model", "lookup", "lookup-sample", "tree")
 HEAD_MODES = ("speculative", "speculative-sample", "tree")  # the model's own heads draft
 GREEDY_ONLY = ("greedy", "speculative", "lookup", "tree")  # temperature is ignored: head 1's argmax
 DEFAULT_DRAFT_LEN = 3  # draft-model and lookup modes: tokens proposed per round
@@ -106,7 +106,7 @@ def resolve_draft_len(n_heads: int, mode: str, draft_len: int | None) -> int:
     """The draft size `mode` uses on an n-head model, checked; 0 for greedy and sampling."""
     if mode in ("greedy", "sample"):
         return 0
-    if mode in ("draft-model", "lookup"):
+    if mode in ("draft-model", "lookup", "lookup-sample"):
         draft_len = DEFAULT_DRAFT_LEN if draft_len is None else draft_len
         if not 1 <= draft_len <= MAX_DRAFT_LEN:
             raise TinyMTPError(f"{mode} mode drafts 1 to {MAX_DRAFT_LEN} tokens per round, got draft_len {draft_len}")

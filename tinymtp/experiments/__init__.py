@@ -10,6 +10,7 @@
 | `how-many-heads` | speed-up and tokens per forward against the drafting heads K      | head_types.py |
 | `head-types`     | linear vs mlp vs block (vs causal) at equal compute               | head_types.py |
 | `loss-weights`   | protecting head 1: loss weights, a frozen trunk, then distillation | loss_weights.py |
+| `drafters`       | parallel, causal, sequential heads, a draft model, lookup: who drafts best on sampled text | drafters.py |
 
 Each one returns a JSON-safe result (runner.py says what is in it) that `save_result` writes to
 `results/NAME.json`, whose figure tinymtp/viz/results.py draws. Equal compute
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from ..core.errors import TinyMTPError
 from ..files.paths import results_dir
-from . import addition, head_types, induction, loss_weights, ntp_vs_mtp
+from . import addition, drafters, head_types, induction, loss_weights, ntp_vs_mtp
 from .runner import ExperimentSettings, Progress, save_result
 
 EXPERIMENTS = {
@@ -35,8 +36,9 @@ EXPERIMENTS = {
     "head-types": head_types.run_head_types,  # before how-many-heads: `all` trains their models once
     "how-many-heads": head_types.run_how_many_heads,
     "loss-weights": loss_weights.run,
+    "drafters": drafters.run,
 }
-EQUAL_TIME = ("ntp-vs-mtp", "head-types", "how-many-heads", "loss-weights")  # --minutes; the others take --steps
+EQUAL_TIME = ("ntp-vs-mtp", "head-types", "how-many-heads", "loss-weights", "drafters")  # --minutes; the others take --steps
 
 
 def run_experiment(name: str, settings: ExperimentSettings | None = None, on_progress=None,

@@ -24,8 +24,10 @@ While decoding, the heads read the model's own continuation, not the corpus: tex
 distills on windows that start with a short prompt of the text and go on with greedy's own
 tokens (FastMTP fine-tunes on self-generated data for the same reason); text="sampled" goes on
 with the model's own samples at temperature 1 instead, the text speculative sampling drafts on,
-and its targets are read off the window itself (distill_targets.teacher_forced_losses). In the
-joint recipe head 1 always learns the real text's next token, from the real windows.
+and its targets are read off the window itself (distill_targets.teacher_forced_losses; follow="text",
+which also works on the corpus, a cheaper stand-in for the model's samples: no generation, and
+windows as long as the context). In the joint recipe head 1 always learns the real text's next
+token, from the real windows.
 
 The defaults are the recipe of the shipped mtp-4head (README): the joint recipe, soft targets,
 the trunk at a tenth of the rate, 1000 steps. Growing heads on a frozen trunk (`with_heads`,
@@ -86,6 +88,9 @@ class DistillConfig:
     seed: int = 1337
     threads: int | None = None
     target: str = "soft"  # "hard": the model's token at t+k; "soft": head 1's distribution there (KL)
+    follow: str | None = None  # whose continuation from t the targets follow: "greedy" (greedy decoding's,
+    # what greedy speculative decoding checks) or "text" (the window's own, teacher-forced: what sampling
+    # checks); default "text" for sampled text, "greedy" otherwise
     train_trunk: bool = True  # Medusa-2's joint recipe: every parameter trains, head 1 on the text
     drafting_weight: float = 1.0  # with train_trunk: weight of heads 2..n's mean loss beside head 1's
     trunk_lr_ratio: float = 0.1  # with train_trunk: the trunk, head 1, norm and unembedding get lr * this
@@ -98,6 +103,10 @@ class DistillConfig:
             raise TinyMTPError(f"text must be {', '.join(TEXTS)}, got '{self.text}'")
         if not 0 < self.prompt_tokens < self.window:
             raise TinyMTPError(f"prompt_tokens must be between 1 and window - 1, got {self.prompt_tokens}")
+        if self.follow is None:
+            self.follow = "text" if self.text == "sampled" else "greedy"
+        if self.follow not in ("greedy", "text"):
+            raise TinyMTPError(f"follow must be greedy or text, got '{self.follow}'")
         if self.target not in ("hard", "soft"):
             raise TinyMTPError(f"target must be hard or soft, got '{self.target}'")
         if not self.drafting_weight >= 0:
@@ -140,7 +149,7 @@ def check_distill(model, corpus: Corpus, cfg: DistillConfig) -> int:
     if corpus.tokenizer.vocab_size != model.config.vocab_size:
         raise TinyMTPError(f"corpus '{corpus.name}' has {corpus.tokenizer.vocab_size} characters, the model "
                            f"{model.config.vocab_size}: use the corpus the checkpoint was trained on")
-    window = min(cfg.window, model.config.context_length - n + 1)  # greedy continuations must fit the context
+    window = min(cfg.window, model.config.context_length - (n - 1 if cfg.follow == "greedy" else 0))  # fits the context
     if window < 1:
         raise TinyMTPError(f"context length {model.config.context_length} is too short for {n} heads")
     check_long_enough(corpus, window, n)
@@ -203,9 +212,9 @@ def head_scores(model, x: torch.Tensor) -> list:
 
 def drafting_losses(model, cfg: DistillConfig, x: torch.Tensor) -> tuple:
     """Every head's logits on the windows x (B, L, n, V) and heads 2..n's losses, head 2 first:
-    against greedy's path from each position (text corpus or generated), or read off the model's
-    own sampled window (text sampled)."""
-    if cfg.text == "sampled":
+    against greedy's path from each position (follow greedy), or read off the window itself,
+    teacher-forced (follow text: the model's own samples, or the corpus as a stand-in for them)."""
+    if cfg.follow == "text":
         ahead = shift_targets(x, model.n_heads)[..., : model.n_heads - 1] if model.chained else None
         logits = model(x, ahead=ahead).logits  # (B, L, n, V): causal heads read the window's own tokens
         return logits, teacher_forced_losses(logits, x, cfg.target)
@@ -251,7 +260,8 @@ def distill(model, corpus: Corpus, config: DistillConfig | None = None, on_step=
     generator = torch.Generator().manual_seed(cfg.seed)
     device = next(model.parameters()).device
     train_data, val_data = corpus.tokens("train").to(device), corpus.tokens("val").to(device)
-    held_out = held_out_windows(model, val_data, window, cfg.eval_windows, cfg)  # (B, L)
+    scored = min(window, model.config.context_length - model.n_heads + 1)  # greedy's path must fit too
+    held_out = held_out_windows(model, val_data, scored, cfg.eval_windows, cfg)  # (B, L)
     val_before = text_scores(model, val_data, cfg)["next_token_val_loss"]
     history = {"train": [], "eval": [{"step": 0, "heads": head_scores(model, held_out)}]}
     if cfg.train_trunk:

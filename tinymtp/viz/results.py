@@ -188,9 +188,25 @@ def loss_weights_figure(result: dict, title: str | None = None) -> go.Figure:
                    margin=dict(l=10, r=10, t=90, b=10))
 
 
+def drafters_figure(result: dict, title: str | None = None) -> go.Figure:
+    """Tokens per forward and speed-up per drafter, on sampled text (temperature 1) beside greedy's."""
+    rows = result["summary"]
+    drafters = list(dict.fromkeys(r["drafter"] for r in rows))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=["tokens per forward", "speed-up over the plain decoder (x)"])
+    for text, name in (("T=1", "exact sampling, temperature 1 (corpus-like text)"), ("greedy", "greedy (its text loops)")):
+        group = [next(r for r in rows if r["drafter"] == d and r["text"] == text) for d in drafters]
+        colour = TYPE_COLOURS[0] if text == "T=1" else "#AAAAAA"
+        fig.add_trace(_bar(drafters, [g["tokens_per_forward"] for g in group], name, colour, digits=2), row=1, col=1)
+        fig.add_trace(_bar(drafters, [g["speedup"] for g in group], name, colour, False, digits=2), row=1, col=2)
+    fig.add_hline(y=1.0, line=dict(color="#444444", dash="dot"), row=1, col=2)
+    return layout(fig, title or result["title"], height=420, legend=dict(orientation="h", y=-0.2),
+                  margin=dict(l=10, r=10, t=90, b=10))
+
+
 FIGURES = {"ntp-vs-mtp": ntp_vs_mtp_figure, "induction": induction_figure, "addition": addition_figure,
            "how-many-heads": how_many_heads_figure, "head-types": head_types_figure,
-           "loss-weights": loss_weights_figure}
+           "loss-weights": loss_weights_figure, "drafters": drafters_figure}
 
 
 def experiment_figure(result: dict, title: str | None = None) -> go.Figure:
