@@ -99,3 +99,15 @@ def test_one_head_and_the_memory_saving_backward_are_one_line_errors():
                                  head_type="sequential"))
     with pytest.raises(TinyMTPError, match="sequential head: it reads the tokens"):
         model(torch.tensor([[1, 2, 3]]))  # heads 2..n without the tokens ahead
+
+
+def test_the_drafters_tables_give_the_draft_steps_numbers():
+    """The drafter splits each head's first layer into a part from h and per-token tables: same numbers."""
+    model = random_model(vocab_size=7, n_heads=4, head_type="sequential", context_length=16, seed=9)
+    drafter = SequentialDrafter(model, 3)
+    hidden = model(torch.tensor([[1, 2, 3, 4]]), heads=1).trunk[0, -1:]  # (1, C)
+    drafter.start(hidden)
+    for chain in ([0, 1, 2], [6, 6, 6], [3, 5, 1]):
+        for k in (2, 3, 4):
+            direct = model.draft_step(k, hidden, torch.tensor([chain[: k - 1]]))[0]
+            assert torch.allclose(drafter.head_logits(k, chain), direct, atol=1e-10)

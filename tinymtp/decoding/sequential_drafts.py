@@ -12,6 +12,13 @@ with its own cache:
     head 3 reads h, x[p+1], draft 1                      -> draft 2
     head 4 reads h, x[p+1], draft 1, draft 2             -> draft 3
 
+Cheap by arithmetic, not by approximation: head k's first layer is one linear map of
+[norm(h), norm(e(x[p+1])), ..., norm(e(x[p+k-1]))], so it splits into a part from h (computed once
+a round for every head, one matrix product) and one part per token slot, which depends only on the
+token: a table of V rows per slot, made once per run (`SequentialDrafter.prepare`). A draft is then
+a few table rows added up, SiLU, the second layer, the shared norm and the unembedding. The same
+numbers as `MTPModel.draft_step`, summed in another order (tests/test_sequential.py).
+
 Greedy: each draft is the head's argmax, so the output is the greedy text (head 1 checks every
 draft). Sampling: each draft is drawn from the head's distribution q given the drafts before it,
 and q is exactly what the acceptance test min(1, p/q) uses, so the output is distributed as
@@ -22,6 +29,7 @@ Explained in notebooks/09_trees_and_causal_heads.ipynb.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .sampling import probabilities
 
@@ -37,12 +45,45 @@ class SequentialDrafter:
         self.labels = list(range(2, draft_len + 2))  # head k drafts the (k-1)-th token of a round
         self.hidden = None  # (1, C): the trunk's hidden state at the last kept position
         self.device = next(model.parameters()).device
+        self.prepare(draft_len)
+
+    @torch.no_grad()
+    def prepare(self, draft_len: int) -> None:
+        """Split each drafting head's first layer into the part that reads h and one table per token slot."""
+        model, C = self.model, self.model.config.d_model
+        embedding = model.trunk.token_embedding.weight  # (V, C)
+        self.tables, scaled, biases = {}, [], []
+        for k in range(2, draft_len + 2):
+            head = model.heads[k - 1]
+            W = head.up.weight  # (4C, k*C): [from h | from x[p+1] | ... | from x[p+k-1]]
+            scaled.append(W[:, :C] * head.hidden_norm.weight)  # (4C, C): the norm's scale folded in
+            biases.append(head.up.bias)  # (4C,)
+            tokens = head.embedding_norm(embedding)  # (V, C): every token's normed embedding
+            self.tables[k] = [tokens @ W[:, C * j : C * (j + 1)].T for j in range(1, k)]  # k-1 x (V, 4C)
+        self.from_hidden = torch.cat(scaled)  # ((K-1)*4C, C): every head's part from h, stacked
+        self.bias = torch.cat(biases)  # ((K-1)*4C,)
+        self.eps = model.heads[1].hidden_norm.eps
 
     def begin(self, window, forward) -> None:
-        self.hidden = forward.trunk[-1:]  # (1, C): the prompt's last position
+        self.start(forward.trunk[-1:])  # (1, C): the prompt's last position
 
     def after_verify(self, window, forward, kept: int, end: int) -> None:
-        self.hidden = forward.trunk[forward.reread + kept][None]  # (1, C): the last kept position
+        self.start(forward.trunk[forward.reread + kept][None])  # (1, C): the last kept position
+
+    def start(self, hidden) -> None:
+        """A new round drafts from `hidden` (1, C): every head's part from it, in one product."""
+        self.hidden = hidden
+        normed = hidden * torch.rsqrt(hidden.pow(2).mean(-1, keepdim=True) + self.eps)  # (1, C)
+        self.from_h = torch.addmm(self.bias, normed, self.from_hidden.T).split(4 * hidden.size(-1), dim=-1)
+
+    def head_logits(self, k: int, chain: list):
+        """Head k's logits (V,) after the tokens x[p+1..p+k-1] = chain[:k-1]: MTPModel.draft_step's numbers."""
+        pre = self.from_h[k - 2][0]  # (4C,)
+        for j, table in enumerate(self.tables[k]):
+            pre = pre + table[chain[j]]  # (4C,)
+        head = self.model.heads[k - 1]
+        z = self.hidden[0] + F.linear(F.silu(pre), head.down.weight, head.down.bias)  # (C,)
+        return self.model.unembedding(self.model.final_norm(z))  # (V,)
 
     def draft(self, tokens: list, draft_len: int, run):
         """The speculative loop's call: tokens[-1] is the sure token. Returns (drafts, q) as drafters.py says."""
@@ -61,8 +102,7 @@ class SequentialDrafter:
         head's widths[d] best (tokens, probabilities)."""
         chain, drafts, q_values, q_rows, top = [sure], [], [], [], []
         for k in range(2, count + 2):
-            ids = torch.tensor([chain], device=self.device)  # (1, k-1): x[p+1 .. p+k-1]
-            logits = self.model.draft_step(k, self.hidden, ids)[0]  # (V,)
+            logits = self.head_logits(k, chain)  # (V,): head k after x[p+1 .. p+k-1]
             if temperature == 0:
                 probs = torch.softmax(logits, dim=-1)  # (V,)
                 prob, token = probs.max(dim=-1)  # the same softmax-then-max as the verifier
