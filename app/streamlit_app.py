@@ -2,8 +2,8 @@
 
 Four pages, one idea each: what each head predicts (Heads), speculative decoding round by round
 (Speculative decoding), training your own model (Train), and next-token vs multi-token models
-side by side (Compare), plus a guided Tour for the projector. The sidebar's model picker holds on
-every page.
+side by side (Compare), plus a guided Tour for the projector. The sidebar's model picker and its
+Presentation mode switch hold on every page.
 """
 
 import sys
@@ -50,8 +50,12 @@ import ui  # noqa: E402
 
 st.set_page_config(page_title="tinymtp: multi-token prediction", page_icon=ui.favicon(), layout="wide")
 
+HEADS = st.Page("app_pages/heads.py", title="Heads", url_path="heads", icon=":material/grid_view:")
 pages = [
-    st.Page("app_pages/heads.py", title="Heads", url_path="heads", icon=":material/grid_view:", default=True),
+    # The default page is served at the app's root, and Streamlit answers its own url_path with "Page not
+    # found"; so the root is a hidden page that sends the visitor on to /heads, which then works as a link.
+    st.Page(lambda: st.switch_page(HEADS), title="Heads", url_path="start", default=True, visibility="hidden"),
+    HEADS,
     st.Page("app_pages/speculative.py", title="Speculative decoding", url_path="speculative", icon=":material/bolt:"),
     st.Page("app_pages/train.py", title="Train", url_path="train", icon=":material/model_training:"),
     st.Page("app_pages/compare.py", title="Compare", url_path="compare", icon=":material/compare_arrows:"),
@@ -60,4 +64,5 @@ pages = [
 training.use_one_torch_thread()  # once per server process: many sessions share the cores
 page = st.navigation(pages)
 models.sidebar_model_picker()
+ui.presentation_toggle()
 page.run()

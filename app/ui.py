@@ -8,18 +8,38 @@ from __future__ import annotations
 import streamlit as st
 from models import ModelEntry, builtin_corpus
 
+from tinymtp import viz
 from tinymtp.files.paths import REPO_ROOT
 
 NOTEBOOK_DIR = "notebooks"
 
-EXAMPLES = [  # short: the Heads grid draws one column per character
-    "def __init__(self, name):\n        self.name = name",
-    "for i in range(len(items)):\n    if items[i] is None:",
-    "import os\nimport sys\n\ndef main():\n    return 0",
-    "class Point:\n    def __init__(self, x, y):",
-    "Once upon a time, there was a little cat named Tom.",
-    "One day, Lily went to the park. She found a red ball.",
+EXAMPLES = [  # (text, kind), short: the Heads grid draws one column per character
+    ("def __init__(self, name):\n        self.name = name", "code"),
+    ("for i in range(len(items)):\n    if items[i] is None:", "code"),
+    ("import os\nimport sys\n\ndef main():\n    return 0", "code"),
+    ("class Point:\n    def __init__(self, x, y):", "code"),
+    ("Once upon a time, there was a little cat named Tom.", "English"),
+    ("One day, Lily went to the park. She found a red ball.", "English"),
 ]
+CORPUS_KINDS = {"python-stdlib": "code", "stories": "English"}  # what each built-in corpus is written in
+LEFT_SHARE = 0.55  # the width of explained()'s left column, as a share of the page (3 of 5, less the gap)
+PRESENT_KEY = "present"  # the sidebar's presentation toggle, the same on every page
+# Presentation mode: larger prose and widgets, for a projector. The sidebar stays (navigation is
+# reachable; collapse it with its arrow); figures are enlarged by tinymtp.viz.projector in plot().
+PRESENTATION_CSS = """<style>
+[data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li,
+[data-testid="stMainBlockContainer"] label {font-size: 1.35rem; line-height: 1.45;}
+[data-testid="stMainBlockContainer"] button p {font-size: 1.1rem;}
+[data-testid="stMainBlockContainer"] h1 {font-size: 2.2rem;}
+[data-testid="stMainBlockContainer"] h2, [data-testid="stMainBlockContainer"] h3 {font-size: 1.9rem;}
+[data-testid="stMainBlockContainer"] h5 {font-size: 1.4rem;}
+[data-testid="stMetricValue"] {font-size: 2.2rem;}
+.tinymtp-committed {font-size: 21px !important;}
+</style>"""
+# Every page: less empty space above the title, so a page's controls and its figure share one screen.
+PAGE_CSS = """<style>
+[data-testid="stMainBlockContainer"] {padding-top: 3rem; padding-bottom: 3rem;}
+</style>"""
 
 
 def favicon():
@@ -53,12 +73,23 @@ def diagram(name: str, caption: str) -> None:
 
 
 def explained(markdown: str, notebook: str | None = None):
-    """The pages' layout: the demo in a wide left column, the explanation box on the right.
-    Returns (left, right), the two columns."""
-    left, right = st.columns([3, 2], gap="large")
+    """The pages' layout: the demo in a wide left column (LEFT_SHARE of the page: pass it to plot),
+    the explanation box on the right. In presentation mode the demo takes the width and the
+    explanation folds into an expander under it (the instructor says it; the screen shows the demo).
+    Returns (left, right): where the demo goes, where more explanation goes."""
+    if presenting():
+        left = st.container()
+        right = st.expander("What am I looking at?", icon=":material/help:")
+    else:
+        left, right = st.columns([3, 2], gap="large")
     with right:
         explain(markdown, notebook=notebook)
     return left, right
+
+
+def plural(count: int, word: str) -> str:
+    """"1 character", "3 characters": the count and the word that agrees with it."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def show_error(exc: Exception) -> None:
@@ -66,14 +97,61 @@ def show_error(exc: Exception) -> None:
     st.error(str(exc), icon=":material/error:")
 
 
-def plot(fig, key: str | None = None) -> None:
-    """Draw a tinymtp.viz figure with the project's own styling (plotly.js ships with Streamlit)."""
+def presentation_toggle() -> None:
+    """The sidebar's Presentation mode switch (drawn on every page, so it holds across pages), and
+    the page's look for it."""
+    st.sidebar.toggle("Presentation mode", key=PRESENT_KEY,
+                      help="For a projector: larger text and figures (every plot text 16 px or more) on every "
+                           "page. The navigation stays in the sidebar; collapse it with its arrow.")
+    st.html(PAGE_CSS + (PRESENTATION_CSS if presenting() else ""))
+
+
+def presenting() -> bool:
+    return bool(st.session_state.get(PRESENT_KEY, False))
+
+
+def plot(fig, key: str | None = None, share: float = 1.0) -> None:
+    """Draw a tinymtp.viz figure with the project's own styling (plotly.js ships with Streamlit).
+    `share`: the part of the page's width it gets (0.5 in one of two columns), so its title wraps
+    before it would be cut. In presentation mode the figure is enlarged for a projector (changed in
+    place: pass a fresh one) and gets the full width (see side_by_side)."""
+    if presenting():
+        viz.projector(fig)
+    elif share < 1:
+        viz.fit_title(fig, int(viz.TITLE_CHARS * share))
     st.plotly_chart(fig, theme=None, key=key, config={"displaylogo": False, "displayModeBar": False})
 
 
-def examples_for(tokenizer) -> list:
-    """The example prompts this model's vocabulary can read."""
-    return [e for e in EXAMPLES if not tokenizer.unknown_characters(e)]
+def side_by_side(spec, **kwargs) -> list:
+    """st.columns(spec), except in presentation mode: one full-width block per column, one under
+    the other, so every figure and its words stay large enough to read from the back of a room."""
+    if presenting():
+        count = spec if isinstance(spec, int) else len(spec)
+        return [st.container() for _ in range(count)]
+    return st.columns(spec, **kwargs)
+
+
+def corpus_kind(entry: ModelEntry) -> str | None:
+    """"code" or "English" for a model trained on a built-in corpus, else None (unknown text)."""
+    return CORPUS_KINDS.get(str(entry.metadata.get("corpus")))
+
+
+def examples_for(tokenizer, entry: ModelEntry | None = None) -> list:
+    """The example prompts this model's vocabulary can read; those written like its training text
+    first when the model's corpus is known."""
+    usable = [(text, kind) for text, kind in EXAMPLES if not tokenizer.unknown_characters(text)]
+    kind = corpus_kind(entry) if entry is not None else None
+    return [text for text, k in sorted(usable, key=lambda e: kind is not None and e[1] != kind)]
+
+
+def example_note(entry: ModelEntry, text: str) -> str:
+    """" (English: not in this model's training text, python-stdlib)" for an example of another
+    kind than the model's corpus; "" when it matches or the corpus is unknown."""
+    kind, corpus = corpus_kind(entry), entry.metadata.get("corpus")
+    theirs = next((k for t, k in EXAMPLES if len(text) >= 8 and t.startswith(text)), None)  # cut to fit, too
+    if kind is None or theirs is None or theirs == kind:
+        return ""
+    return f" ({theirs}: not in this model's training text, {corpus})"
 
 
 def corpus_examples(entry: ModelEntry, count: int = 4, length: int = 64) -> list:

@@ -22,9 +22,45 @@ CHECKPOINTS = checkpoints_dir()  # the one place that says where (tinymtp/files/
 
 
 def run_cli(*args, timeout=300, cwd=None, env=None):
-    """Run `python -m tinymtp ARGS` in a subprocess; returns CompletedProcess with text output."""
+    """Run `python -m tinymtp ARGS` in a subprocess; returns CompletedProcess with text output.
+
+    A new Python that imports torch costs seconds: the tests start one per command (the real entry
+    point, stdout holding nothing but what the command prints) plus the Ctrl-C and kill tests, and
+    test everything else in this process through the `cli` fixture."""
     return subprocess.run([sys.executable, "-m", "tinymtp", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd or ROOT, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """`cli(*args, cwd=None, env=None)`: `python -m tinymtp ARGS` run in this process through
+    `tinymtp.cli.main.main(argv)`, returning what `run_cli` returns (returncode, stdout, stderr).
+
+    An argparse refusal (SystemExit 2) becomes the return code, as in a real process; any other
+    exception propagates and fails the test, as a traceback would. The thread count a command sets
+    (`--threads`, `generate`'s one thread) is put back afterwards."""
+    from tinymtp.cli.main import main
+
+    def run(*args, cwd=None, env=None):
+        argv = [str(a) for a in args]
+        capsys.readouterr()  # what the test printed before is not the command's output
+        threads = torch.get_num_threads()
+        with monkeypatch.context() as patch:
+            patch.chdir(cwd or ROOT)
+            for name, value in (env or {}).items():
+                patch.setenv(name, str(value))
+            try:
+                code = main(argv)
+            except SystemExit as stop:  # what Python does with sys.exit(code) at the top
+                code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+                if isinstance(stop.code, str):
+                    print(stop.code, file=sys.stderr)
+            finally:
+                torch.set_num_threads(threads)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess([sys.executable, "-m", "tinymtp", *argv], code, out, err)
+
+    return run
 
 
 def assert_one_line_error(proc, *words):
@@ -64,6 +100,43 @@ def trained_checkpoint(tmp_path_factory, small_text_file) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def learner_runs(tmp_path_factory) -> Path:
+    """A runs/ folder holding a small 4-head model saved where notebook 04 saves it (runs/my-model),
+    made once: notebooks 05-07 study it, and notebook 04 in fast mode must leave it untouched."""
+    from tinymtp.data.corpora import load_corpus
+    from tinymtp.files.checkpoint import save_checkpoint
+    from tinymtp.files.paths import LEARNER_MODEL_NAME
+    from tinymtp.training.train import TrainConfig, train, training_metadata
+
+    folder = tmp_path_factory.mktemp("learner-runs")
+    corpus = load_corpus("python-stdlib")
+    model_config = ModelConfig(vocab_size=corpus.tokenizer.vocab_size, context_length=64, d_model=32, n_layers=1,
+                               attn_heads=2, n_heads=4)
+    train_config = TrainConfig(steps=20, batch_size=8, warmup_steps=5, eval_every=20, eval_batches=1, seed=0,
+                               threads=1)
+    result = train(model_config, train_config, corpus)
+    save_checkpoint(str(folder / LEARNER_MODEL_NAME), result.model, corpus.tokenizer,
+                    training_metadata(result, corpus, train_config))
+    return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def notebook_runs(request, tmp_path_factory):
+    """{(notebook, "empty" or "learner"): its run}[key] for every notebook run the session's tests ask
+    for, each made once, from the session's first test on, on the core the other tests leave free
+    (tests/notebook_runs.py). A session without notebook tests starts none."""
+    from notebook_runs import LEARNER, NotebookRuns, runs_wanted
+
+    wanted = runs_wanted(request.session.items)
+    learner = request.getfixturevalue("learner_runs") if any(kind == LEARNER for _, kind in wanted) else None
+    runs = NotebookRuns(wanted, learner, tmp_path_factory.mktemp("notebook-runs"))
+    if wanted:
+        runs.start_in_background()
+    yield runs
+    runs.stop()
+
+
 def random_model(vocab_size=6, n_heads=3, head_type="linear", context_length=16, seed=0, std=0.3):
     """A tiny float64 model with random weights everywhere (so the heads disagree with head 1).
 
@@ -82,6 +155,27 @@ def random_model(vocab_size=6, n_heads=3, head_type="linear", context_length=16,
 @pytest.fixture(scope="module")
 def one_thread():
     """One PyTorch thread for a module of many tiny forwards: a second thread only adds wake-up latency."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m picks the tests
+def pytest_collection_modifyitems(items):
+    """A test that drives Chromium is slow by nature (a server, a browser, pages drawn): the quick
+    run, `pytest -m "not slow"`, leaves every `browser` test out too."""
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread_for_the_session():
+    """The tests' models are tiny: PyTorch's second thread only adds wake-up latency, and on a 2-core
+    machine it spins against the app server, Chromium and the notebook kernels the tests start
+    (tests/test_model.py and test_causal.py: 61 s with two threads on a busy machine, 6 s with one).
+    Processes the tests start keep PyTorch's default."""
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -136,3 +230,34 @@ def poison_forgotten_slots(model, monkeypatch) -> None:
                              c.keys.dtype, c.keys.device)
 
     monkeypatch.setattr(model, "new_cache", poisoned_cache)
+
+
+# ---- the app's tests: ONE set of tiny checkpoints, ONE app server and ONE Chromium per test session --
+# (test_app*.py, test_tour.py, test_browser.py and test_replay.py share them; see test_app_fixtures.py)
+
+@pytest.fixture(scope="session")
+def app_checkpoints(tmp_path_factory) -> Path:
+    """mtp-4head, ntp-1head, draft and causal-4head, tiny, trained in seconds once per session."""
+    from test_app_fixtures import make_checkpoints
+
+    return make_checkpoints(tmp_path_factory.mktemp("app-checkpoints"))
+
+
+@pytest.fixture(scope="session")
+def app_server(app_checkpoints, tmp_path_factory):
+    """The real Streamlit server on those checkpoints, started once per session; yields its URL."""
+    from test_app_fixtures import require_chromium, serve_app
+
+    require_chromium()
+    pytest.importorskip("playwright.sync_api")
+    with serve_app(app_checkpoints, tmp_path_factory.mktemp("server")) as (url, _queue_log):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Debian Chromium for the session (pages are opened per test module)."""
+    from test_app_fixtures import launch_chromium
+
+    with launch_chromium() as browser:
+        yield browser

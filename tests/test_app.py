@@ -1,23 +1,24 @@
 """AppTest tests of every page of the app and its main interactions (no browser needed).
 
 Each test runs the real entry point (app/streamlit_app.py, st.navigation) and switches pages,
-against tiny checkpoints made in seconds (see test_app_fixtures.py).
+against the session's tiny checkpoints, made once in seconds (`app_checkpoints` in conftest.py).
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app_fixtures import APP, make_checkpoints, start_app
+from test_app_fixtures import APP, start_app
 
 TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    return make_checkpoints(tmp_path_factory.mktemp("app-checkpoints"))
+def checkpoints(app_checkpoints):
+    return app_checkpoints  # the session's one set (conftest.py), under the name these tests use
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -120,8 +121,10 @@ def test_speculative_step_play_pause_reset(app):
     assert at.session_state["spec_shown"] == 3
     at.button(key="spec_pause").click().run()
     assert at.session_state["spec_playing"] is False
-    at.button(key="spec_reset").click().run()
-    assert at.session_state["spec_shown"] == 1
+    at.button(key="spec_back").click().run()
+    assert at.session_state["spec_shown"] == 2 and "Round 1 of" in all_text(at)
+    at.button(key="spec_back").click().run()
+    assert at.session_state["spec_shown"] == 1 and at.button(key="spec_back").disabled
     at.button(key="spec_end").click().run()
     assert at.session_state["spec_shown"] == len(at.session_state["spec_result"].trace.rounds)
     assert any("Identical to plain greedy decoding" in s.value for s in at.success)
@@ -134,9 +137,12 @@ def test_speculative_sampling_mode_shows_the_rule_numbers(app):
     assert at.session_state["spec_result"].trace.mode == "speculative-sample"
     at.button(key="spec_step").click().run()
     columns = at.dataframe[0].value.columns
-    for name in ("q (drafter)", "p (draft under verifier)", "u", "min(1, p/q)"):
+    for name in ("q (drafter)", "p (draft under verifier)", "u", "min(1, p/q)", "drawn from"):
         assert name in columns
-    assert "u < min(1, p(x)/q(x))" in all_text(at)
+    decision = json.loads(at.get("plotly_chart")[0].proto.spec)  # the round figure: the decision drawn
+    notes = [a["text"] for a in decision["layout"]["annotations"]]
+    assert any(n.startswith("min(1, p/q) = ") for n in notes) and any(n.startswith("u = ") for n in notes)
+    assert "below min(1, p/q)" in decision["layout"]["title"]["text"].replace("<br>", " ")
     at.slider(key="spec_temperature").set_value(1.5).run()
     assert at.session_state["spec_shown"] == 1  # new settings: a new run from its first round
     assert not at.exception and not errors(at)
@@ -153,8 +159,13 @@ def test_speculative_with_fewer_heads_and_with_the_draft_model(app):
     at.radio(key="spec_drafter").set_value("the text itself (lookup)").run()
     result = at.session_state["spec_result"]
     assert result.trace.mode == "lookup" and result.tokens == at.session_state["spec_base"].tokens
+    at.radio(key="spec_drafter").set_value("a separate draft model").run()
     at.radio(key="spec_mode").set_value("sampling").run()
-    assert not at.exception and "decodes greedily" in all_text(at)
+    at.radio(key="spec_drafter").set_value("the text itself (lookup)").run()  # no probabilities to sample with
+    assert not at.exception and "decodes greedily" in all_text(at) and at.radio(key="spec_mode").disabled
+    assert at.session_state["spec_result"].trace.mode == "lookup"
+    at.button(key="spec_step").click().run()  # ... and the round viewer stays
+    assert at.session_state["spec_shown"] == 2 and "Round 1 of" in all_text(at)
 
 
 def test_speculative_tree_view_draws_the_tree_and_its_mask(app):
@@ -393,12 +404,17 @@ def test_compare_page_reads_metadata_and_measures_speed(app):
     at.slider(key="cmp_tokens").set_value(16)
     at.button(key="cmp_measure").click().run()
     assert not at.exception and not errors(at)
-    table = at.dataframe[1].value
+    table = at.dataframe[2].value
     assert list(table["decoding"])[:1] == ["greedy"]
     assert any("draft model" in d for d in table["decoding"])
     assert set(table["same text as greedy"]) == {"✓ yes"}
     assert table["acceptance length"].iloc[1] >= 1 and "/" in table["kept: share of rounds / conditional"].iloc[1]
-    assert len(at.get("plotly_chart")) == 4
+    assert len(at.get("plotly_chart")) == 5
+    side_by_side = at.dataframe[1].value  # greedy and sampled, with their texts' statistics
+    assert [t.split(",")[0].split(" ")[0] for t in side_by_side["text"]] == ["sampled", "greedy"]
+    assert "distinct 8-character pieces" in side_by_side.columns and "ends in a loop" in side_by_side.columns
+    title = json.loads(at.get("plotly_chart")[2].proto.spec)["layout"]["title"]["text"].replace("<br>", " ")
+    assert title.startswith("Greedy and sampled text side by side")
 
 
 def test_compare_page_shows_saved_experiment_results(app, tmp_path, monkeypatch):
@@ -418,6 +434,7 @@ def test_compare_page_shows_saved_experiment_results(app, tmp_path, monkeypatch)
     for finding in __import__("json").loads(proc.stdout)["findings"]:
         assert finding in text
     assert len(at.get("plotly_chart")) == 3  # the two comparisons + the induction figure
+    assert "1 experiment, each run by one command" in text  # counted, not written down
 
 
 def test_compare_with_a_one_head_mtp_model_says_why(app):

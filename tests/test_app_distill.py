@@ -13,20 +13,23 @@ import time
 import pytest
 import torch
 from test_app import _restore_torch_threads, all_text, errors, open_page  # noqa: F401  (an autouse fixture)
-from test_app_fixtures import make_checkpoints, start_app
+from test_app_fixtures import start_app
 
 TIMEOUT = 60
 STORIES_MODEL = "stories-3head"
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
+def checkpoints(tmp_path_factory, app_checkpoints):
+    """The session's tiny checkpoints (linked, not trained again) and one trained on `stories`."""
     from tinymtp.core.model import ModelConfig
     from tinymtp.data.corpora import load_corpus
     from tinymtp.files.checkpoint import save_checkpoint
     from tinymtp.training.train import TrainConfig, train, training_metadata
 
-    root = make_checkpoints(tmp_path_factory.mktemp("distill-checkpoints"))
+    root = tmp_path_factory.mktemp("distill-checkpoints")
+    for shared in app_checkpoints.iterdir():
+        (root / shared.name).symlink_to(shared, target_is_directory=True)
     corpus = load_corpus("stories")
     model_config = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=3)
     train_config = TrainConfig(steps=12, batch_size=8, eval_every=6, eval_batches=2, seed=3)
@@ -94,8 +97,11 @@ def test_distill_a_model_then_decode_and_save_it(train_page, tmp_path, checkpoin
     at.slider(key="cmp_tokens").set_value(16)
     at.button(key="cmp_measure").click().run()
     assert not at.exception and not errors(at), errors(at)
-    measured = at.dataframe[1].value  # greedy and speculative decoding with the distilled heads
+    measured = at.dataframe[2].value  # greedy and speculative decoding with the distilled heads (after sampled vs greedy)
     assert list(measured["decoding"])[:1] == ["greedy"] and set(measured["same text as greedy"]) == {"✓ yes"}
+    texts = at.dataframe[1].value  # a model of a built-in corpus: its own text is the yardstick, first
+    assert list(texts["text"]) == ["the corpus's own continuation", "sampled T=1", "greedy draft_len 2"]
+    assert all(cell.endswith("%") for cell in texts["distinct 8-character pieces"])
 
 
 def test_the_trunk_recipe_trains_head_1_too_and_says_so(train_page, checkpoints):

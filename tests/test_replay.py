@@ -11,17 +11,16 @@ import pytest
 import torch
 from conftest import CHECKPOINTS, assert_one_line_error, run_cli
 
+from tinymtp.analysis.repetition import loop_round, loop_start
 from tinymtp.core.errors import TinyMTPError
 from tinymtp.decoding.decode import generate
 from tinymtp.decoding.settings import DecodeHooks, DecodeSettings
+from tinymtp.decoding.trace import Round, Trace
 from tinymtp.files.checkpoint import load_checkpoint
 from tinymtp.viz.replay import is_replay, replay_html
 
 SHIPPED = CHECKPOINTS / "mtp-4head"
 PROMPT = "def main(<x>):\n    "  # '<' and '>' must come out escaped
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 OUTSIDE = [r"https?://", r"\bsrc\s*=", r"\bhref\s*=\s*[\"']?(?!#)", r"@import", r"url\(", r"fetch\(",
            r"XMLHttpRequest", r"<link\b", r"<iframe\b"]
 
@@ -125,42 +124,77 @@ def test_generate_html_has_the_trace_cap(tmp_path):
     assert not (tmp_path / "x.html").exists()
 
 
+VOCAB = "ab =\n"
+
+
+def looping_trace(loop: bool) -> Trace:
+    """A made-up speculative run over VOCAB: "ab" then either spaces to the end (a loop) or varied text."""
+    chunks = ["a", "b=", "ab"] + (["   "] * 30 if loop else ["a=b", "\nba", "=\na", "b a", "ab=", "\n=b", "a b"])
+    rounds = [Round(index=i, kind="prefill" if i == 0 else "verify", fed=[0],
+                    committed=[VOCAB.index(c) for c in chunk]) for i, chunk in enumerate(chunks)]
+    return Trace(mode="speculative", drafters=[2, 3], rounds=rounds)
+
+
+def test_a_looping_run_is_marked_from_the_round_that_starts_the_loop():
+    looping = embedded(replay_html("x", looping_trace(True), VOCAB))
+    text = "".join(r["text"] for r in looping["rounds"])
+    start = loop_start(text)
+    assert start is not None and looping["loop_round"] == loop_round(looping_trace(True).rounds, start) == 3
+    assert [r["loop"] for r in looping["rounds"]] == [False] * 3 + [True] * 30
+    assert "every draft is easy" in looping["loop_note"] and "round 3" in looping["loop_note"]
+    varied = embedded(replay_html("x", looping_trace(False), VOCAB))
+    assert varied["loop_round"] is None and varied["loop_note"] is None
+    assert not any(r["loop"] for r in varied["rounds"])
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_loop_banner_shows_from_the_loops_round_on(chromium, tmp_path):
+    path = tmp_path / "loop.html"
+    path.write_text(replay_html("x", looping_trace(True), VOCAB), encoding="utf-8")
+    page = chromium.new_page()
+    page.goto(path.as_uri())
+    assert page.locator("#loop").inner_text() == "" and not page.locator("#loop").is_visible()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    assert "every draft is easy" in page.locator("#loop").inner_text() and page.locator("#loop").is_visible()
+    assert page.locator("#text span.loopstart").count() == 1
+    page.keyboard.press("ArrowLeft")
+    assert page.locator("#loop").inner_text() == ""
+    page.close()
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("mode", ["speculative", "tree"])
-def test_the_replay_plays_from_disk_with_the_network_blocked(shipped, tmp_path, mode):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing") if not os.environ.get("CI") else pytest.fail(f"{CHROMIUM} missing")
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_the_replay_plays_from_disk_with_the_network_blocked(shipped, tmp_path, mode, chromium):
     result = run(shipped, mode, tokens=40)
     path = tmp_path / "replay.html"
     path.write_text(replay_html(PROMPT, result.trace, shipped.tokenizer), encoding="utf-8")
     total, last = len(result.trace.rounds), result.trace.rounds[-1].index
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1200, "height": 900})
-        outside, errors = [], []
-        context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
-                      else (outside.append(route.request.url), route.abort()))
-        page = context.new_page()
-        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith("file:") else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(path.as_uri())
-        counter, text = page.locator("#counter"), page.locator("#text")
-        assert counter.inner_text() == f"Round 0 of {last}"  # the prefill is round 0, as in the app
-        written = PROMPT + shipped.tokenizer.decode(result.trace.rounds[0].committed)
+    context = chromium.new_context(viewport={"width": 1200, "height": 900})  # the session's one Chromium
+    outside, errors = [], []
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+                  else (outside.append(route.request.url), route.abort()))
+    page = context.new_page()
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith("file:") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    counter, text = page.locator("#counter"), page.locator("#text")
+    assert counter.inner_text() == f"Round 0 of {last}"  # the prefill is round 0, as in the app
+    written = PROMPT + shipped.tokenizer.decode(result.trace.rounds[0].committed)
+    assert text.inner_text() == written
+    for i in range(1, total):
+        page.click("#next")
+        written += shipped.tokenizer.decode(result.trace.rounds[i].committed)
+        assert counter.inner_text() == f"Round {result.trace.rounds[i].index} of {last}"
         assert text.inner_text() == written
-        for i in range(1, total):
-            page.click("#next")
-            written += shipped.tokenizer.decode(result.trace.rounds[i].committed)
-            assert counter.inner_text() == f"Round {result.trace.rounds[i].index} of {last}"
-            assert text.inner_text() == written
-            if result.trace.rounds[i].tree:
-                assert page.locator("#round svg rect").count() > 1
-        assert page.locator("#next").is_disabled()
-        page.keyboard.press("ArrowLeft")
-        assert counter.inner_text() == f"Round {result.trace.rounds[-2].index} of {last}"
-        page.click("#back")
-        assert counter.inner_text() == f"Round {result.trace.rounds[-3].index} of {last}"
-        browser.close()
+        if result.trace.rounds[i].tree:
+            assert page.locator("#round svg rect").count() > 1
+    assert page.locator("#next").is_disabled()
+    page.keyboard.press("ArrowLeft")
+    assert counter.inner_text() == f"Round {result.trace.rounds[-2].index} of {last}"
+    page.click("#back")
+    assert counter.inner_text() == f"Round {result.trace.rounds[-3].index} of {last}"
+    context.close()
     assert outside == [] and errors == []

@@ -149,8 +149,8 @@ def test_lookup_sampling_is_exact_and_a_wrong_rule_is_caught():
     assert chisquare(observed, expected).pvalue > 0.01
     observed, expected = counts(keep_if_p_at_least_q)  # p >= 1 never happens: every draft rejected
     assert chisquare(observed, expected).pvalue < 1e-6
-    checks = [c for s in range(20) for r in decode_ids(model, prompt, DecodeSettings("lookup-sample", 3, seed=s,
+    checks = [c for s in range(200) for r in decode_ids(model, prompt, DecodeSettings("lookup-sample", 3, seed=s,
                                                                                      draft_len=2)).trace.rounds
               for c in r.checks]
-    assert len(checks) >= 3 and all(c.q == 1.0 for c in checks)  # the drafts' q: all the mass on each
+    assert len(checks) >= 20 and all(c.q == 1.0 for c in checks)  # the drafts' q: all the mass on each
     assert any(c.accepted for c in checks) and any(not c.accepted for c in checks)

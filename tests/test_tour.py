@@ -70,12 +70,12 @@ def test_every_tour_step_renders_and_next_back_move(app):
     assert at.session_state["tour_step"] == STEPS - 2 and at.header[0].value == seen[-2]
 
 
-def test_presentation_mode_hides_the_sidebar_and_enlarges_text(app):
+def test_presentation_mode_enlarges_text_and_keeps_the_navigation(app):
     at = open_page(app, "tour")
-    assert not any("stSidebar" in m.value for m in at.markdown)
-    at.toggle(key="tour_present").set_value(True).run()
-    styles = [m.value for m in at.markdown if "<style>" in m.value]
-    assert styles and "stSidebar" in styles[0] and "display: none" in styles[0] and "font-size" in styles[0]
+    assert not any("1.35rem" in h.proto.body for h in at.get("html"))
+    at.sidebar.toggle(key="present").set_value(True).run()
+    styles = [h.proto.body for h in at.get("html") if "1.35rem" in h.proto.body]
+    assert styles and "stSidebar" not in styles[0]  # the sidebar, and its navigation, stay
     at.button(key="tour_next").click().run()
     assert at.session_state["tour_step"] == 1 and not at.exception
 
@@ -115,12 +115,12 @@ def test_tour_in_chromium(server, browser_page):
     """Presentation mode on, Next through every step (a screenshot of each), Back once, then off."""
     page = browser_page
     open_app_page(page, f"{server}/tour", "Step 1 of")
-    page.get_by_text("Presentation mode").click()
+    page.locator('[data-testid="stSidebar"]').get_by_text("Presentation mode").click()
     settle(page)
-    assert not page.locator('[data-testid="stSidebar"]').is_visible()
+    assert page.locator('[data-testid="stSidebarNav"]').is_visible()  # the navigation stays reachable
     size = page.locator('[data-testid="stMainBlockContainer"] p').first.evaluate(
         "e => parseFloat(getComputedStyle(e).fontSize)")
-    assert size >= 22  # 1.55rem
+    assert size >= 21  # 1.35rem
     for i in range(1, STEPS + 1):
         if i > 1:
             page.get_by_role("button", name=re.compile("Next")).click()
@@ -133,6 +133,8 @@ def test_tour_in_chromium(server, browser_page):
     page.get_by_role("button", name=re.compile("Back")).click()
     page.get_by_text(f"Step {STEPS - 1} of {STEPS}").wait_for()
     settle(page)
-    page.get_by_text("Presentation mode").click()
+    page.locator('[data-testid="stSidebar"]').get_by_text("Presentation mode").click()
     settle(page)
-    assert page.locator('[data-testid="stSidebar"]').is_visible()
+    size = page.locator('[data-testid="stMainBlockContainer"] p').first.evaluate(
+        "e => parseFloat(getComputedStyle(e).fontSize)")
+    assert size < 21

@@ -13,6 +13,7 @@ from tinymtp.analysis.predictions import head_predictions, max_prompt_length
 from tinymtp.core.errors import TinyMTPError
 
 MAX_SHOWN = 64  # columns in the grid; longer prompts would make the cells unreadable
+PRESENTED = 24  # columns of the grid in presentation mode (a projector): the prompt's last characters
 KEPT = 8  # predictions kept per session: a few prompts to go back to, never a growing pile
 
 st.title("What does each head predict?")
@@ -30,14 +31,14 @@ left, right = ui.explained(
     "- **◆ orange**: it matches what **head 1 would write** itself from there, which is what "
     "speculative decoding checks, so it predicts the speed-up.\n\n"
     "**Try** code with a predictable ending (`self.name = name`, brackets, indentation), then "
-    "plain English: how far ahead do the heads stay right?",
+    "plain English (outside a code model's training text): how far ahead do the heads stay right?",
     notebook="05_what_the_heads_know.ipynb")
 with right:
     ui.diagram("fan-of-heads", "one trunk, n heads, one shared unembedding: head k predicts x[t+k]")
 
-examples = ui.examples_for(tokenizer)
+examples = ui.examples_for(tokenizer, entry)
 snippets = ui.corpus_examples(entry, length=48)
-choices = {f"Example {i + 1}: {e.splitlines()[0][:40]}": e for i, e in enumerate(examples)}
+choices = {f"Example {i + 1}: {e.splitlines()[0][:40]}{ui.example_note(entry, e)}": e for i, e in enumerate(examples)}
 choices.update({f"From the validation text {i + 1}: {s.strip().splitlines()[0][:32]}": s
                 for i, s in enumerate(snippets)})
 if "heads_prompt" not in st.session_state:
@@ -79,7 +80,12 @@ except TinyMTPError as exc:
     ui.show_error(exc)
     st.stop()
 
-ui.plot(viz.head_grid(pred, title=f"Each head's top guess (model: {entry.label})"), key="heads_grid")
+shown = PRESENTED if ui.presenting() and pred.length > PRESENTED else None  # large text needs wide cells
+ui.plot(viz.head_grid(pred, title=f"Each head's top guess (model: {entry.label})"
+                      + (f", the prompt's last {shown} characters" if shown else ""), last=shown), key="heads_grid")
+if ui.example_note(entry, text):
+    st.caption(f":material/translate: This example is{ui.example_note(entry, text)}: the heads guess text unlike "
+               "anything they were trained on, so expect them to be right less often.")
 
 
 
@@ -87,7 +93,7 @@ ui.plot(viz.head_grid(pred, title=f"Each head's top guess (model: {entry.label})
 def one_position(pred) -> None:
     """The slider and its bars: moving the slider reruns this section only."""
     st.subheader("All guesses at one position")
-    cols = st.columns([3, 2], gap="large")
+    cols = ui.side_by_side([3, 2], gap="large")
     with cols[0]:
         default_t = min(pred.length - 1, max(0, pred.length // 2))
         t = st.select_slider(
@@ -104,9 +110,9 @@ one_position(pred)
 
 st.subheader("How often is each head right on this prompt?")
 rows = pred.accuracy()
-a, b = st.columns([3, 2], gap="large")
+a, b = ui.side_by_side([3, 2], gap="large")
 with a:
-    ui.plot(viz.head_accuracy(rows), key="heads_accuracy")
+    ui.plot(viz.head_accuracy(rows), key="heads_accuracy", share=ui.LEFT_SHARE)
 with b:
     ui.explain(
         "**Matches the real text**: the usual accuracy. Head k's guess at t is compared with "

@@ -1,4 +1,11 @@
-"""Speculative decoding, live: the heads draft, one forward pass checks, round by round."""
+"""Speculative decoding, live: the heads draft, one forward pass checks, round by round.
+
+The page is a stage: the round buttons and the round's figure come first and share one screen
+(1024x768 with the sidebar open); the settings and the explanations fold into expanders above
+them. Everything that changes per round is one fragment (Step, Back and each tick of Play rerun
+it alone) and its figures come from tinymtp.viz.stage.round_view, built in time that does not
+grow with the run.
+"""
 
 from dataclasses import replace
 
@@ -17,33 +24,28 @@ OWN_HEADS, DRAFT_MODEL, LOOKUP = "the model's own heads", "a separate draft mode
 st.title("Speculative decoding, live")
 entry = models.current_model()
 model, tokenizer, n = entry.model, entry.tokenizer, entry.n_heads
+shipped = models.shipped_checkpoints()
+draft_label = "draft" if "draft" in shipped else None
 
-left, right = ui.explained(
-    "Plain decoding runs the whole model once per character. **Self-speculative decoding** "
-    "uses the extra heads as a free draft: after each forward pass, head 1's choice is sure, "
-    "and heads 2, 3, … guess the characters after it. The next forward pass feeds the sure "
-    "character **and** the drafts at once, and head 1 checks every draft in that same pass. "
-    "Drafts are kept up to the first one head 1 disagrees with; there head 1's own choice "
-    "replaces it (**corrected**), and if all drafts pass, head 1 adds one more (**bonus**).\n\n"
-    "In **greedy** mode the result is exactly what plain greedy decoding writes, only with "
-    "fewer forward passes. In **sampling** mode an accept/reject rule with a random draw keeps "
-    "the text distributed exactly like plain sampling.\n\n"
-    "**Drafts as: tree** (Medusa) puts several guesses per head into the same forward pass, "
-    "with an attention mask that keeps the branches apart, and keeps the longest branch head 1 "
-    "agrees with.\n\n"
-    "**Try:** Step through a few rounds, then Play. Change draft_len (how many heads draft) and "
-    "watch tokens per forward; switch to sampling and raise the temperature; try a tree.",
-    notebook="06_self_speculative_decoding.ipynb")
-with right:
-    st.caption(":material/menu_book: Sampling mode in depth: `notebooks/07_speculative_sampling.ipynb`; "
-               "trees and causal heads: `notebooks/09_trees_and_causal_heads.ipynb`")
+settings_column, help_column = st.columns([3, 1])  # one row: the stage below starts higher
+with help_column.popover("Explain", icon=":material/help:", width="stretch"):
+    ui.explain(
+        "Plain decoding runs the whole model once per character. **Self-speculative decoding** uses the "
+        "extra heads as a free draft: head 1's choice is sure, heads 2, 3, … guess the characters after it, "
+        "and the next forward pass feeds the sure character **and** the drafts at once while head 1 checks "
+        "every draft. Drafts are kept up to the first one head 1 disagrees with; there head 1's own choice "
+        "replaces it (**corrected**); if all pass, head 1 adds one more (**bonus**).\n\n"
+        "**Greedy**: exactly plain greedy's text, in fewer passes. **Sampling**: a draft is kept when a "
+        "uniform draw u falls below min(1, p/q), so the text is distributed exactly like plain sampling. "
+        "**Tree** (Medusa): several guesses per head in one pass, branches kept apart by the attention mask.",
+        notebook="06_self_speculative_decoding.ipynb", title="The idea")
+    st.caption(":material/menu_book: Sampling: `notebooks/07_speculative_sampling.ipynb`; trees and causal "
+               "heads: `notebooks/09_trees_and_causal_heads.ipynb`. Keys: → steps, ← goes back.")
     ui.diagram("speculative-timeline", "draft, verify in one forward, keep the agreeing prefix, roll back the rest")
     ui.diagram("tree-with-mask", "a candidate tree and the attention mask that keeps its branches apart")
 
-shipped = models.shipped_checkpoints()
-draft_label = "draft" if "draft" in shipped else None
-with left:
-    examples = ui.examples_for(tokenizer)
+with settings_column.expander("Settings: prompt, drafter, mode, length", icon=":material/tune:"):
+    examples = ui.examples_for(tokenizer, entry)
     if "spec_prompt" not in st.session_state:
         st.session_state["spec_prompt"] = examples[0] if examples else ""
     prompt = st.text_area("Prompt", key="spec_prompt", height=90, max_chars=400)
@@ -52,16 +54,19 @@ with left:
     drafter = c1.radio("Drafts from", drafter_options, key="spec_drafter",
                        help="lookup (prompt lookup decoding): the characters that followed the last earlier "
                             "copy of the text's last few characters; no model drafts, greedy only.")
-    mode = c2.radio("Mode", ["greedy", "sampling"], horizontal=True, key="spec_mode",
+    mode = c2.radio("Mode", ["greedy", "sampling"], horizontal=True, key="spec_mode", disabled=drafter == LOOKUP,
                     help="greedy: always the most likely character. sampling: draw at random from head 1's "
                          "distribution (temperature, top-k).")
+    if drafter == LOOKUP:  # lookup drafts without probabilities: there is no sampling rule to apply
+        mode = "greedy"
+        c2.caption("Lookup drafts without probabilities, so it decodes greedily.")
     max_new = c3.slider("New characters", 10, 200, 60, step=10, key="spec_max_new")
     c4, c5, c6 = st.columns(3)
+    if drafter == OWN_HEADS and n < 2:
+        st.warning(f"'{entry.label}' has a single head, so it has nothing to draft with. Pick a model with "
+                   "several heads in the sidebar (e.g. mtp-4head), or let a separate draft model draft.")
+        st.stop()
     if drafter == OWN_HEADS:
-        if n < 2:
-            st.warning(f"'{entry.label}' has a single head, so it has nothing to draft with. Pick a model with "
-                       "several heads in the sidebar (e.g. mtp-4head), or let a separate draft model draft.")
-            st.stop()
         draft_len = c4.slider("draft_len: drafted per round", 1, n - 1, n - 1, key="spec_drafting",
                               help="heads 2..draft_len+1 draft; each round can add up to draft_len + 1 characters.")
     else:
@@ -85,9 +90,6 @@ with left:
     else:
         temperature, top_k, seed = 0.0, None, 0
 
-if drafter == LOOKUP and mode == "sampling":
-    st.info("Prompt lookup drafts without probabilities, so it decodes greedily here: switch Mode to greedy.")
-    st.stop()
 if drafter == DRAFT_MODEL:
     spec_mode = "draft-model"
 elif drafter == LOOKUP:
@@ -99,6 +101,9 @@ else:
 base_mode = "greedy" if mode == "greedy" else "sample"
 settings = (entry.label, id(model), prompt, spec_mode, temperature, top_k, draft_len, max_new, seed, tree_text)
 tree_arg = {"tree": None if tree_text in (None, "", "default") else tree_text} if spec_mode == "tree" else {}
+st.caption(f"{entry.label} · {spec_mode} against plain {base_mode}"
+           + (f" at temperature {temperature:g}" if mode == "sampling" else "")
+           + f" · {max_new} new characters · draft_len {draft_len}")
 
 if st.session_state.get("spec_settings") != settings:
     try:
@@ -115,53 +120,45 @@ if st.session_state.get("spec_settings") != settings:
         st.session_state.pop("spec_settings", None)
         ui.show_error(exc)
         st.stop()
-    wall = viz.wall_clock({base_mode: base.trace.seconds, spec_mode: spec.trace.seconds},
-                          title="Wall-clock time for the whole run (one run: expect noise)")
     st.session_state.update(spec_settings=settings, spec_result=spec, spec_base=base, spec_shown=1,
-                            spec_playing=False, spec_wall_figure=wall)  # the figure: drawn per run, not per round
+                            spec_playing=False, spec_trap=viz.trap(spec, base, tokenizer))
 
 spec, base = st.session_state["spec_result"], st.session_state["spec_base"]
+found = st.session_state["spec_trap"]
 total = len(spec.trace.rounds)
 playing = st.session_state.get("spec_playing", False)  # the round viewer's timer, as this full run sets it
 
 
-def step():
-    st.session_state["spec_shown"] = min(total, st.session_state["spec_shown"] + 1)
-    st.session_state["spec_playing"] = False
+def go_to(shown: int, play: bool = False) -> None:
+    st.session_state["spec_shown"] = min(total, max(1, shown))
+    st.session_state["spec_playing"] = play
+
+
+def go_by(rounds: int) -> None:
+    """From the round shown when the button is pressed (Play may have moved on since it was drawn)."""
+    go_to(st.session_state["spec_shown"] + rounds)
 
 
 def play():
-    if st.session_state["spec_shown"] >= total:
-        st.session_state["spec_shown"] = 1
-    st.session_state["spec_playing"] = True
-
-
-def pause():
-    st.session_state["spec_playing"] = False
-
-
-def reset():
-    st.session_state["spec_shown"] = 1
-    st.session_state["spec_playing"] = False
-
-
-def to_end():
-    st.session_state["spec_shown"] = total
-    st.session_state["spec_playing"] = False
+    go_to(1 if st.session_state["spec_shown"] >= total else st.session_state["spec_shown"], play=True)
 
 
 def controls() -> None:
-    """Step, Play or Pause, Reset, To the end: inside the round viewer, so a press reruns it alone."""
-    now_playing = st.session_state.get("spec_playing", False)
-    b = st.columns([3, 2], gap="large")[0].columns(4)
-    b[0].button("Step", on_click=step, key="spec_step", icon=":material/skip_next:", disabled=now_playing,
-                width="stretch")
+    """Back, Step, Play or Pause, To the end, in one row across the page (Play at the end starts
+    again from round 0); the arrow keys press Back and Step. Inside the round viewer, so a press
+    reruns it alone."""
+    now_playing, shown = st.session_state.get("spec_playing", False), st.session_state["spec_shown"]
+    b = st.columns(4)
+    b[0].button("Back", on_click=go_by, args=(-1,), key="spec_back", icon=":material/skip_previous:",
+                disabled=now_playing or shown <= 1, width="stretch", shortcut="Left")
+    b[1].button("Step", on_click=go_by, args=(1,), key="spec_step", icon=":material/skip_next:",
+                disabled=now_playing or shown >= total, width="stretch", shortcut="Right", type="primary")
     if now_playing:
-        b[1].button("Pause", on_click=pause, key="spec_pause", icon=":material/pause:", width="stretch")
+        b[2].button("Pause", on_click=go_by, args=(0,), key="spec_pause", icon=":material/pause:", width="stretch")
     else:
-        b[1].button("Play", on_click=play, key="spec_play", icon=":material/play_arrow:", width="stretch")
-    b[2].button("Reset", on_click=reset, key="spec_reset", icon=":material/restart_alt:", width="stretch")
-    b[3].button("To the end", on_click=to_end, key="spec_end", icon=":material/last_page:", width="stretch")
+        b[2].button("Play", on_click=play, key="spec_play", icon=":material/play_arrow:", width="stretch")
+    b[3].button("To the end", on_click=go_to, args=(total,), key="spec_end", icon=":material/last_page:",
+                width="stretch")
 
 
 def advance() -> int:
@@ -180,39 +177,19 @@ def advance() -> int:
     return shown
 
 
-def round_header(so_far, rnd, shown: int) -> None:
-    """Where the run is, and what it has saved so far."""
+def round_header(so_far, shown: int) -> None:
+    """Where the run is, in one line, and the loop warning once the text has started looping."""
     summary = so_far.summary()
-    greedy_forwards = summary["tokens"]  # plain decoding: one forward per token
-    st.markdown(f"**Round {shown - 1} of {total - 1}** · forward pass {shown} of {total} · "
-                f"{'playing' if st.session_state.get('spec_playing') else 'paused'}")
-    m = st.columns(5)
-    m[0].metric("Characters written", summary["tokens"])
-    m[1].metric("Forward passes", summary["forwards"])
-    m[2].metric("Characters per forward", f"{summary['tokens_per_forward']:.2f}")
-    m[3].metric("Forward passes saved", greedy_forwards - summary["forwards"],
-                help="Plain decoding needs one forward pass per character.")
-    m[4].metric("KV cache length", rnd.cache_after, delta=rnd.cache_after - rnd.cache_before,
-                delta_color="off", help="Positions the cache holds after this round (rejected drafts are rolled back).")
+    st.markdown(f"**Round {shown - 1} of {total - 1}** · {summary['tokens']} characters in {summary['forwards']} "
+                f"forward passes: {summary['tokens_per_forward']:.2f} per pass"
+                + (" · playing" if st.session_state.get("spec_playing") else ""))
+    if found.reached(shown):
+        st.warning(f"From round {found.spec_round} the text repeats one stretch to the end (a loop). Inside a "
+                   "loop head 1 reads the same context every period, so every draft is easy: tokens per forward "
+                   "from here measures the loop, not the heads.", icon=":material/autorenew:")
 
 
-def tree_round(rnd) -> None:
-    """A tree round: its candidates, the attention mask that kept the branches apart, the checks."""
-    t1, t2 = st.columns([3, 2])
-    with t1:
-        ui.plot(viz.candidate_tree(rnd, tokenizer), key="spec_tree_fig")
-    with t2:
-        ui.plot(viz.tree_attention_mask(rnd), key="spec_tree_mask")
-    st.caption("Every candidate went into ONE forward pass. The mask lets each candidate see the prompt, "
-               "the root and its own ancestors only, so it is computed as if its branch were the only "
-               "continuation; a candidate is accepted when it equals head 1's choice at its parent. "
-               f"{viz.ACCEPT_MARK} accepted (the kept path, thick), {viz.REJECT_MARK} rejected, · never "
-               "checked because its parent was rejected. The kept path's keys and values then move next "
-               "to the prefix in the KV cache; the others are forgotten.")
-    st.dataframe(viz.round_rows(rnd, mode=spec.trace.mode), hide_index=True)
-
-
-def this_round(rnd) -> None:
+def this_round(rnd, view: dict) -> None:
     """The shown round: the prefill, a round without drafts, a tree, or a chain of drafts."""
     if rnd.kind == "prefill":
         first = tokenizer.decode(rnd.committed)
@@ -221,69 +198,69 @@ def this_round(rnd) -> None:
                 f"character, {viz.show_char(first)!r}; "
                 + ("the draft model then drafts the next ones. " if spec_mode == "draft-model" else
                    "the other heads' guesses become the first drafts. ") +
-                "Press **Step** to verify them.", icon=":material/input:")
+                "Press **Step** (or →) to verify them.", icon=":material/input:")
     elif not rnd.checks:
         st.info(f"Round {rnd.index}: no drafts this time (for example at the end of the context window); "
                 f"one character written, {viz.show_char(tokenizer.decode(rnd.committed))!r}.")
     elif rnd.tree:
-        tree_round(rnd)
+        t1, t2 = ui.side_by_side([3, 2])
+        with t1:
+            ui.plot(view["tree"], key="spec_tree_fig", share=0.6)
+        with t2:
+            ui.plot(view["mask"], key="spec_tree_mask", share=0.4)
+        st.caption("Every candidate went into ONE forward pass. The mask lets each candidate see the prompt, "
+                   "the root and its own ancestors only; a candidate is accepted when it equals head 1's "
+                   f"choice at its parent. {viz.ACCEPT_MARK} accepted (the kept path, thick), {viz.REJECT_MARK} "
+                   "rejected, · never checked because its parent was rejected.")
     else:
-        ui.plot(viz.speculative_round(rnd, tokenizer, mode=spec.trace.mode), key="spec_round")
-        if mode == "sampling":
-            st.caption("The exact rule: draft x, drawn from its head's distribution q, is kept when a uniform "
-                       "draw u < min(1, p(x)/q(x)), p being head 1's distribution. At the first rejection the "
-                       "corrected character is drawn from norm(max(0, p − q)), which keeps the output "
-                       "distributed exactly like plain sampling.")
-        st.dataframe(viz.round_rows(rnd, mode=spec.trace.mode), hide_index=True)
+        ui.plot(view["round"], key="spec_round")
     if rnd.note:
         st.caption(f":material/info: {rnd.note}")
 
 
-def progress_charts(so_far, shown: int) -> None:
+def progress_charts(so_far, view: dict) -> None:
     """Tokens per forward and acceptance so far, then both decoders' forward passes side by side."""
     summary = so_far.summary()
-    g1, g2 = st.columns(2)
+    g1, g2 = ui.side_by_side(2)
     with g1:
-        ui.plot(viz.tokens_per_forward(so_far, n_heads=draft_len + 1,
-                                       greedy_trace=base.trace.upto(shown)), key="spec_tpf")
+        ui.plot(view["tokens_per_forward"], key="spec_tpf", share=0.5)
     with g2:
-        ui.plot(viz.acceptance_per_head(so_far), key="spec_accept")
-        if summary["acceptance_length"] is not None:
-            given = ", ".join(f"{a.get('label', 'head ' + str(a['head']))} {a['conditional']:.0%}"
-                              for a in summary["acceptance_per_head"] if a["conditional"] is not None)
-            st.caption(f"**Acceptance length** so far: {summary['acceptance_length']:.2f} characters per "
-                       f"verifying round, head 1's corrected or bonus character included "
-                       f"({summary['drafts_accepted_per_round']:.2f} drafts kept). The bars count all the "
-                       "rounds that drafted; counting only the rounds that kept every earlier draft "
-                       f"(the conditional rate): {given or 'no round got that far yet'}.")
-    ui.plot(viz.lanes(base.trace, spec.trace, tokenizer, forwards=shown,
-                      title=f"Lanes: {base_mode} and {spec_mode} decoding, one box per forward pass",
-                      names=(base_mode, spec_mode)),
-            key="spec_lanes")
+        ui.plot(view["acceptance"], key="spec_accept", share=0.5)
+    if summary["acceptance_length"] is not None:
+        given = ", ".join(f"{a.get('label', 'head ' + str(a['head']))} {a['conditional']:.0%}"
+                          for a in summary["acceptance_per_head"] if a["conditional"] is not None)
+        st.caption(f"**Acceptance length** so far: {summary['acceptance_length']:.2f} characters per verifying "
+                   f"round, head 1's corrected or bonus character included ({summary['drafts_accepted_per_round']:.2f} "
+                   "drafts kept). The bars count all the rounds that drafted; among the rounds that kept every "
+                   f"earlier draft (the conditional rate): {given or 'no round got that far yet'}.")
+    ui.plot(view["lanes"], key="spec_lanes")
 
 
 @st.fragment(run_every=speed if playing else None)
 def round_viewer() -> None:
-    """Everything that changes from round to round. A fragment: Step and each tick of Play rerun
-    this function only, not the page's settings or the whole run's figures below it."""
+    """Everything that changes from round to round. A fragment: Step, Back and each tick of Play
+    rerun this function only, not the page's settings or the whole run's parts below it."""
     controls()
     shown = advance()
-    so_far = spec.trace.upto(shown)
     rnd = spec.trace.rounds[shown - 1]
-    round_header(so_far, rnd, shown)
-    st.markdown("##### The text so far, coloured by the round that wrote it")
-    st.html(viz.committed_text_html(prompt, spec.trace, tokenizer, rounds=shown))
-    st.markdown("##### This round")
-    this_round(rnd)
-    progress_charts(so_far, shown)
+    so_far = spec.trace.upto(shown)
+    view = viz.round_view(spec, base, tokenizer, shown, prompt, draft_len, names=(base_mode, spec_mode), found=found)
+    round_header(so_far, shown)
+    this_round(rnd, view)
+    st.html(view["text"])
+    if rnd.checks and not rnd.tree:
+        st.dataframe(viz.round_table(rnd, mode=spec.trace.mode), hide_index=True)
+    progress_charts(so_far, view)
 
 
 def whole_run() -> None:
     """The whole run's time and whether it matches plain decoding: the same for every round."""
     st.markdown("##### The whole run")
-    w1, w2 = st.columns([3, 2])
+    w1, w2 = ui.side_by_side([3, 2])
     with w1:
-        ui.plot(st.session_state["spec_wall_figure"], key="spec_wall")
+        ui.plot(viz.wall_clock({base_mode: base.trace.seconds, spec_mode: spec.trace.seconds},
+                               title="Wall-clock time for the whole run (one run: expect noise)"), key="spec_wall",
+                share=0.6)
     with w2:
         if mode == "greedy":
             if spec.tokens == base.tokens:
@@ -299,7 +276,8 @@ def whole_run() -> None:
             st.info("Sampling: each run draws different text, so speculative and plain sampling are not the "
                     "same text. The rule makes them the same *distribution*; notebook 07 checks it "
                     "over many samples.", icon=":material/casino:")
-        st.caption(f"Plain {base_mode}: {base.text!r}"[:300])
+    st.caption(f"Plain {base_mode}'s text, as written (spaces and newlines kept):")
+    st.code(base.text, language=None, wrap_lines=True, height=min(200, 40 + 22 * base.text.count("\n")))
 
 
 def replay_button() -> None:

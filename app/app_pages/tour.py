@@ -2,7 +2,8 @@
 
 Eight steps, each a few sentences beside a live figure of the model picked in the sidebar (the
 shipped mtp-4head, or one the class trained on the Train page). Next / Back move one step; the
-Presentation mode toggle enlarges the text and hides the sidebar. The numbers come from
+sidebar's Presentation mode (app/ui.py, the same on every page) enlarges the text and the figures
+and puts the words under the figure. The numbers come from
 tinymtp.analysis.tour_material.tour_material, computed once per model and prompt and kept in the session, so
 stepping runs no forward pass.
 """
@@ -17,23 +18,14 @@ from tinymtp import viz
 from tinymtp.analysis.tour_material import tour_material
 from tinymtp.core.errors import TinyMTPError
 
-PRESENTATION_CSS = """<style>
-[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stSidebarNav"] {display: none;}
-[data-testid="stMainBlockContainer"] {max-width: 100%; padding-left: 3rem; padding-right: 3rem;}
-[data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li {font-size: 1.55rem; line-height: 1.5;}
-[data-testid="stMainBlockContainer"] h1 {font-size: 3rem;}
-[data-testid="stMainBlockContainer"] h2, [data-testid="stMainBlockContainer"] h3 {font-size: 2.2rem;}
-[data-testid="stMainBlockContainer"] button p {font-size: 1.4rem;}
-</style>"""
+SHARE = 0.55  # the figures' column: 3 of 5 of the page's width, less the gap
 KEPT = 4  # tour materials kept per session (a few models to switch between)
 
 st.title("Tour: multi-token prediction, step by step")
 entry = models.current_model()
 model, tokenizer, n = entry.model, entry.tokenizer, entry.n_heads
-presenting = st.toggle("Presentation mode", key="tour_present",
-                       help="Larger text and no sidebar, for a projector. Switch it off to pick another model.")
-if presenting:
-    st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
+st.caption(":material/slideshow: For a projector, switch on **Presentation mode** in the sidebar: larger text "
+           "and figures on every page, the navigation still there.")
 
 
 def material():
@@ -56,23 +48,18 @@ except TinyMTPError as exc:
     st.stop()
 
 
-def big(fig):
-    """A figure with fonts a back row can read, in presentation mode."""
-    if presenting:
-        fig.update_layout(font_size=16, title_font_size=20)
-    return fig
-
-
 def needs_heads() -> bool:
     if tour.speculative is not None:
         return False
     st.warning(f"'{entry.label}' has a single head, so nothing drafts and this step has nothing to show. "
-               "Switch presentation mode off and pick a model with several heads (e.g. mtp-4head).")
+               "Pick a model with several heads in the sidebar (e.g. mtp-4head).")
     return True
 
 
 def step_heads():
-    ui.plot(big(viz.head_grid(tour.predictions, title=f"Each head's top guess · {entry.label}")), key="tour_grid")
+    last = 24 if ui.presenting() else None  # a projector: the prompt's last characters, in cells wide enough
+    ui.plot(viz.head_grid(tour.predictions, title=f"Each head's top guess · {entry.label}", last=last),
+            key="tour_grid", share=SHARE)
     return (f"The model reads the prompt once. At every position t, **head k guesses the character k places "
             f"ahead**, x[t+k]. This model has **{n} head{'s' if n > 1 else ''}**; head 1 is the usual "
             "next-character head.\n\nColumns are the prompt's characters, rows the heads. "
@@ -81,7 +68,7 @@ def step_heads():
 
 
 def step_accuracies():
-    ui.plot(big(viz.head_accuracy(tour.predictions.accuracy())), key="tour_accuracy")
+    ui.plot(viz.head_accuracy(tour.predictions.accuracy()), key="tour_accuracy", share=SHARE)
     return ("Two meanings of \"right\". **Matches the real text** is the usual accuracy. **Matches what head 1 "
             "would generate** is what speculative decoding needs: a draft is kept when it equals head 1's own "
             "choice.\n\nBoth usually fall as k grows: guessing further ahead is harder.")
@@ -91,18 +78,19 @@ def step_round():
     if needs_heads():
         return "One speculative round needs drafting heads."
     rnd = tour.first_round()
-    ui.plot(big(viz.speculative_round(rnd, tokenizer, mode="speculative")), key="tour_round")
+    ui.plot(viz.speculative_round(rnd, tokenizer, mode="speculative"), key="tour_round", share=SHARE)
     return (f"**Round {rnd.index}.** Head 1's last choice is sure. Heads 2..{n} drafted the characters after it. "
             f"ONE forward pass reads the sure character and all {len(rnd.checks)} drafts, and head 1 checks each "
             f"draft against its own choice. Kept here: **{rnd.accepted}**, then head 1 adds one more "
-            f"({rnd.next_kind}). This round wrote **{len(rnd.committed)}** characters for one forward pass.")
+            f"({rnd.next_kind}). This round wrote **{ui.plural(len(rnd.committed), 'character')}** for one forward "
+            "pass.")
 
 
 def step_rollback():
     if needs_heads():
         return "Rollback happens only when drafts are rejected."
     rnd = tour.first_round(rejected=True)
-    ui.plot(big(viz.speculative_round(rnd, tokenizer, mode="speculative")), key="tour_rollback")
+    ui.plot(viz.speculative_round(rnd, tokenizer, mode="speculative"), key="tour_rollback", share=SHARE)
     fed = rnd.cache_before + len(rnd.fed)
     return (f"**Round {rnd.index}** kept {rnd.accepted} of {len(rnd.checks)} drafts. The forward pass wrote keys "
             f"and values for every fed character into the KV cache ({rnd.cache_before} → {fed} positions). "
@@ -114,7 +102,7 @@ def step_speedup():
     if needs_heads():
         return "Without drafts every forward pass writes one character."
     spec, base = tour.speculative.trace, tour.greedy.trace
-    ui.plot(big(viz.tokens_per_forward(spec, n_heads=n, greedy_trace=base)), key="tour_tpf")
+    ui.plot(viz.tokens_per_forward(spec, n_heads=n, greedy_trace=base), key="tour_tpf", share=SHARE)
     s = spec.summary()
     return (f"Plain greedy decoding: **1 character per forward pass** ({base.forwards} passes). Self-speculative: "
             f"**{s['tokens_per_forward']:.2f}** ({s['forwards']} passes) for **the same text**"
@@ -131,7 +119,7 @@ def step_sampling():
     fig = viz.distributions({"p: head 1, after the sure character": ex["p"], "q: head 2's draft": ex["q"],
                              "norm(max(0, p − q)): the replacement": ex["residual"]}, shown,
                             title="The sampling rule on this model")
-    ui.plot(big(fig), key="tour_sampling")
+    ui.plot(fig, key="tour_sampling", share=SHARE)
     return (f"When sampling, a draft x drawn from head 2's q is kept when a uniform draw **u < min(1, p(x)/q(x))**. "
             f"Here head 1's sure character is {viz.show_char(ex['sure'])!r} and head 2's likeliest draft "
             f"{viz.show_char(ex['draft'])!r}: p = {ex['p_x']:.2f}, q = {ex['q_x']:.2f}, so it is kept with "
@@ -147,8 +135,8 @@ def step_trees():
     if rnd is None:
         st.info("This model could not decode with a tree.")
         return "Trees put several guesses per head into one pass."
-    ui.plot(big(viz.candidate_tree(rnd, tokenizer)), key="tour_tree")
-    ui.plot(big(viz.tree_attention_mask(rnd)), key="tour_mask")
+    ui.plot(viz.candidate_tree(rnd, tokenizer), key="tour_tree", share=SHARE)
+    ui.plot(viz.tree_attention_mask(rnd), key="tour_mask", share=SHARE)
     kept = f"{rnd.accepted} drafted character{'s' if rnd.accepted != 1 else ''}"
     return (f"A **tree** (Medusa) checks several guesses per head at once: the sure character and "
             f"{len(rnd.fed) - 1} candidates in ONE forward pass. The **attention mask** lets each candidate see "
@@ -159,7 +147,7 @@ def step_trees():
 
 def step_next():
     if tour.speculative is not None:
-        ui.plot(big(viz.acceptance_per_head(tour.speculative.trace)), key="tour_next_accept")
+        ui.plot(viz.acceptance_per_head(tour.speculative.trace), key="tour_next_accept", share=SHARE)
     return ("**Where next:**\n\n- **Heads** page: your own prompts, every head's top guesses.\n"
             "- **Speculative decoding**: step through rounds, sampling mode, trees; download a run as an offline "
             "replay for slides.\n- **Train**: train your own model in a minute, then rerun this tour on it "
@@ -181,14 +169,14 @@ def show_step() -> None:
     """The step indicator, Back / Next, then the step: its figure left, its words right."""
     i = min(st.session_state.setdefault("tour_step", 0), len(STEPS) - 1)
     title, draw = STEPS[i]
-    nav = st.columns([1, 1, 6])
+    nav = st.columns([1.4, 1.4, 5])
     nav[0].button("Back", on_click=move, args=(-1,), key="tour_back", icon=":material/arrow_back:",
                   disabled=i == 0, width="stretch")
     nav[1].button("Next", on_click=move, args=(1,), key="tour_next", icon=":material/arrow_forward:",
                   disabled=i == len(STEPS) - 1, width="stretch")
     nav[2].progress((i + 1) / len(STEPS), text=f"Step {i + 1} of {len(STEPS)}")
     st.header(f"{i + 1}. {title}")
-    left, right = st.columns([3, 2], gap="large")
+    left, right = ui.side_by_side([3, 2], gap="large")
     with left:
         words = draw()
     with right:

@@ -87,6 +87,19 @@ def before_loop(rounds: list, start: int | None) -> tuple[int, int]:
     return tokens, forwards
 
 
+def loop_round(rounds: list, start: int | None) -> int | None:
+    """Index (in `rounds`) of the round that committed the continuation's token `start` (a
+    `loop_start`), counting committed tokens from the prefill on; None without a loop."""
+    if start is None:
+        return None
+    made = 0
+    for i, r in enumerate(rounds):
+        made += len(r.committed)
+        if made > start:
+            return i
+    return None
+
+
 def _mean(values) -> float | None:
     values = [v for v in values if v is not None]
     return _round(sum(values) / len(values)) if values else None

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from .sampling import accept_exact, choose, probabilities, residual, sample, uniform
-from .trace import DraftCheck, Round
+from .trace import TOP_SHOWN, DraftCheck, Round
 from .window import SlidingWindow
 
 NOT_CHECKED = "not checked: an earlier draft was rejected"
@@ -97,10 +97,19 @@ def verify_greedy(head1_logits, drafts: list, q: list, labels: list, run: Decode
     return Verdict(accepted, top_t[accepted][0], top_p[accepted][0], kind, checks)
 
 
+def top_of_both(p: torch.Tensor, q: torch.Tensor, p_row: list, q_row: list, k: int = TOP_SHOWN) -> list:
+    """[token, p, q] for the k likeliest tokens under p and under q (p, q: (V,); p_row, q_row: the
+    same as lists), likeliest under p first. JSON-safe, for the trace."""
+    k = min(k, p.size(-1))
+    tokens = torch.cat([torch.topk(p, k).indices, torch.topk(q, k).indices]).unique().tolist()  # <= 2k ids
+    return sorted(([t, round(p_row[t], 6), round(q_row[t], 6)] for t in tokens), key=lambda row: -row[1])
+
+
 def verify_sampled(head1_logits, drafts: list, q: torch.Tensor, labels: list, run: DecodeRun) -> Verdict:
     """Exact speculative sampling: keep draft x ~ q with probability min(1, p(x)/q(x)).
 
-    q (j, V): the distribution each draft was drawn from.
+    q (j, V): the distribution each draft was drawn from. Each checked draft also records p and q
+    at their likeliest tokens, and the rejected one the residual it was replaced from (trace.py).
     """
     p = probabilities(head1_logits, run.temperature, run.top_k)  # (j+1, V): head 1 after each fed token
     p_rows, q_rows = p.tolist(), q.tolist()
@@ -108,6 +117,7 @@ def verify_sampled(head1_logits, drafts: list, q: torch.Tensor, labels: list, ru
     checks, accepted, next_token, kind = [], 0, None, "bonus"
     for i, (token, label) in enumerate(zip(drafts, labels)):
         p_x, q_x, u, still_checking = p_rows[i][token], q_rows[i][token], None, next_token is None
+        shown = dict(top=top_of_both(p[i], q[i], p_rows[i], q_rows[i])) if still_checking else {}
         if still_checking:
             u = uniform(run.generator)
             ok = bool(run.accept_rule(p_x, q_x, u))
@@ -115,14 +125,17 @@ def verify_sampled(head1_logits, drafts: list, q: torch.Tensor, labels: list, ru
                 accepted += 1
                 choice = token
             else:  # the first rejection: the replacement comes from the leftover mass of p
-                next_token, kind = sample(residual(p[i], q[i]), run.generator), "corrected"
+                leftover = residual(p[i], q[i])  # (V,)
+                next_token, kind = sample(leftover, run.generator), "corrected"
                 choice = next_token
+                shown.update(residual_mass=float(torch.clamp(p[i] - q[i], min=0).sum()),
+                            residual_prob=float(leftover[next_token]))
         else:  # after a rejection nothing is tested; show head 1's most likely token there
             ok, choice = False, max(range(len(p_rows[i])), key=p_rows[i].__getitem__)
         checks.append(DraftCheck(
             offset=i + 1, drafter=label, token=token, char=run.char(token), q=q_x, verifier_token=choice,
             verifier_char=run.char(choice), verifier_prob=p_rows[i][choice], p=p_x, uniform=u, accepted=ok,
-            rule=rule if still_checking else NOT_CHECKED, checked=still_checking))
+            rule=rule if still_checking else NOT_CHECKED, checked=still_checking, **shown))
     if next_token is None:  # every draft kept: one bonus token from p after the last one
         next_token = sample(p[len(drafts)], run.generator)
     return Verdict(accepted, next_token, p_rows[accepted][next_token], kind, checks)

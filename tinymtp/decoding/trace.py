@@ -36,6 +36,10 @@ kept drafts / every draft made, unchecked ones included. Tree decoding (tree.py)
 (every candidate node, the mask, the accepted path) and its rates are per depth: "accepted
 depth d" = the accepted path reached depth d.
 
+Sampling rounds also keep, per checked draft, p and q at the TOP_SHOWN (8) likeliest tokens of
+each, and on a rejection the residual's mass and the corrected token's residual probability:
+enough to draw the decision (tinymtp/viz/decision.py) while a round stays a few dozen numbers.
+
 Memory: `add(round)` updates running totals (`Totals`) that `summary()` reads, then hands the
 round to `on_round` (the CLI prints it) and keeps it only if `keep_rounds`; without kept rounds
 a run of any length holds a few counters, and its summary is the same. `to_dict()` is JSON-safe.
@@ -49,6 +53,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from ..core.errors import TinyMTPError
+
+TOP_SHOWN = 8  # characters of p, q and the residual a sampling round keeps per checked draft
 
 
 @dataclass
@@ -66,6 +72,14 @@ class DraftCheck:
     accepted: bool
     rule: str  # "match" (greedy: draft == verifier's argmax) or "u < min(1, p/q)"
     checked: bool = True  # False: an earlier draft of the round was rejected, so this one was not tested
+    # Sampling only, on checked drafts (None otherwise): what the app draws of the decision.
+    # top: [token, p, q] for the TOP_SHOWN likeliest tokens under p (head 1) and under q (the
+    # drafter), likeliest under p first. On the rejected draft: residual_mass = sum max(0, p - q),
+    # the normaliser of the residual norm(max(0, p - q)) (so residual(x) = max(0, p - q) / mass),
+    # and residual_prob, the corrected token's probability under the residual it was drawn from.
+    top: list | None = None
+    residual_mass: float | None = None
+    residual_prob: float | None = None
 
 
 @dataclass

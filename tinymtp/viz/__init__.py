@@ -12,10 +12,14 @@ mark and rejected ones vermillion with a cross (colour AND symbol). One module p
     training.py     loss curves, distilling heads 2..n, next-token vs multi-token models
     predictions.py  per-head guesses, accuracies, attention weights, distributions
     decoding.py     speculative rounds, acceptance, tokens per forward, speed-ups
+    decision.py     the sampling decision drawn: u against min(1, p/q), the residual
+    stage.py        the Speculative page's figures for one round, and where a run starts looping
+    sampled_vs_greedy.py  greedy and sampled text side by side: drafting and repetition
     tree.py         candidate trees and their attention mask
     results.py      the experiments' figures
 """
 
+from .decision import round_table, sampling_decision
 from .decoding import (
     acceptance_per_head,
     committed_text_html,
@@ -49,20 +53,27 @@ from .results import (
     ntp_vs_mtp_figure,
     type_colour,
 )
+from .sampled_vs_greedy import trap_figure, trap_rows
+from .stage import Trap, round_view, trap
 from .style import (
     ACCEPT_MARK,
     ACCEPTED,
     FONT,
     HEAD_COLOURS,
+    MARK_EDGE,
     MONO,
     REJECT_MARK,
     REJECTED,
     ROUND_COLOURS,
     TEMPLATE,
+    TITLE_CHARS,
     UNUSED,
+    contrast_ratio,
+    fit_title,
     head_colour,
     layout,
     plot_text,
+    projector,
     show_char,
 )
 from .training import (
@@ -82,6 +93,18 @@ __all__ = [
     "drafter_name",
     "lanes",
     "round_rows",
+    "round_table",
+    "sampling_decision",
+    "Trap",
+    "round_view",
+    "trap",
+    "trap_figure",
+    "trap_rows",
+    "MARK_EDGE",
+    "contrast_ratio",
+    "projector",
+    "fit_title",
+    "TITLE_CHARS",
     "speculative_round",
     "speedup_vs_heads",
     "tokens_per_forward",

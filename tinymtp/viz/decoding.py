@@ -64,33 +64,33 @@ def speculative_round(rnd, tokenizer, mode: str | None = None, title: str | None
     for i in range(len(fed)):
         ch = _chars(tokenizer, [fed[i]])
         if i == 0 or i not in checks:
-            labels.append("sure token" if i == 0 else f"+{i}")
-            cells.append((i, 0, plot_text(ch), "from the last round", "#E8EEF6", "#1B2A41"))
+            labels.append("sure<br>token" if i == 0 else f"+{i}")
+            cells.append((i, 0, plot_text(ch), "", "#E8EEF6", "#1B2A41"))
             cells.append((i, 1, "", "", "#FFFFFF", "#1B2A41"))
             cells.append((i, 2, "kept", "", "#E8EEF6", "#1B2A41"))
             continue
         c = checks[i]
         who = drafter_name(c.drafter, mode)
-        labels.append(f"+{i} ({who})")
-        cells.append((i, 0, plot_text(c.char), f"{who} · q={c.q:.2f}", "#FFF6E0", "#1B2A41"))
+        labels.append(f"+{i}<br>{who}")
+        cells.append((i, 0, plot_text(c.char), f"q={c.q:.2f}", "#FFF6E0", "#1B2A41"))  # who: the column says
         used = _checked(rnd, c)
-        numbers = f"p(draft)={c.p:.2f}" + (f" · u={c.uniform:.2f}" if c.uniform is not None else "")
+        numbers = f"p={c.p:.2f}" + (f" · u={c.uniform:.2f}" if c.uniform is not None else "")
         cells.append((i, 1, plot_text(c.verifier_char), numbers if used else "", "#F3F3F3" if used else "#FAFAFA",
                       "#1B2A41" if used else "#999999"))
         if not used:
             cells.append((i, 2, "·", "not checked", "#F5F5F5", "#888888"))
         elif c.accepted:
-            cells.append((i, 2, f"{ACCEPT_MARK} accepted", "", ACCEPTED, "white"))
+            cells.append((i, 2, ACCEPT_MARK, "accepted", ACCEPTED, "white"))
         else:
             corrected = _chars(tokenizer, [rnd.next_token]) if rnd.next_token is not None else "?"
-            cells.append((i, 2, f"{REJECT_MARK} rejected", f"→ {plot_text(corrected)} (corrected)", REJECTED, "white"))
+            cells.append((i, 2, f"{REJECT_MARK} → {plot_text(corrected)}", "corrected", REJECTED, "white"))
     if rnd.next_kind == "bonus":
         i = len(fed)
         labels.append("bonus")
         bonus = _chars(tokenizer, [rnd.next_token]) if rnd.next_token is not None else "?"
         cells.append((i, 0, "", "", "#FFFFFF", "#1B2A41"))
-        cells.append((i, 1, plot_text(bonus), "verifier's own", "#F3F3F3", "#1B2A41"))
-        cells.append((i, 2, f"+ {plot_text(bonus)}", "bonus token", "#0072B2", "white"))
+        cells.append((i, 1, plot_text(bonus), "head 1", "#F3F3F3", "#1B2A41"))
+        cells.append((i, 2, f"+ {plot_text(bonus)}", "bonus", "#0072B2", "white"))
     fig = go.Figure()
     shapes, notes = [], []  # set in one update: adding them one by one re-checks the list every time
     for col, row, main, small, fill, font_colour in cells:
@@ -100,41 +100,50 @@ def speculative_round(rnd, tokenizer, mode: str | None = None, title: str | None
             notes.append(dict(x=col, y=row - (0.1 if small else 0), text=main, showarrow=False,
                               font=dict(family=MONO, size=17, color=font_colour)))
         if small:
-            notes.append(dict(x=col, y=row + 0.24, text=small, showarrow=False, font=dict(size=10, color=font_colour)))
+            notes.append(dict(x=col, y=row + 0.26, text=small, showarrow=False, font=dict(size=12, color=font_colour)))
     fig.update_layout(shapes=shapes, annotations=notes)
     # an invisible trace so the axes exist and the figure has data to hover
     fig.add_trace(go.Scatter(x=[c[0] for c in cells], y=[c[1] for c in cells], mode="markers",
                              marker=dict(opacity=0), hoverinfo="skip", showlegend=False))
     fig.update_xaxes(tickvals=list(range(columns)), ticktext=labels, range=[-0.55, columns - 0.45],
-                     showgrid=False, zeroline=False, side="top")
+                     showgrid=False, zeroline=False, side="top", tickangle=0)
     fig.update_yaxes(tickvals=[0, 1, 2], ticktext=["fed (drafts)", "verifier (head 1)", "verdict"],
                      autorange="reversed", range=[2.5, -0.5], showgrid=False, zeroline=False)
     title = title or (f"Round {rnd.index}: {rnd.accepted} of {len(rnd.checks)} drafts accepted · "
                       f"KV cache {rnd.cache_before} → {rnd.cache_after}")
-    return layout(fig, title, height=290, margin=dict(l=10, r=10, t=90, b=10))
+    return layout(fig, title, height=290, margin=dict(l=10, r=10, t=20, b=10))
 
 
-def committed_text_html(prompt: str, trace, tokenizer, rounds: int | None = None) -> str:
+def committed_text_html(prompt: str, trace, tokenizer, rounds: int | None = None, loop_round: int | None = None,
+                        max_height_em: float | None = 9.5) -> str:
     """The prompt followed by the generated text, each round's tokens on their own background.
 
     Every character is HTML-escaped, so a prompt like `<img src=x onerror=...>` shows as text.
     Newlines are kept (white-space: pre-wrap). `rounds` limits the output to the first rounds.
+    `loop_round` (repetition.loop_round) puts a "loop" mark before the round whose text starts the
+    loop the run ends in. The box is at most `max_height_em` tall and keeps its end in view (a
+    column laid out from the bottom), so a long run never pushes the page's figures down.
     """
     shown = trace.rounds if rounds is None else trace.rounds[:rounds]
     parts = [f'<span style="color:#555">{html.escape(prompt)}</span>']
     colour_index = 0
-    for rnd in shown:
+    for i, rnd in enumerate(shown):
         if not rnd.committed:
             continue
+        if i == loop_round:
+            parts.append(f'<span class="tinymtp-loop" style="color:#fff;background:{REJECTED};border-radius:3px;'
+                         'padding:0 .3em;font-family:sans-serif;font-size:12px">loop from here ⟳</span>')
         text = html.escape(_chars(tokenizer, rnd.committed))
         colour = ROUND_COLOURS[colour_index % len(ROUND_COLOURS)]
         colour_index += 1
         tip = html.escape(f"round {rnd.index}: {len(rnd.committed)} token(s)", quote=True)
         parts.append(f'<span title="{tip}" style="background:{colour};border-radius:3px;'
                      f'box-shadow:inset 0 -2px 0 rgba(0,0,0,0.12)">{text}</span>')
-    return ('<div class="tinymtp-committed" style="font-family:' + MONO.replace('"', "") +
-            ';white-space:pre-wrap;line-height:1.6;font-size:15px;padding:0.6em 0.8em;'
-            'border:1px solid #ddd;border-radius:6px;background:#fcfcfc;color:#1B2A41">' + "".join(parts) + "</div>")
+    cap = (f"max-height:{max_height_em}em;overflow-y:auto;display:flex;flex-direction:column-reverse;"
+           if max_height_em else "")
+    return ('<div class="tinymtp-committed" style="font-family:' + MONO.replace('"', "") + ';' + cap +
+            'line-height:1.6;font-size:15px;padding:0.6em 0.8em;border:1px solid #ddd;border-radius:6px;'
+            'background:#fcfcfc;color:#1B2A41"><div style="white-space:pre-wrap">' + "".join(parts) + "</div></div>")
 
 
 def acceptance_per_head(trace_or_rows, title: str = "Acceptance per drafting head: share of rounds") -> go.Figure:
@@ -197,47 +206,61 @@ def wall_clock(seconds: dict, title: str = "Wall-clock time, same prompt") -> go
     return layout(fig, title, height=80 + 45 * len(names))
 
 
+LANE_FILLS = ["#CFCFCF", "#9CC3E6", "#5AA0D8", "#2E7FC0", "#1B5E96"]  # speculative boxes, by tokens added (0..4+)
+
+
 def lanes(greedy_trace, speculative_trace, tokenizer, forwards: int | None = None, min_width: int = 24,
-          title: str = "Lanes: one box per forward pass", names=("greedy", "speculative")) -> go.Figure:
+          title: str = "Lanes: one box per forward pass", names=("greedy", "speculative"),
+          loop_rounds: tuple | None = None, window: int | None = None) -> go.Figure:
     """Plain greedy and speculative decoding side by side on a shared axis of forward passes.
 
     Each box is one forward pass, labelled with the characters it added; greedy adds one per
-    pass, speculative up to n (`names` labels the two lanes). `forwards` shows only the first passes of both lanes; the axis
-    spans at least `min_width` passes (or the whole greedy run, if shorter) so the boxes keep
-    their size while rounds are revealed.
+    pass, speculative up to n (`names` labels the two lanes). `forwards` shows only the first
+    passes of both lanes; the axis spans at least `min_width` passes (or the whole greedy run, if
+    shorter) so the boxes keep their size while rounds are revealed. `window` keeps only the last
+    `window` of the passes shown (the app's page: a figure that costs the same at pass 60 as at
+    pass 2). `loop_rounds` (greedy's, speculative's; repetition.loop_round) marks the pass from
+    which each lane's text loops.
+
+    The boxes are one bar trace per lane, not a shape per pass: plotly re-checks the whole shape
+    list on every shape added, so a figure of shapes took quadratic time (2.5 s at 78 passes).
     """
     fig = go.Figure()
-    lanes_ = ((names[0], greedy_trace, 1), (names[1], speculative_trace, 0))
+    end = max(len(greedy_trace.rounds), len(speculative_trace.rounds)) if forwards is None else forwards
+    start = max(0, end - window) if window else 0
     longest = 0
-    for name, tr, y in lanes_:
-        rounds = tr.rounds if forwards is None else tr.rounds[:forwards]
-        longest = max(longest, len(rounds))
-        xs, labels, hovers, ink = [], [], [], []
-        for i, r in enumerate(rounds):
-            n_tok = len(r.committed)
+    for (name, tr, y), loop in zip(((names[0], greedy_trace, 1), (names[1], speculative_trace, 0)),
+                                   loop_rounds or (None, None)):
+        rounds = tr.rounds[start:end]
+        longest = max(longest, start + len(rounds))
+        fills, labels, hovers, ink = [], [], [], []
+        for i, r in enumerate(rounds, start=start):
             text = _chars(tokenizer, r.committed)
             if r.kind == "prefill":
                 fill = "#E8EEF6"
             elif y == 1:  # the plain lane: one token per pass
-                fill = "#CFCFCF"
+                fill = LANE_FILLS[0]
             else:
-                fill = ["#CFCFCF", "#9CC3E6", "#5AA0D8", "#2E7FC0", "#1B5E96"][min(n_tok, 4)] if n_tok else "#EEEEEE"
-            fig.add_shape(type="rect", x0=i + 0.04, x1=i + 0.96, y0=y - 0.38, y1=y + 0.38, fillcolor=fill,
-                          line=dict(color="white", width=1), layer="below")
-            xs.append(i + 0.5)
-            ink.append("white" if fill in ("#2E7FC0", "#1B5E96") else "#10253F")  # readable on dark boxes
+                fill = LANE_FILLS[min(len(r.committed), 4)] if r.committed else "#EEEEEE"
+            fills.append(fill)
+            ink.append("white" if fill in LANE_FILLS[3:] else "#10253F")  # readable on dark boxes
             labels.append(plot_text(text))
-            hovers.append(f"{name} pass {i + 1} ({r.kind}): +{n_tok} token(s) {plot_text(repr(text))}")
-        fig.add_trace(go.Scatter(x=xs, y=[y] * len(xs), mode="text", text=labels, name=name, showlegend=False,
-                                 textfont=dict(family=MONO, size=12, color=ink), customdata=hovers,
-                                 hovertemplate="%{customdata}<extra></extra>"))
-    width = max(longest, min(min_width, len(greedy_trace.rounds)), 1)
-    fig.update_xaxes(range=[0, width], title="forward passes →", showgrid=False, zeroline=False)
-    fig.update_yaxes(tickvals=[0, 1], ticktext=[names[1], names[0]], range=[-0.6, 1.6], showgrid=False,
+            hovers.append(f"{name} pass {i + 1} ({r.kind}): +{len(r.committed)} token(s) {plot_text(repr(text))}")
+        fig.add_trace(go.Bar(
+            x=[0.92] * len(rounds), base=[i + 0.04 for i in range(start, start + len(rounds))], y=[y] * len(rounds),
+            orientation="h", width=0.76, marker=dict(color=fills, line=dict(color="white", width=1)), name=name,
+            text=labels, textposition="inside", insidetextanchor="middle", cliponaxis=False, showlegend=False,
+            textfont=dict(family=MONO, size=12, color=ink), customdata=hovers,
+            hovertemplate="%{customdata}<extra></extra>"))
+        if loop is not None and start <= loop < start + len(rounds):
+            fig.add_shape(type="line", x0=loop, x1=loop, y0=y - 0.48, y1=y + 0.48, line=dict(color=REJECTED, width=3))
+            fig.add_annotation(x=loop, y=y + 0.5, text="loop from here", showarrow=False, xanchor="left",
+                               yanchor="bottom", font=dict(size=11, color=REJECTED))
+    width = max(longest - start, min(min_width, len(greedy_trace.rounds)), 1)
+    fig.update_xaxes(range=[start, start + width], title="forward passes →", showgrid=False, zeroline=False)
+    fig.update_yaxes(tickvals=[0, 1], ticktext=[names[1], names[0]], range=[-0.6, 1.8], showgrid=False,
                      zeroline=False)
-    return layout(fig, title, height=200)
-
-
+    return layout(fig, title, height=220, barmode="overlay")
 
 
 def speedup_vs_heads(measurement: dict, title: str = "Speed-up and tokens per forward vs draft_len") -> go.Figure:

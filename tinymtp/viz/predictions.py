@@ -9,21 +9,27 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import ACCEPTED, MONO, head_colour, layout, plot_text, show_char
+from .style import ACCEPTED, MARK_EDGE, MONO, head_colour, layout, plot_text, show_char
+
+# the Heads grid's cells, white (unsure) to blue (sure): light enough that dark text and the
+# MARK_EDGE outline of the match marks keep 4.5:1 on every one (tests/test_viz_stage.py)
+GRID_COLOURS = [[0, "#FFFFFF"], [0.5, "#C6DBEF"], [1, "#5B9BD5"]]
 
 
-def head_grid(pred, title: str | None = "Each head's top guess") -> go.Figure:
+def head_grid(pred, title: str | None = "Each head's top guess", last: int | None = None) -> go.Figure:
     """The Heads grid: columns are the prompt's positions t, rows heads 1..n (head 1 on top).
 
     Cell (k, t) shows head k's top-1 guess for x[t+k], shaded by its probability. A green
     circle marks a guess that matches the real text x[t+k]; an orange diamond one that matches
     what head 1 would generate k steps after x[0..t] (what speculative decoding checks).
+    `last` draws only the prompt's last `last` positions (cells wide enough for large text).
     """
     T, n = pred.length, pred.n_heads
+    first_t = max(0, T - last) if last else 0
     z, text, hover = [], [], []
     for k in range(1, n + 1):
         z_row, text_row, hover_row = [], [], []
-        for t in range(T):
+        for t in range(first_t, T):
             guess, p = pred.top_chars[t][k - 1][0], pred.top_probs[t][k - 1][0]
             real = pred.real[t][k - 1]
             real_txt = "past the prompt" if real is None else repr(show_char(pred.chars[t + k]))
@@ -38,26 +44,25 @@ def head_grid(pred, title: str | None = "Each head's top guess") -> go.Figure:
         text.append(text_row)
         hover.append(hover_row)
     fig = go.Figure(go.Heatmap(
-        z=z, x=list(range(T)), y=list(range(1, n + 1)), text=text, texttemplate="%{text}",
+        z=z, x=list(range(first_t, T)), y=list(range(1, n + 1)), text=text, texttemplate="%{text}",
         textfont=dict(family=MONO, size=16), customdata=hover, hovertemplate="%{customdata}<extra></extra>",
-        colorscale=[[0, "#FFFFFF"], [0.5, "#C6DBEF"], [1, "#5B9BD5"]], zmin=0, zmax=1, xgap=2, ygap=2,
+        colorscale=GRID_COLOURS, zmin=0, zmax=1, xgap=2, ygap=2,
         colorbar=dict(title=dict(text="probability", side="right"), thickness=12, len=0.9)))
     for label, symbol, colour, dx, dy, test in (
             ("matches the real text x[t+k]", "circle", ACCEPTED, 0.3, -0.28, lambda t, k: pred.matches_text(t, k)),
             ("matches what head 1 would generate", "diamond", "#E69F00", 0.3, 0.28,
              lambda t, k: pred.matches_greedy(t, k))):
         first = 2 if symbol == "diamond" else 1  # head 1 always matches its own generation: no marks
-        xs = [t + dx for k in range(first, n + 1) for t in range(T) if test(t, k)]
-        ys = [k + dy for k in range(first, n + 1) for t in range(T) if test(t, k)]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=label, hoverinfo="skip",
-                                 marker=dict(symbol=symbol, size=8, color=colour, line=dict(color="white", width=1))))
-    fig.update_xaxes(tickvals=list(range(T)), ticktext=[plot_text(c) for c in pred.chars], tickangle=0,
+        xs = [t + dx for k in range(first, n + 1) for t in range(first_t, T) if test(t, k)]
+        ys = [k + dy for k in range(first, n + 1) for t in range(first_t, T) if test(t, k)]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=label, hoverinfo="skip",  # outlined: seen on any cell
+                                 marker=dict(symbol=symbol, size=10, color=colour, line=dict(color=MARK_EDGE, width=2))))
+    fig.update_xaxes(tickvals=list(range(first_t, T)), ticktext=[plot_text(c) for c in pred.chars[first_t:]], tickangle=0,
                      tickfont=dict(family=MONO, size=13), title="the prompt, position t (the character just read)",
-                     showgrid=False, zeroline=False, range=[-0.5, T - 0.5])
+                     showgrid=False, zeroline=False, range=[first_t - 0.5, T - 0.5])
     fig.update_yaxes(tickvals=list(range(1, n + 1)), autorange="reversed", showgrid=False, zeroline=False,
                      ticktext=[f"head {k} → t+{k}" for k in range(1, n + 1)])
-    return layout(fig, title, height=150 + 58 * n, legend=dict(orientation="h", y=1.02, x=1, xanchor="right",
-                                                                yanchor="bottom"))
+    return layout(fig, title, height=190 + 58 * n, legend=dict(orientation="h"))
 
 
 def topk_bars(pred, t: int, title: str | None = None) -> go.Figure:

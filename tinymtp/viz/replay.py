@@ -7,7 +7,9 @@ file opens from disk anywhere. Each step shows the text so far (each round on it
 background, as in the app), the round's drafts with their verdicts (✓ accepted, ✗ rejected,
 · not checked because an earlier draft was rejected), the corrected or bonus token, tokens per
 forward so far and, for tree rounds, the candidate tree and its attention mask as SVG drawn
-here at export time. Back / Next / Play buttons and the arrow keys step through it.
+here at export time. Back / Next / Play buttons and the arrow keys step through it. When the
+text ends in a loop (analysis/repetition.py), the round that starts it is marked in the text and,
+from there on, a banner says why every draft is easy inside a loop.
 
 The colours and marks are tinymtp.viz.style's, so the replay reads like the app's Speculative
 page. Every character from the run is escaped: the JSON is embedded with `<` written as
@@ -22,6 +24,7 @@ from __future__ import annotations
 import html
 import json
 
+from ..analysis.repetition import loop_round, loop_start
 from ..core.errors import TinyMTPError
 from .style import ACCEPT_MARK, ACCEPTED, REJECT_MARK, REJECTED, ROUND_COLOURS, UNUSED, head_colour, show_char
 from .tree import ROOT_FILL, _rows
@@ -39,6 +42,9 @@ h1{font-size:1.5em;margin:0 0 .3em}
  font-size:18px;padding:.6em .8em;border:1px solid #ddd;border-radius:6px;background:#fcfcfc}
 #text .prompt{color:#555}
 #text span.now{outline:2px solid #1B2A41}
+#text span.loopstart{border-left:4px solid #D55E00;padding-left:2px}
+#loop{color:#fff;background:#D55E00;padding:.4em .8em;border-radius:6px;margin:.5em 0;font-size:1.05em}
+#loop:empty{display:none}
 #round{margin-top:1em}
 .tok{display:inline-block;min-width:1.6em;text-align:center;font-family:DejaVu Sans Mono,Menlo,monospace;
  font-size:18px;padding:.2em .4em;margin:.15em;border-radius:4px;border:2px solid #ccc}
@@ -56,7 +62,7 @@ function el(tag,text,style){const e=document.createElement(tag);if(text!==undefi
  if(style)e.setAttribute('style',style);return e;}
 function drawText(){const box=$('text');box.textContent='';box.appendChild(el('span',D.prompt)).className='prompt';
  for(let j=0;j<=i;j++){if(!R[j].text)continue;const s=el('span',R[j].text,'background:'+R[j].bg);
-  s.title='round '+R[j].index;if(j===i)s.className='now';box.appendChild(s);}}
+  s.title='round '+R[j].index;s.className=(j===i?'now ':'')+(j===D.loop_round?'loopstart':'');box.appendChild(s);}}
 function tok(c,colour){const e=el('span',c,'border-color:'+colour);e.className='tok';return e;}
 function drawRound(){const r=R[i],box=$('round');box.textContent='';
  box.appendChild(el('h3',r.title));
@@ -73,6 +79,7 @@ function drawRound(){const r=R[i],box=$('round');box.textContent='';
 function draw(){$('counter').textContent='Round '+R[i].index+' of '+R[R.length-1].index;
  const r=R[i];$('stats').textContent=r.tokens+' tokens in '+r.forwards+' forward passes = '+
   r.tpf.toFixed(2)+' tokens per forward (plain decoding: 1.00) · KV cache '+r.cache;
+ $('loop').textContent=R[i].loop?D.loop_note:'';
  drawText();drawRound();$('back').disabled=i===0;$('next').disabled=i===R.length-1;}
 function go(j){i=Math.max(0,Math.min(R.length-1,j));draw();}
 function play(){if(timer){clearInterval(timer);timer=null;$('play').textContent='Play';return;}
@@ -185,8 +192,9 @@ def _next_line(rnd, vocab: str) -> str | None:
     return f"{rnd.next_kind} token {show_char(vocab[rnd.next_token])!r} from head 1: {why}"
 
 
-def replay_rounds(trace, vocab: str) -> list:
-    """The rounds as the player reads them: JSON-safe, one dict per round."""
+def replay_rounds(trace, vocab: str, loop: int | None = None) -> list:
+    """The rounds as the player reads them: JSON-safe, one dict per round; `loop`: the round from
+    which the text loops (repetition.loop_round), None without one."""
     out, tokens = [], 0
     for j, rnd in enumerate(trace.rounds):
         tokens += len(rnd.committed)
@@ -195,8 +203,18 @@ def replay_rounds(trace, vocab: str) -> list:
                     "shown": [show_char(vocab[t]) for t in rnd.committed], "bg": ROUND_COLOURS[j % len(ROUND_COLOURS)],
                     "drafts": _drafts(rnd, vocab, trace.mode), "next": _next_line(rnd, vocab),
                     "svg": tree_svg(rnd.tree, vocab) if rnd.tree else None, "tokens": tokens, "forwards": j + 1,
-                    "tpf": tokens / (j + 1), "cache": f"{rnd.cache_before} → {rnd.cache_after}", "note": rnd.note})
+                    "tpf": tokens / (j + 1), "cache": f"{rnd.cache_before} → {rnd.cache_after}", "note": rnd.note,
+                    "loop": loop is not None and j >= loop})
     return out
+
+
+def loop_note(trace, loop: int | None) -> str | None:
+    """The sentence the player shows from the round where the text starts looping."""
+    if loop is None:
+        return None
+    return (f"From round {trace.rounds[loop].index} the text repeats one stretch to the end (a loop, marked in the "
+            "text). Inside a loop head 1 reads the same context every period, so every draft is easy: tokens per "
+            "forward from here measures the loop, not the heads.")
 
 
 def replay_data(prompt: str, trace, tokenizer, ms_per_round: int = 700) -> dict:
@@ -204,7 +222,9 @@ def replay_data(prompt: str, trace, tokenizer, ms_per_round: int = 700) -> dict:
     if not trace.keep_rounds or not trace.rounds:
         raise TinyMTPError("a replay needs the run's rounds: decode with keep_rounds=True (the CLI's --html does)")
     vocab = _vocab(tokenizer)
-    return {"prompt": prompt, "mode": trace.mode, "ms": ms_per_round, "rounds": replay_rounds(trace, vocab),
+    loop = loop_round(trace.rounds, loop_start("".join(vocab[t] for r in trace.rounds for t in r.committed)))
+    return {"prompt": prompt, "mode": trace.mode, "ms": ms_per_round, "rounds": replay_rounds(trace, vocab, loop),
+            "loop_round": loop, "loop_note": loop_note(trace, loop),
             "marks": VERDICT_MARKS, "verdict_colours": {"accepted": ACCEPTED, "rejected": REJECTED,
                                                        "not checked": UNUSED}}
 
@@ -228,6 +248,7 @@ def replay_html(prompt: str, trace, tokenizer, title: str | None = None, ms_per_
 <h1>{html.escape(title)}</h1>
 <div id="controls"><button id="back">&larr; Back</button><button id="next">Next &rarr;</button><button id="play">Play</button><span id="counter"></span></div>
 <div id="stats"></div>
+<div id="loop"></div>
 <div id="text"></div>
 <div id="round"></div>
 <footer>{footer}</footer>

@@ -94,8 +94,8 @@ def candidate_tree(rnd, tokenizer, title: str | None = None) -> go.Figure:
                            text="bonus" if rnd.next_kind == "bonus" else
                            f"head 1's token after node {last} ({plot_text(nodes[last]['char'])})")
     depth = tree["depth"]
-    fig.update_xaxes(tickvals=list(range(depth + 2)), side="top", showgrid=False, zeroline=False,
-                     ticktext=["root"] + [f"depth {d} · head {d + 1}" for d in range(1, depth + 1)] + ["next"],
+    fig.update_xaxes(tickvals=list(range(depth + 2)), side="top", showgrid=False, zeroline=False, tickangle=0,
+                     ticktext=["root"] + [f"depth {d}<br>head {d + 1}" for d in range(1, depth + 1)] + ["next"],
                      range=[-0.5, depth + 1.5])
     fig.update_yaxes(visible=False, autorange="reversed")
     kept, committed = len(path) - 1, len(rnd.committed)
