@@ -123,7 +123,10 @@ print("idx", tuple(idx.shape), " tok", tuple(tok.shape), " pos", tuple(pos.shape
 # their weights are exactly 0.
 #
 # The C numbers of each vector are split into `attn_heads` groups of size hs = C / attn_heads, and
-# each attention head does all of this on its own group, in parallel.
+# each attention head does all of this on its own group, in parallel. The whole arithmetic of one
+# attention head, with the shape of every piece:
+#
+# ![causal self-attention for one attention head: q times k transposed over the square root of hs gives the scores; the causal mask sets the scores of later keys to minus infinity; a softmax over each row gives the weights; the weights times v give y](../docs/attention-arithmetic.svg)
 #
 # We take the first block's attention module and feed it what the block feeds it: `x` after the
 # block's first LayerNorm. (All shapes are printed; B, T, C, H and hs are the names used below.)

@@ -24,7 +24,8 @@
 # **At the end of this notebook you will be able to**
 # - name tinymtp's head types, say where each comes from, what each costs in parameters, and which
 #   designs share the unembedding (tinymtp, Meta, DeepSeek-V3) and which do not (Medusa);
-# - write the MTP loss yourself from the logits and targets, with any loss weights, and match the library;
+# - read Gloeckle et al.'s MTP loss as an equation, write it yourself from the logits and targets,
+#   with any loss weights, and match the library;
 # - explain the memory-saving backward pass and check that it gives the same gradients as the plain one.
 #
 # The code behind this notebook is `tinymtp/core/heads.py`, `tinymtp/core/loss.py` and `MTPModel` in
@@ -87,11 +88,13 @@ print("hidden", tuple(hidden.shape), "-> logits", tuple(logits.shape), "== model
 # | `mlp` | a residual block x + SiLU(W x + b), W and b started at zero, so it starts as x | Medusa's head (Cai et al. 2024, section 2.1.1), without Medusa's own output layer |
 # | `block` | one full transformer layer per head, with its own attention | Gloeckle et al. 2024 (Meta), section 2 |
 # | `causal` | head k mixes head k-1's hidden state with the embedding of token x[t+k-1], then one transformer layer: a causal chain | DeepSeek-V3 (2024), section 2.2 |
+# | `sequential` | head k reads the trunk's hidden state at t and the embeddings of x[t+1] .. x[t+k-1] through a small two-layer MLP, added to the hidden state | Hydra (Ankner et al. 2024) |
 #
-# The `causal` chain is the exception. Its head k also reads the embedding of token x[t+k-1], the token
-# just before the one it predicts (in training the targets provide it: `model(x, ahead=targets)`). Its
-# head 1 is a plain linear head (the main model's own output, where the chain starts). And when
-# decoding, its drafts come one after the other, since head k needs head k-1's draft as its token:
+# The `causal` chain is the exception (and `sequential`, below). Its head k also reads the embedding of
+# token x[t+k-1], the token just before the one it predicts (in training the targets provide it:
+# `model(x, ahead=targets)`). Its head 1 is a plain linear head (the main model's own output, where the
+# chain starts). And when decoding, its drafts come one after the other, since head k needs head
+# k-1's draft as its token:
 #
 # ![the causal chain of heads](../docs/causal-chain.svg)
 #
@@ -99,8 +102,10 @@ print("hidden", tuple(hidden.shape), "-> logits", tuple(logits.shape), "== model
 # Inside a module DeepSeek-V3 normalises both inputs with RMSNorm, concatenates them, projects 2C -> C
 # and runs one transformer block, as drawn. Note the depth: DeepSeek-V3 trains **one** such module
 # (D = 1, section 4.2); tinymtp's chain of n - 1 modules (3 in a 4-head model) extrapolates the
-# design beyond what the report measured. Notebook 09 decodes with it. The cell below builds every type the
-# library has.
+# design beyond what the report measured. Notebook 09 decodes with it. The `sequential` heads (Hydra)
+# read the tokens in between too, but through a small MLP on the trunk's state instead of a
+# transformer layer; notebook 09 grows them on a trained trunk and shows what reading those tokens
+# buys. The cell below builds every type the library has.
 
 # %%
 print("head types in this tinymtp:", HEAD_TYPES)
@@ -161,6 +166,25 @@ print(f"with V = 100,000 and C = 4,096, each extra unembedding is {4_096 * 100_0
 # k; positions marked `IGNORE` are skipped). The training loss combines the n head losses. The
 # library reports each head's loss on its own, and **head 1's loss is always reported separately**:
 # it is the number you can compare with an ordinary next-token language model.
+#
+# **Gloeckle et al.'s loss** (2024, section 2), beside the code. The model predicts the next n tokens
+# at once; the shared trunk $f_s$ turns the text $x_{t:1}$ into the latent $z_{t:1}$, and each head
+# $f_{h_i}$, followed by the shared unembedding $f_u$, gives token $t+i$ its own softmax, independently
+# of the others given $z$:
+#
+# $$L_n \;=\; -\sum_t \log P_	heta(x_{t+n:t+1} \mid x_{t:1})
+# \;=\; -\sum_t \sum_{i=1}^{n} \log P_	heta(x_{t+i} \mid z_{t:1}),
+# \qquad P_	heta(x_{t+i} \mid z_{t:1}) = \mathrm{softmax}ig(f_u(f_{h_i}(z_{t:1}))ig).$$
+#
+# | the equation | tinymtp |
+# |---|---|
+# | $z_{t:1} = f_s(x_{t:1})$ | `hidden = model.trunk(x)`, shape (B, T, C) |
+# | $f_u(f_{h_i}(z))$, for every $i$ | `model.unembedding(model.final_norm(head(hidden)))` for each head, stacked: logits (B, T, n, V) |
+# | $-\sum_t \log P_	heta(x_{t+i} \mid z_{t:1})$ | head i's `F.cross_entropy(..., ignore_index=IGNORE)` in `head_losses` (`core/loss.py`), a **mean** over the positions with a target |
+# | $\sum_{i=1}^{n}$ | `combine_head_losses(losses, "equal")`: the **mean** over the heads |
+#
+# tinymtp's loss is $L_n$ divided by n and by the number of positions: the same minimum and the same
+# gradient directions, on the scale of one head's loss (section 5 says why that scale is kept).
 #
 # **Exercise 1 (predict, then run).** Our model is untrained: it spreads its probability almost
 # evenly over the characters. A model that gives all 161 characters of `python-stdlib` exactly the
@@ -356,11 +380,14 @@ print(f"head by head:{B * T * V:>10,} logit numbers alive ({B * T * V * 4 / 1e6:
 #   stacked, the logits are **(B, T, n, V)**, and `logits[:, t, k-1]` is head k's guess for x[t+k].
 # - Head types: `linear` (identity start), `mlp` (Medusa's residual block), `block` (one transformer
 #   layer, Meta), `causal` (DeepSeek-V3's chain: head k reads head k-1's state and the embedding of
-#   x[t+k-1]; DeepSeek-V3 trains one such module).
+#   x[t+k-1]; DeepSeek-V3 trains one such module), `sequential` (Hydra: the trunk's state and the
+#   tokens in between, through a small MLP).
 # - Sharing: tinymtp, Meta and DeepSeek-V3 share one unembedding; Medusa gives every head its own
 #   Linear(hidden, vocab), initialised from the LM head. Separate ones cost (n - 1) x C x V parameters.
 # - Loss: L_k = cross-entropy of head k against x shifted by k, `IGNORE` skipped;
 #   loss = Σ w_k L_k / Σ w_k; head 1's loss is always reported on its own. At the start L_k ≈ ln V.
+#   With equal weights it is Gloeckle et al.'s $L_n = -\sum_t \sum_i \log P_\theta(x_{t+i} \mid z_{t:1})$
+#   divided by n and by the number of positions.
 # - Weights: `equal` (Meta), `decay` = 1, then 0.2 x 0.8^(k-1) (Medusa-2), DeepSeek-V3 λ / D with
 #   λ = 0.3 then 0.1.
 # - Memory-saving backward: trunk once, then each head's forward and backward in turn; one head's

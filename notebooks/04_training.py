@@ -17,14 +17,14 @@
 # # 04 · Training an MTP model
 #
 # Time to train one: **your own**. This notebook trains a small 4-head model on the `python-stdlib`
-# corpus in a few minutes on a laptop CPU, draws every head's loss while it learns, has you write
-# the training loop yourself, and saves the model. Notebooks 05, 06, 07 and 09 then study *your*
+# corpus in a few minutes on a laptop CPU, draws every head's loss while it learns, shows what it
+# writes as it learns, has you write the training loop yourself, and saves the model. Notebooks 05, 06, 07 and 09 then study *your*
 # model (and say how it differs from the shipped one), so by notebook 09 you will have watched the
 # model you trained here speculate.
 #
 # **At the end of this notebook you will be able to**
-# - train an MTP model from Python with `tinymtp.training.train.train`, and drive a live loss plot with its
-#   `on_step` callback;
+# - train an MTP model from Python with `tinymtp.training.train.train`, drive a live loss plot with its
+#   `on_step` callback, and pause and resume a run to read what the model writes;
 # - write the training loop yourself (batches, AdamW, warm-up and cosine schedule, clipping) and get
 #   exactly `train()`'s losses;
 # - read each head's validation loss and accuracy, and explain why they get worse with distance;
@@ -45,8 +45,10 @@ from tinymtp import viz
 from tinymtp.analysis.information import entropy_ahead
 from tinymtp.core.model import ModelConfig, MTPModel
 from tinymtp.data.corpora import load_corpus, make_batch
+from tinymtp.decoding.decode import generate
+from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.exercises import check
-from tinymtp.files.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from tinymtp.files.checkpoint import Checkpoint, load_checkpoint, read_metadata, save_checkpoint
 from tinymtp.files.paths import (
     LEARNER_MODEL_NAME,
     SHIPPED_MODEL_NAME,
@@ -97,19 +99,26 @@ for step in (0, 1, 25, 49, 50, 250, 500, 750, 999):
 # ## 2. Train, and watch
 #
 # The model is smaller than the shipped checkpoint (2 layers of width 64 and a context of 64
-# characters instead of 4 layers of width 128 and 128 characters) so that it trains in two to three
-# minutes on two CPU cores. Everything else is the same recipe.
+# characters instead of 4 layers of width 128 and 128 characters) so that it trains in a few minutes
+# on two CPU cores (the training cell prints how long it took on yours). Everything else is the same
+# recipe.
 #
 # The training config asks PyTorch for **one thread** (`threads=1`). A model this small does too
 # little work per operation to gain from splitting it across cores, and on a machine busy with other
-# work PyTorch's threads can spend more time waiting for each other than computing: on the two-core
-# machine this notebook was written on, one thread was steady while two were sometimes ten times
-# slower. For big models, leave the default (`threads=None`).
+# work PyTorch's threads can spend more time waiting for each other than computing. For big models,
+# leave the default (`threads=None`).
 #
 # `train()` calls `on_step` after every step with a `StepInfo` (step, losses of every head, and the
 # evaluation when there was one). The callback below keeps the history and redraws the loss curves
-# every few steps; returning `True` from it would stop training early (so would the stop button of
+# every few steps; returning `True` from it stops training early (so would the stop button of
 # Jupyter: the model trained so far is kept).
+#
+# A loss curve says *that* the model learns, not *what*. So the run below stops a few times on the
+# way, samples a line of text from head 1 (at temperature 1, always with the same seed, after the same
+# prompt), and goes on. Pausing changes nothing: a stopped run returns its model, its optimizer's
+# state and its batch generator's state, and `train(..., resume=...)` continues from exactly there
+# (the resumed run is bit for bit the run that never stopped; `tests/test_train.py` checks it). The
+# learning-rate schedule knows the whole run's length, so it does not restart either.
 
 # %%
 corpus = load_corpus("python-stdlib")
@@ -126,6 +135,9 @@ print(train_config)
 
 # %%
 history = {"train": [], "eval": []}
+samples = []  # what head 1 writes at each pause, shown under the plot
+sample_prompt = "def "
+stops = (20, 40) if FAST else (50, 200, 500, 1000, 2000)  # where to pause and sample
 
 
 def on_step(info):
@@ -135,18 +147,40 @@ def on_step(info):
     if info.step % 25 == 0 or info.step == info.total_steps:
         clear_output(wait=True)  # the next drawing replaces this cell's previous one
         display(viz.loss_curves(history))
+        print("\n".join(samples))
     return False  # True would stop training here
 
 
+def until(stop):
+    """on_step, and stop once `stop` steps are done (the next stage resumes from there)."""
+    return lambda info: on_step(info) or info.step >= stop
+
+
+paused = None
 started = time.perf_counter()
-result = train(model_config, train_config, corpus, on_step=on_step)
-print(f"{result.steps} steps in {time.perf_counter() - started:.0f} s")
+for stop in stops:
+    result = train(model_config, train_config, corpus, on_step=until(stop), resume=paused)
+    text = generate(result.model, corpus.tokenizer, sample_prompt,
+                    DecodeSettings("sample", 120, temperature=1.0, seed=0)).text
+    samples.append(f"step {result.steps:>4}, head-1 val loss {result.final_eval['next_token_val_loss']:.2f}: "
+                   f"{sample_prompt + text!r}")
+    print(samples[-1])
+    paused = Checkpoint(result.model, corpus.tokenizer, training_metadata(result, corpus, train_config),
+                        result.optimizer_tensors)
+training_seconds = time.perf_counter() - started
+print(f"{result.steps} steps in {training_seconds:.0f} s ({training_seconds / 60:.1f} minutes) on this machine")
 
 # %% [markdown]
 # The thin lines are the training losses (smoothed), the dots the validation losses. All heads start
 # together near ln V (ln 161 ≈ 5.08), as notebook 03 showed: the heads start as the identity and the
 # model guesses uniformly. They fall fast while the model learns which characters are common, then
 # separate: **head 1 ends lowest, head 4 highest**.
+#
+# Now read the samples from top to bottom, as Karpathy's lecture on building GPT does with its
+# Shakespeare: first characters in the right proportions, then words and indentation, then lines
+# that look like Python (and are not: a model this size has no idea what the code means). Each sample
+# is a draw at temperature 1, text with the statistics the model learned, which is why later
+# notebooks quote drafting figures on text like it.
 #
 # ## 3. The loop, written by you
 #
@@ -162,7 +196,7 @@ print(f"{result.steps} steps in {time.perf_counter() - started:.0f} s")
 # | `corpus.tokens("train")` | the training text as token ids, shape (N,) |
 # | `make_batch(data, cfg.batch_size, T, n, generator)` | inputs (B, T) and every head's targets (B, T, n) |
 # | `learning_rate(cfg, step, step / cfg.steps)` | the warm-up then cosine schedule; set it on every `optimizer.param_groups` entry before the step |
-# | `model.train()`, `model(x, targets).loss` | training mode; the weighted sum of the heads' losses (notebook 03) |
+# | `model.train()`, `model(x, targets).loss` | training mode; the weighted mean of the heads' losses (notebook 03) |
 # | `torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)` | clipping, between `backward()` and `optimizer.step()` |
 #
 # **Exercise 2 (code).** Write `my_train(model_config, train_config, corpus)`: `train()`'s loop,
@@ -322,12 +356,13 @@ check("04.targets_per_step", answer)
 # ## Recap
 #
 # - One step: `x, targets = make_batch(...)` gives x (B, T) and targets (B, T, n); the model gives
-#   logits (B, T, n, V) and `loss` = the weighted sum of the n heads' cross-entropies.
+#   logits (B, T, n, V) and `loss` = the weighted mean of the n heads' cross-entropies (notebook 03).
 # - Learning rate at step s: peak x (s + 1) / warmup while s < warmup, then
 #   floor + ½ (peak − floor)(1 + cos(π s / steps)), floor = 10% of the peak.
 # - Order inside a step: set the learning rate, zero the gradients, forward, `backward()`, clip to
 #   norm 1.0, `optimizer.step()`.
-# - Same seed, same machine: same initial weights, same batches, same losses, same model.
+# - Same seed, same machine: same initial weights, same batches, same losses, same model; a run
+#   stopped and resumed (`train(..., resume=...)`) is bit for bit the run that never stopped.
 # - Head k's loss grows with k because x[t+k] is less predictable from x[..t] the larger k is
 #   (H(x[t+k] | context) grows with k): a property of the text, not of the model.
 # - A checkpoint = `config.json` + `model.safetensors` (+ `optimizer.safetensors`), written

@@ -24,27 +24,30 @@
 # token for token what greedy decoding gives; it just takes fewer forward passes.
 #
 # This notebook runs it on **your model from notebook 04** (or the shipped checkpoint if you have not
-# trained one yet), and compares the two.
+# trained one yet), has you write the whole decoder yourself, and then asks the question every
+# speed-up figure must answer: *measured on what text?*
 #
 # **At the end of this notebook you will be able to**
 # - run one round of self-speculative decoding by hand (draft, verify, accept, roll back the KV
-#   cache), and write the round's decision yourself;
-# - read a decoding trace round by round, and check that speculative output equals greedy output;
-# - read acceptance two ways (conditional, and share of rounds) and the acceptance length, and
-#   measure tokens per forward and the wall-clock speed-up, and say why they differ.
+#   cache), write the round's decision, and then **write the whole decoding loop yourself**, checked
+#   token for token against greedy decoding and forward for forward against the library;
+# - read a decoding trace round by round, and read acceptance two ways (conditional, and share of
+#   rounds) and the acceptance length;
+# - find where a greedy continuation falls into a loop, and explain why tokens per forward inside a
+#   loop says nothing about the heads; quote the speed-up on corpus-like text first.
 #
 # The code behind this notebook is `tinymtp/decoding/speculative.py`, `tinymtp/decoding/decode.py`,
-# `tinymtp/core/kvcache.py` and `tinymtp/decoding/trace.py`.
+# `tinymtp/core/kvcache.py`, `tinymtp/decoding/trace.py` and `tinymtp/analysis/repetition.py`.
 
 # %%
 import os
-from dataclasses import replace
 
 import torch
 from IPython.display import HTML, display
 
 from tinymtp import viz
-from tinymtp.analysis.speedup import BenchPlan, measure_decoding
+from tinymtp.analysis.repetition import before_loop, loop_round, pooled_statistics, text_statistics
+from tinymtp.analysis.speedup import BenchPlan, heldout_continuations, heldout_prompts, measure_decoding
 from tinymtp.data.corpora import load_corpus
 from tinymtp.decoding.decode import generate
 from tinymtp.decoding.settings import DecodeSettings
@@ -212,12 +215,79 @@ print("stale cache == from scratch:", torch.allclose(bad, reference, atol=1e-5),
 # %% [markdown]
 # With the stale cache the model reads the `@` drafts as if they were part of the text, at the wrong
 # positions: every later prediction is silently different, and the output would no longer equal
-# greedy decoding's. This is why tinymtp's tests check the rollback.
+# greedy decoding's.
 #
-# ## 4. Round by round, and the check against greedy
+# ## 4. The whole loop, written by you
 #
-# The generated text, each round's tokens on their own background colour: long stretches mean many
-# drafts were accepted in that round.
+# You now have every piece: the prefill, the drafts, one verifying forward, your `greedy_round`, the
+# rollback. Put them together.
+#
+# **Exercise 3 (code, the capstone).** Write `speculative_greedy(model, prompt_ids, max_new_tokens)`,
+# returning `(new_tokens, forwards)`: the list of the first `max_new_tokens` new token ids, and how
+# many forward passes of the model you made. The loop:
+#
+# 1. **prefill**: one forward over the prompt with a fresh cache (`model.new_cache()`); head 1's
+#    argmax at the last position is the first new token; heads 2..n there are the first drafts;
+# 2. **each round**: feed `[the last new token] + drafts` in one forward with the cache, decide with
+#    your `greedy_round` (on head 1's rows, `logits[:, 0]`), add what it commits, roll the cache back
+#    to `before + 1 + kept drafts`, and take the next drafts from heads 2..n at the fed position of the
+#    last kept token (its index is the number of kept drafts);
+# 3. stop once you have `max_new_tokens` tokens, and cut any extra (a round can overshoot).
+#
+# The check runs your loop on hidden prompts with the shipped `mtp-4head` (prompts short enough that
+# no context window is needed) and compares your tokens with plain greedy decoding, token for token,
+# and your count of forwards with the library's decoder. When your result is exactly what a common
+# mistake gives (the cache rolled back one entry too far or not far enough, drafts kept after a
+# mismatch, the bonus token forgotten, the next drafts read at the end of the block, the prefill left
+# out of the count), it says which.
+
+# %%
+def speculative_greedy(model, prompt_ids, max_new_tokens):
+    raise NotImplementedError  # replace this line with your code
+
+
+check("06.speculative_loop", speculative_greedy)
+
+# %% [markdown]
+# <details><summary>Solution</summary>
+#
+# ```python
+# def greedy_round(drafts, head1_logits):  # Exercise 1's solution, repeated so this block runs alone
+#     choices = head1_logits.argmax(-1).tolist()
+#     kept = 0
+#     while kept < len(drafts) and drafts[kept] == choices[kept]:
+#         kept += 1
+#     return drafts[:kept] + [choices[kept]]
+#
+#
+# def speculative_greedy(model, prompt_ids, max_new_tokens):
+#     cache = model.new_cache()
+#     with torch.no_grad():
+#         row = model(torch.tensor([prompt_ids]), cache=cache).logits[0, -1]  # (n, V): the prefill
+#     forwards, new = 1, [int(row[0].argmax())]
+#     drafts = row[1:].argmax(-1).tolist()  # heads 2..n at the prompt's last position
+#     while len(new) < max_new_tokens:
+#         before = cache.length
+#         with torch.no_grad():
+#             logits = model(torch.tensor([[new[-1]] + drafts]), cache=cache).logits[0]  # (1 + drafts, n, V)
+#         forwards += 1
+#         committed = greedy_round(drafts, logits[:, 0])
+#         kept = len(committed) - 1
+#         cache.truncate(before + 1 + kept)  # the sure token and the kept drafts stay
+#         new += committed
+#         drafts = logits[kept, 1:].argmax(-1).tolist()  # heads 2..n at the last kept position
+#     return new[:max_new_tokens], forwards
+# ```
+#
+# Why does cutting the overshoot give the library's count of forwards? The library drafts fewer
+# tokens in the last rounds (never more than are still wanted); the decisions on the drafts both
+# loops feed are the same, so both need the same rounds.
+# </details>
+#
+# ## 5. Round by round, and the check against greedy
+#
+# The library's run from section 2, each round's tokens on their own background colour: long
+# stretches mean many drafts were accepted in that round.
 
 # %%
 display(HTML(viz.committed_text_html(prompt, result.trace, tokenizer)))
@@ -231,22 +301,8 @@ for rnd in result.trace.rounds[:8]:
 # %% [markdown]
 # The promise of self-speculative *greedy* decoding: the output is exactly what plain greedy
 # decoding produces, because a token is only ever kept when head 1's greedy choice agrees with it.
-#
-# **Exercise 3 (predict, then run).** The speculative run above made 120 new tokens (40 in fast
-# mode). How many forward passes does *plain greedy* decoding make for 120 new tokens, the prefill
-# included? Predict, then run the cell after the check: it prints the count.
-
-# %%
-answer = None  # a whole number
-check("06.greedy_forwards", answer)
-
-# %% [markdown]
-# <details><summary>Solution</summary>
-#
-# 120: the prefill's forward already gives the first new token (head 1 at the prompt's last
-# position), and each of the 119 later forwards gives one more. Greedy decoding makes exactly one
-# token per forward, prefill included.
-# </details>
+# Plain greedy decoding makes one forward per token, the prefill included (its forward already gives
+# the first new token):
 
 # %%
 greedy = generate(model, tokenizer, prompt, DecodeSettings("greedy", len(result.tokens)))
@@ -257,7 +313,7 @@ print(f"greedy: {greedy.trace.summary()['forwards']} forwards for {len(greedy.to
       f" speculative: {result.trace.summary()['forwards']} forwards for the same tokens")
 
 # %% [markdown]
-# ## 5. Acceptance, two ways, and tokens per forward
+# ## 6. Acceptance, two ways, and tokens per forward
 #
 # "How often is head k's draft accepted?" has two honest answers, and papers and tools do not all
 # report the same one, so always say which one you mean:
@@ -275,7 +331,10 @@ print(f"greedy: {greedy.trace.summary()['forwards']} forwards for {len(greedy.to
 # - **drafts accepted per round**: the same without that token (one less).
 #
 # `trace.summary()` has all four (its keys: `acceptance_conditional`, `acceptance_share_of_rounds`,
-# `acceptance_length`, `drafts_accepted_per_round`), and counts every forward, the prefill included:
+# `acceptance_length`, `drafts_accepted_per_round`), and counts every forward, the prefill included.
+# Tokens per forward is the acceptance length diluted by the prefill, which is a forward that commits
+# one token: tokens = 1 + acceptance length × verifying rounds, forwards = verifying rounds + 1. The
+# figures below are measured on the greedy text printed above; section 7 looks hard at that text.
 
 # %%
 def percent(rate):
@@ -283,9 +342,10 @@ def percent(rate):
 
 
 summary = result.trace.summary()
-print(f"{summary['tokens']} tokens in {summary['forwards']} forwards ({summary['verify_rounds']} verifying rounds "
-      f"+ the prefill): {summary['tokens_per_forward']:.2f} tokens per forward")
-print(f"acceptance length {summary['acceptance_length']:.2f} tokens per round "
+rounds, length = summary["verify_rounds"], summary["acceptance_length"]
+print(f"on greedy's text: {summary['tokens']} tokens in {summary['forwards']} forwards ({rounds} verifying rounds + the prefill): "
+      f"{summary['tokens_per_forward']:.2f} tokens per forward = (1 + {length:.2f} x {rounds}) / ({rounds} + 1)")
+print(f"acceptance length {length:.2f} tokens per round "
       f"({summary['drafts_accepted_per_round']:.2f} drafts accepted per round, + 1 corrected or bonus token)")
 for row in summary["acceptance_per_head"]:
     print(f"head {row['head']}: conditional {percent(row['conditional'])} ({row['accepted']} kept of the "
@@ -300,134 +360,236 @@ viz.tokens_per_forward(result.trace, n_heads=n, greedy_trace=greedy.trace)
 viz.lanes(greedy.trace, result.trace, tokenizer, forwards=30)
 
 # %% [markdown]
-# **Exercise 4.** Tokens per forward is a little lower than the acceptance length. Compute the
-# tokens per forward of the run from `summary["acceptance_length"]` and `summary["verify_rounds"]`
-# alone (the check compares with the run's own tokens per forward).
+# ## 7. The repetition trap
+#
+# Look at the end of the text above before you trust any of those rates. A model this small, decoding
+# greedily, often falls into a **loop**: it writes one stretch (a run of spaces, `self.` again and
+# again) and then, since its context now holds that stretch, writes it again, forever. Inside a loop
+# every draft is easy: the heads only have to say "more of the same". So greedy tokens per forward
+# climbs while the text says nothing, and the figure measures the loop, not the heads.
+#
+# `tinymtp/analysis/repetition.py` finds the loop: `loop_start(text)` is the index of the first new
+# character of the stretch the continuation repeats to its end (at least 64 characters of it; ordinary
+# code never repeats one stretch that long up to its end), `text_statistics` adds the share of
+# distinct 8-character pieces (`distinct_8`; the corpus's own text scores far higher, as section 8
+# prints) and of whitespace, and `loop_round` says which round committed the loop's first character. Take the
+# first of a few prompts whose greedy continuation ends in a loop:
 
 # %%
-answer = None  # a number
-check("06.tokens_per_forward", answer, summary=summary)
+trap_prompts = [prompt, "import os\n\n\ndef main(", "        if self._", "    return "]
+new_tokens = 80 if FAST else 200
+for trap_prompt in trap_prompts:
+    looped = generate(model, tokenizer, trap_prompt, DecodeSettings("speculative", new_tokens))
+    stats = text_statistics(looped.text)
+    if stats["loop_start"] is not None:
+        break
+start = stats["loop_start"]
+print(f"prompt {trap_prompt!r}: {stats['distinct_8']:.0%} of the 8-character pieces distinct, "
+      f"{stats['whitespace']:.0%} whitespace; loop from new character {start}"
+      + (f": {looped.text[start:start + 24]!r}..." if start is not None else " (none of these prompts loops)"))
+display(HTML(viz.committed_text_html(trap_prompt, looped.trace, tokenizer,
+                                     loop_round=loop_round(looped.trace.rounds, start))))
+
+# %% [markdown]
+# Now split the run at the loop (`before_loop` counts the rounds that committed the text before it):
+
+# %%
+def split_at_loop(trace, start):
+    """(tokens, forwards) before the loop and inside it."""
+    tokens, forwards = before_loop(trace.rounds, start)
+    return (tokens, forwards), (trace.summary()["tokens"] - tokens, trace.summary()["forwards"] - forwards)
+
+
+def per_forward(tokens, forwards):
+    return f"{tokens / forwards:.2f}" if forwards else "-"
+
+
+heads_before, heads_inside = split_at_loop(looped.trace, start)
+print(f"greedy, the heads drafting: {per_forward(*heads_before)} tokens per forward before the loop "
+      f"({heads_before[0]} tokens), {per_forward(*heads_inside)} inside it ({heads_inside[0]} tokens); the ceiling is {n}")
+lookup = generate(model, tokenizer, trap_prompt, DecodeSettings("lookup", new_tokens, draft_len=n - 1))
+lookup_before, lookup_inside = split_at_loop(lookup.trace, start)
+print(f"greedy, prompt lookup drafting (it learned nothing: it copies what followed the last earlier copy "
+      f"of the text's end): {per_forward(*lookup_before)} before the loop, {per_forward(*lookup_inside)} inside it")
+sampled = generate(model, tokenizer, trap_prompt, DecodeSettings("speculative-sample", new_tokens, temperature=1.0, seed=0))
+s_stats, s_summary = text_statistics(sampled.text), sampled.trace.summary()
+print(f"sampled at temperature 1, the heads drafting: {s_summary['tokens_per_forward']:.2f} tokens per forward, "
+      f"{s_stats['distinct_8']:.0%} of the 8-character pieces distinct, loop: {s_stats['loop_start']}")
+print(repr(sampled.text[:160]))
+
+# %% [markdown]
+# Read the lines together. Inside the loop the heads come close to the ceiling, and so does prompt
+# lookup, which knows nothing about code: a figure that a copying rule matches says nothing about the
+# heads. Before the loop, and on sampled text, the heads have real work to do.
+#
+# **Exercise 4.** Inside a loop of spaces, a drafter that simply proposes 3 more spaces every round
+# (it learned nothing) feeds a 4-token verifying forward. How many tokens does each of those rounds
+# commit?
+
+# %%
+answer = None  # a whole number
+check("06.loop_tokens_per_forward", answer)
 
 # %% [markdown]
 # <details><summary>Solution</summary>
 #
-# The prefill is a forward too, and it commits one token. So tokens = 1 + acceptance length x
-# verifying rounds and forwards = verifying rounds + 1:
-# `(1 + summary["acceptance_length"] * summary["verify_rounds"]) / (summary["verify_rounds"] + 1)`.
-# On long generations the two numbers meet; on short ones the prefill pulls tokens per forward down.
+# 4, the ceiling: inside the loop head 1 writes a space after every space, so all 3 drafts are kept,
+# and head 1's bonus token (another space) comes on top. Any drafter that proposes "more of the
+# same" reaches the ceiling there, trained or not; that is why tokens per forward measured on a
+# looping text says nothing about the heads, and why drafting figures are quoted on **corpus-like
+# text** first: what exact speculative sampling at temperature 1 writes (notebook 07), a sample of
+# the model with the statistics of the corpus, where the heads must guess real continuations.
 # </details>
 #
-# ## 6. The speed-up, and your model against the shipped one
+# ## 8. The speed-up, on corpus-like text first
 #
-# Fewer forward passes is not yet less time. Each speculative forward feeds n tokens instead of 1,
-# and every round has some Python bookkeeping. On a big model on a GPU, a forward pass costs about
-# the same for 1 or n tokens (it is limited by reading the weights), so the speed-up comes close to
-# the tokens per forward: the MTP paper reports 3.0x on code with n = 4 (Gloeckle et al. 2024, section 3.2). Our
-# model is tiny and runs on a CPU, where per-round overhead weighs more. Measure it, on a few
-# prompts, drafting 1, 2 and 3 tokens per round (`draft_len` 1, 2, 3: heads 2..draft_len+1 draft):
+# Fewer forward passes is not yet less time. Each speculative round feeds several tokens instead of
+# 1 and does more bookkeeping, so a round costs more than a greedy step: the **round cost ratio**
+# (a whole verifying round, drafting and checking included, over a greedy step, both timed in the
+# decoding loop). And
+#
+# > speed-up ≈ acceptance length / round cost ratio
+#
+# (notebook 10 works it out). `measure_decoding` (what `python -m tinymtp bench decode` runs) measures
+# both texts on held-out prompts of the validation text: first exact speculative sampling at
+# temperature 1 against plain sampling (corpus-like text, two seeds per prompt), then greedy
+# self-speculative decoding with 1, 2 and n - 1 drafts per round (`draft_len`: heads 2..draft_len+1
+# draft) against greedy decoding, each greedy row with its text's repetition. Prompt lookup rides
+# along (`lookup` and `lookup-sample`). The corpus's own continuations of the same prompts are the
+# yardstick for the text statistics.
 
 # %%
-prompts = [prompt, "import os\n\n\ndef main(", "        if self._", "    return "][: 2 if FAST else 4]
-plan = BenchPlan(max_new_tokens=32 if FAST else 100, repeats=1 if FAST else 3)
+prompts = heldout_prompts(tokenizer, count=2 if FAST else 3, length=48)
+plan = BenchPlan(max_new_tokens=32 if FAST else 100, repeats=1 if FAST else 2, temperatures=(1.0,), seeds=2,
+                 draft_lens=tuple(sorted({1, 2, n - 1})), lookup_tokens=n - 1)
 measurement = measure_decoding(model, tokenizer, prompts, plan)
-for entry in [measurement["modes"]["greedy"]] + measurement["draft_len_sweep"]:
-    print(f"draft_len {entry['draft_len']}: {entry['tokens_per_forward']:.2f} tokens/forward, "
-          f"{entry['speedup']:.2f}x wall clock, same text as greedy: {entry['identical']}")
-viz.speedup_vs_heads(measurement)
+reference = pooled_statistics(heldout_continuations(tokenizer, prompts, plan.max_new_tokens))
+
+
+def describe(row):
+    text = (f"{row['distinct_8']:.0%} distinct 8-character pieces, {row['looping']:.0%} of continuations looping"
+            if row["distinct_8"] is not None else "")
+    tpf = f"{row['tokens_per_forward']:.2f}"
+    if row.get("standard_error") is not None:
+        tpf += f" ± {row['standard_error']:.2f}"
+    if row.get("tokens_per_forward_before_loop") is not None:
+        tpf += f" ({row['tokens_per_forward_before_loop']:.2f} before the loops)"
+    cost = row.get("round_cost_ratio")
+    cost = f", round cost ratio {cost:.2f}" if cost is not None else ""
+    return f"{row['name']:27} {tpf} tokens/forward, {row['speedup']:.2f}x{cost}; {text}"
+
+
+print("ON CORPUS-LIKE TEXT (exact speculative sampling at T=1 against plain sampling):")
+for row in measurement["sampled_sweep"]:
+    print("  " + describe(row))
+print("GREEDY (its text loops; speed-up over greedy decoding):")
+for row in measurement["rows"]:
+    if row["temperature"] is None:
+        print("  " + describe(row) + ("" if row.get("identical", True) else "  NOT identical to greedy"))
+print(f"the corpus's own text after the same prompts: {reference['distinct_8']:.0%} distinct 8-character pieces")
+viz.trap_figure(measurement, reference)
 
 # %% [markdown]
 # Timings on a shared machine are noisy: run the cell again and the speed-ups move a little. The
-# tokens per forward do not move: they are a property of the model and the prompts. Compare them
-# with the estimate of notebook 05, section 5.
+# tokens per forward of the greedy rows do not move (greedy text is the same every time); the
+# sampled rows carry a standard error over their runs. Compare the sampled row with the estimate of
+# notebook 05, section 5, which was also made on real text.
 #
-# The same prompts with the shipped `mtp-4head` (all its drafting heads), measured now, next to
-# your model's row:
+# The same measurement with the shipped `mtp-4head`, every head drafting, next to your model's:
 
 # %%
 shipped = load_checkpoint(str(checkpoints_dir() / SHIPPED_MODEL_NAME))
-rows = {"this notebook's model": measurement["modes"]["speculative"],
-        f"shipped {SHIPPED_MODEL_NAME}": measure_decoding(shipped.model, shipped.tokenizer, prompts,
-                                                         replace(plan, draft_lens=None))["modes"]["speculative"]}
-for name, entry in rows.items():
-    conditional = ", ".join(percent(c) for c in entry["acceptance_conditional"])
-    print(f"{name:26} {entry['tokens_per_forward']:.2f} tokens/forward, acceptance length "
-          f"{entry['acceptance_length']:.2f}, conditional acceptance of heads 2..n: {conditional}, "
-          f"{entry['speedup']:.2f}x")
+shipped_plan = BenchPlan(max_new_tokens=plan.max_new_tokens, repeats=plan.repeats, temperatures=(1.0,), seeds=2,
+                         draft_lens=(shipped.model.config.n_heads - 1,))
+rows = {"this notebook's model": measurement,
+        f"shipped {SHIPPED_MODEL_NAME}": measure_decoding(shipped.model, shipped.tokenizer, prompts, shipped_plan)}
+for name, m in rows.items():
+    s, g = m["sampled"], m["modes"]["speculative"]
+    print(f"{name:26} T=1: {s['tokens_per_forward']:.2f} tokens/forward, acceptance length {s['acceptance_length']:.2f}, "
+          f"round cost ratio {s['round_cost_ratio']:.2f}, {s['speedup']:.2f}x plain sampling | greedy: "
+          f"{g['tokens_per_forward']:.2f} ({g['tokens_per_forward_before_loop']:.2f} before the loops, "
+          f"{g['distinct_8']:.0%} distinct), {g['speedup']:.2f}x greedy")
 if not MODEL.is_own:
     print("(both rows are the shipped model: train your own in notebook 04 to compare)")
 
 # %% [markdown]
-# Read the two rows with the generated text in mind. When this notebook was written (notebook 04,
-# then this one, on a shared 2-core machine), notebook 04's 2000-step model made 2.29 tokens per
-# forward on these prompts against the shipped model's 2.99: fewer of its drafts agree with its head
-# 1. Yet its wall-clock speed-up was about the same (three runs of this cell: 1.62x to 1.92x against
-# 1.73x to 1.90x): the speed-up is tokens per forward divided by how much more a verifying forward
-# costs than a one-token forward, and that cost ratio differs between a 2-layer and a 4-layer model. A weak model can also fall into repeating
-# itself (runs of spaces, `self.______`), which greedy decoding continues forever and the heads draft
-# easily: it raises tokens per forward without saying anything good about the model. Read the text
-# before trusting a tokens-per-forward figure.
+# Read each speed-up as acceptance length / round cost ratio: a model can draft more and still gain
+# less, when its rounds cost more (a bigger model, heads on more positions). And read each greedy
+# figure with its text: the share of distinct pieces and the tokens per forward before the loops say
+# how much of it is loop.
 #
 # ### A drafter with no training: prompt lookup
 #
-# The heads are one way to guess. Prompt lookup (Saxena 2023; transformers'
-# `prompt_lookup_num_tokens`) needs no model at all: find the latest earlier place where the text's
-# last few tokens occurred (with a whole draft after it) and propose the tokens that followed them there (`--mode lookup`,
-# `tinymtp/decoding/drafters.py`). The same loop checks its drafts with head 1, so the text is
-# again exactly greedy's. Code repeats itself (indentation, `self.`, names), which is where lookup
-# shines; where nothing repeats it proposes nothing and the round is a plain greedy step. One prompt,
-# both drafters, measured now; *predicted* is the cost model's estimate
-# (`tinymtp/analysis/cost_model.py`): acceptance length / (a round's time / a greedy step's time),
-# both measured in the same run:
+# The heads are one way to guess. Prompt lookup (Saxena 2023; in Hugging Face transformers,
+# `prompt_lookup_num_tokens`) needs no model at all: find an earlier place where the text's last few
+# tokens occurred and propose the tokens that followed them there (`--mode lookup`,
+# `tinymtp/decoding/drafters.py`). Saxena's `find_candidate_pred_tokens` takes the **first** such
+# place in the text; tinymtp's variant takes the **latest** one inside the context window that has a
+# whole draft after it (the most recent copy, which in code is usually the closest relative). The
+# same loop checks its drafts with head 1, so greedy lookup's text is again exactly greedy's, and
+# `lookup-sample` checks them with min(1, p/q), q putting all its mass on the copied token. Its rows
+# are in the measurement above:
 
 # %%
-one_row = replace(plan, draft_lens=(model.config.n_heads - 1,), lookup_tokens=3)
-duel = measure_decoding(model, tokenizer, [prompt], one_row)
-for name in ("speculative", "lookup"):
-    entry = duel["modes"][name]
-    print(f"{name:12} {entry['tokens_per_forward']:.2f} tokens/forward, {entry['speedup']:.2f}x measured, "
-          f"{entry['predicted_speedup']:.2f}x predicted, same text as greedy: {entry['identical']}")
+for name in ("lookup-sample T=1", "lookup"):
+    row = next(r for r in measurement["rows"] if r["name"] == name)
+    print("  " + describe(row))
 
 # %% [markdown]
-# On the 12 held-out prompts of `python -m tinymtp bench decode` (Python source code), the shipped
-# model's heads made 3.46 tokens per forward and lookup 2.84 (docs/measurements.md): the copy
-# search beats one drafting head, but the trained heads guess more often.
+# Code repeats itself (indentation, `self.`, names), which is where lookup does well; where nothing
+# repeats it proposes nothing and the round is a plain step. Compare its sampled row with the heads'
+# sampled row: on corpus-like text the copy search has less to copy than inside a loop.
 #
 # ### Teach the heads what head 1 writes: self-distillation
 #
-# Training scored head k against the *text* k characters ahead, but the checker keeps a draft only
-# when it equals what *greedy decoding* writes there. `tinymtp.training.distill.distill` retrains heads 2..n
-# on that target (Medusa-2's self-distillation; `python -m tinymtp distill`, and the app's Train
-# page): for head k at position t, the token greedy decoding from x[0..t] writes at t+k. The trunk
-# and head 1 stay frozen, so the text greedy writes does not change, only how often the heads
-# guess it. Here on text greedy decoding wrote itself (`text="generated"`), for a few steps:
+# Training scored head k against the *text* k characters ahead, but the greedy checker keeps a draft
+# only when it equals what *greedy decoding* writes there. `tinymtp.training.distill.distill`
+# retrains heads 2..n on that target: for head k at position t, the token greedy decoding from
+# x[0..t] writes at t+k. Medusa (Cai et al. 2024, section 2.3.2) trains on the model's own generated
+# text when the original training data is not at hand: with the backbone frozen, heads trained on
+# self-generated data are Medusa-1's case; Medusa-2, which trains the backbone too, adds a KL term
+# to the original model's distribution to keep it. Here the trunk and head 1 stay frozen
+# (`train_trunk=False`, Medusa-1's order), so the text greedy writes does not change, only how often
+# the heads guess it, on text greedy decoding wrote itself (`text="generated"`), for a few steps:
 #
-# **Predict, then run.** Will tokens per forward rise? And the text: will it change?
+# **Predict, then run.** Will greedy tokens per forward rise? And the text: will it change?
 
 # %%
 corpus = load_corpus(checkpoint.metadata.get("corpus", "python-stdlib"))
-distilled = distill(model, corpus, DistillConfig(steps=5 if FAST else 60, text="generated", threads=1)).model
+distilled = distill(model, corpus, DistillConfig(steps=5 if FAST else 60, text="generated", train_trunk=False,
+                                                 threads=1)).model
+one_row = BenchPlan(max_new_tokens=plan.max_new_tokens, repeats=1, draft_lens=(n - 1,), lookup_tokens=n - 1)
 before, after = (measure_decoding(m, tokenizer, prompts, one_row) for m in (model, distilled))
 for name, run in (("before", before), ("after", after)):
-    print(f"{name:6} heads {run['tokens_per_forward']:.2f} tokens/forward, lookup "
-          f"{run['modes']['lookup']['tokens_per_forward']:.2f}; greedy's text: "
+    g = run["modes"]["speculative"]
+    print(f"{name:6} heads {g['tokens_per_forward']:.2f} tokens/forward ({g['tokens_per_forward_before_loop']:.2f} before "
+          f"the loops), lookup {run['modes']['lookup']['tokens_per_forward']:.2f}; greedy's text: "
           f"{run['modes']['greedy']['distinct_8']:.0%} of its 8-character pieces distinct; same text as greedy: {run['identical']}")
 print("greedy wrote the same text before and after:",
-      all(generate(m, tokenizer, p, DecodeSettings("greedy", 60)).text == generate(model, tokenizer, p, DecodeSettings("greedy", 60)).text
-          for m in (distilled,) for p in prompts))
+      all(generate(distilled, tokenizer, p, DecodeSettings("greedy", 60)).text
+          == generate(model, tokenizer, p, DecodeSettings("greedy", 60)).text for p in prompts))
 
 # %% [markdown]
 # The text is the same, and lookup (which learns nothing) reads the same text, so its tokens per
 # forward does not move: any change in the heads' row is the heads agreeing more often with head 1.
-# On `mtp-4head` as training left it the gain was small (300 steps: 3.23 to 3.26 tokens per
-# forward, docs/usage.md): four linear maps of one hidden state can only learn so much. Training
-# the trunk too (`--train-trunk`) raised it to 3.62, but head 1 got worse and greedy's text more
-# repetitive: lookup rose from 2.57 to 3.30 tokens per forward on the same prompts. With the trunk
-# at a tenth of the rate for 1000 steps and heads 2..n learning head 1's whole distribution
-# (`--target soft`), head 1 stayed as good (1.295 against 1.304) and tokens per forward rose to
-# 3.46, lookup's to 2.84: that run is the shipped `mtp-4head`, so the shipped model you measured
-# above is already distilled. That is the trap of section 6 again: tokens per
-# forward rewards repetition, so read it beside the text (or the share of distinct pieces) and
-# beside head 1's loss.
+# Four small heads on one frozen hidden state can only learn so much; the shipped `mtp-4head` was
+# distilled with its trunk training too, at a tenth of the rate, and with heads 2..n learning head
+# 1's whole distribution (`--target soft`). What that did is in its metadata:
+
+# %%
+done = shipped.metadata["distilled"]
+agreement = lambda rows: ", ".join(f"head {r['head']} {r['greedy_agreement']:.0%}" for r in rows)  # noqa: E731
+print(f"shipped {SHIPPED_MODEL_NAME}: distilled {done['steps']} steps (trunk at {done['config']['trunk_lr_ratio']:g} "
+      f"of the rate, target {done['config']['target']}); head 1's val loss {done['head1_val_loss_before']:.4f} -> "
+      f"{done['head1_val_loss']:.4f}")
+print(f"agreement with greedy's tokens on held-out windows, before: {agreement(done['greedy_agreement_before'])}")
+print(f"                                                     after: {agreement(done['greedy_agreement'])}")
+
+# %% [markdown]
+# That is the trap of section 7 again, from the other side: distilling toward greedy's own tokens
+# teaches the heads the loops greedy falls into, which raises greedy tokens per forward without making
+# the heads better on real text. Read every drafting figure beside the text it was measured on (or
+# its share of distinct pieces), on corpus-like text first, and beside head 1's loss.
 #
 # ## Recap
 #
@@ -436,17 +598,21 @@ print("greedy wrote the same text before and after:",
 #   bonus); commit 1..n tokens.
 # - Roll back: `cache.truncate(before + 1 + accepted)`; the rejected drafts' keys and values must not
 #   stay. The next round's drafts come from the same forward, at the last kept position.
-# - Output == plain greedy output, token for token.
+# - The loop: prefill (1 forward, 1 token), then rounds until max_new_tokens; output == plain greedy
+#   output, token for token.
 # - Conditional rate of head k = P(kept | heads 2..k-1 kept); share of rounds of head k = product of
 #   the conditional rates of heads 2..k.
 # - Acceptance length = tokens per verifying round, bonus included (1..n); drafts accepted per round
 #   = acceptance length - 1; tokens per forward = (1 + length x rounds) / (rounds + 1).
-# - Wall-clock speed-up ≈ tokens per forward / (cost of a verifying forward / cost of a 1-token
-#   forward): near the tokens per forward on a GPU, less on a CPU.
-# - Self-distillation teaches heads 2..n greedy's own tokens with head 1 frozen: same text, more
-#   kept drafts. Tokens per forward rewards repetitive text: read it beside the text itself.
+# - **Repetition trap**: greedy text of a small model loops; inside a loop every drafter, trained or
+#   not, reaches the ceiling. Find the loop (`loop_start`), quote tokens per forward before it, and
+#   quote drafting on **corpus-like text** (exact sampling at T = 1) first.
+# - Speed-up ≈ acceptance length / round cost ratio (a whole verifying round over a greedy step).
+# - Self-distillation teaches heads 2..n greedy's own tokens (frozen trunk: same text, more kept
+#   drafts); Medusa-2 trains the backbone too, with a KL term to the original model.
 #
 # ## Next
 #
 # Greedy decoding always picks the top token. Notebook **07_speculative_sampling** does the same trick
-# when the model *samples*, and shows the one rule that keeps the output distribution exactly right.
+# when the model *samples*, writes the sampled round, and shows the one rule that keeps the output
+# distribution exactly right.

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DIAGRAMS = {"fan-of-heads.svg": ["00_tour", "03_heads_and_loss"], "causal-chain.svg": ["03_heads_and_loss"]}
+DIAGRAMS = {"fan-of-heads.svg": ["00_tour", "03_heads_and_loss"], "causal-chain.svg": ["03_heads_and_loss"],
+            "attention-arithmetic.svg": ["02_trunk"]}
 HEAD_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7"]
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -6,6 +6,10 @@ step, because it feeds K tokens and computes K heads. So
 
     speed-up  =  tokens per verifying round  /  (time of a verifying round / time of a greedy step)
 
+and the tokens per verifying round follow from the acceptance rates: Leviathan et al.'s Theorem 3.8
+for equal, independent rates (`expected_tokens_per_round`), or 1 + c2 + c2 c3 + ... from the
+conditional rates a run measured (`tokens_per_round_from_rates`).
+
 Both inputs are measured on the learner's machine, from the decoding loop itself: the per-round
 wall times that the trace records, with the KV cache (`round_cost_ratio`; prefill rounds left
 out). `bench decode` (speedup.py) applies it to the traces of its own run, one cost ratio per
@@ -21,7 +25,8 @@ flops / (the chip's FLOP/s) and bytes / (its memory bandwidth). While flops / by
 arithmetic intensity, stays under the chip's FLOP/s over bandwidth (the ridge point), reading the
 weights dominates and feeding K tokens costs what feeding 1 does. The roofline leaves out the
 KV cache's reads, kernel launch and per-operation overhead: a tiny model like ours is dominated by
-that overhead, which is why its cost ratio is measured here, not computed.
+that overhead, which is why its cost ratio is measured here, not computed (`fed_token_costs`: a
+forward's time on this machine as more tokens are fed, the measured counterpart of the roofline).
 
 Explained in notebooks/10_mtp_at_scale.ipynb.
 """
@@ -29,6 +34,7 @@ Explained in notebooks/10_mtp_at_scale.ipynb.
 from __future__ import annotations
 
 import statistics
+import time
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +49,29 @@ def predicted_speedup(tokens_per_round: float, cost_ratio: float) -> float:
     if not tokens_per_round >= 1 or not cost_ratio > 0:
         raise TinyMTPError(f"need tokens per round >= 1 and a cost ratio > 0, got {tokens_per_round!r} and {cost_ratio!r}")
     return tokens_per_round / cost_ratio
+
+
+def expected_tokens_per_round(acceptance: float, draft_len: int) -> float:
+    """Leviathan et al. 2023, Theorem 3.8: a round of draft_len drafts, each kept with the same
+    probability `acceptance` independently of the others, commits (1 - a^(draft_len + 1)) / (1 - a)
+    tokens on average (the bonus or corrected token included); draft_len + 1 when a = 1."""
+    if not 0 <= acceptance <= 1 or draft_len < 0:
+        raise TinyMTPError(f"need an acceptance in [0, 1] and draft_len >= 0, got {acceptance!r} and {draft_len!r}")
+    if acceptance == 1:
+        return float(draft_len + 1)
+    return (1 - acceptance ** (draft_len + 1)) / (1 - acceptance)
+
+
+def tokens_per_round_from_rates(conditional: list) -> float:
+    """The same without assuming equal rates: 1 + c2 + c2 c3 + ..., with c_k the conditional acceptance
+    of the k-th draft (P(kept | every earlier draft of the round kept)); a None rate (never reached) ends it."""
+    total, reached = 1.0, 1.0
+    for rate in conditional:
+        if rate is None:
+            break
+        reached *= rate
+        total += reached
+    return total
 
 
 def relative_error(predicted: float, measured: float) -> float:
@@ -152,3 +181,38 @@ def roofline_cost_ratio(parameters: float, tokens: int, flops_per_second: float,
     approaches when nothing but weights and arithmetic matter."""
     time = lambda t: roofline_time(parameters, t, flops_per_second, bytes_per_second, bytes_per_parameter)["seconds"]  # noqa: E731
     return time(tokens) / time(1)
+
+
+def fed_token_costs(model, tokens=(1, 2, 4, 8, 16, 32), calls: int = 20, repeats: int = 3,
+                    threads: int | None = 1) -> dict:
+    """What a forward costs on this machine as more tokens are fed: {T: milliseconds of one forward
+    feeding T tokens (head 1 only) after a cache holding half the context}, medians of interleaved
+    repeats, and "ratio": {T: that time over feeding 1 token}. The measured counterpart of
+    roofline_cost_ratio (notebook 10 draws both)."""
+    cfg = model.config
+    tokens = sorted(set(tokens) | {1})
+    filled = cfg.context_length // 2
+    if tokens[-1] > cfg.context_length - filled or calls < 1 or repeats < 1:
+        raise TinyMTPError(f"feeding up to {tokens[-1]} tokens after {filled} needs a context of "
+                           f"{filled + tokens[-1]} (this model's is {cfg.context_length}); calls and repeats >= 1")
+    device = next(model.parameters()).device
+    old_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    samples = {t: [] for t in tokens}
+    try:
+        cache = model.new_cache()
+        with torch.inference_mode():
+            model(torch.zeros(1, filled, dtype=torch.long, device=device), cache=cache, heads=1)
+            for _ in range(repeats):  # interleaved, so a slow spell of a busy machine hits every T alike
+                for t in tokens:
+                    ids = torch.zeros(1, t, dtype=torch.long, device=device)  # (1, T)
+                    started = time.perf_counter()
+                    for _ in range(calls):
+                        model(ids, cache=cache, heads=1)
+                        cache.truncate(filled)
+                    samples[t].append((time.perf_counter() - started) / calls * 1000)
+    finally:
+        torch.set_num_threads(old_threads)
+    ms = {t: statistics.median(v) for t, v in samples.items()}
+    return {"ms": ms, "ratio": {t: ms[t] / ms[1] for t in tokens}, "cache_length": filled}

@@ -5,7 +5,10 @@ the learner's answer with `solve(**context)`. A `CodeExercise` asks for a functi
 writes its body, and the check calls it on hidden cases, seeded so every run draws the same ones,
 comparing each result with the library's own function (`reference`). Each code exercise also
 declares `wrong`, a plausible mistake (an off-by-one, say), so the tests can prove the check
-rejects it. Grading lives in `tinymtp/exercises/__init__.py` (values) and `code.py` (functions).
+rejects it, and may declare `slips`: common mistakes, each a function that makes exactly that
+mistake and a sentence naming it. When the learner's result on a failing case equals a slip's,
+the check says which mistake it saw (an off-by-one in the cache length, say), not only that the
+result is wrong. Grading lives in `tinymtp/exercises/__init__.py` (values) and `code.py` (functions).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class CodeExercise:
     wrong: Callable[..., Any]  # a plausible mistake the check must reject (used by the tests)
     compare: Callable[[Any, Any], bool] | None = None  # (expected, got) -> same?; None: exact()
     seed: int = 0
+    slips: tuple = ()  # (what the mistake is, a function that makes it): named when the learner's result matches
 
     def hidden_cases(self) -> list[dict[str, Any]]:
         return self.cases(torch.Generator().manual_seed(self.seed))

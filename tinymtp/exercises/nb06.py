@@ -1,16 +1,32 @@
 """The exercises of notebook 06_self_speculative_decoding (notebooks/06_self_speculative_decoding.py): right answers, hints, checks.
 
-The code exercise asks for the decision of one greedy speculative round: given the drafts and head
-1's logits at every fed position, which tokens does the round commit? The check compares with the
-library's own round logic (`verify_greedy` in tinymtp/decoding/speculative.py) on hidden
-rounds: every draft kept (a bonus token), none kept, a mismatch in the middle, no drafts at all.
+Two code exercises build the decoder. `greedy_round` asks for the decision of one round: given the
+drafts and head 1's logits at every fed position, which tokens does the round commit? The check
+compares with the library's own round logic (`verify_greedy` in tinymtp/decoding/speculative.py)
+on hidden rounds: every draft kept (a bonus token), none kept, a mismatch in the middle, no drafts.
+
+`speculative_greedy` is the capstone: the whole loop (prefill, drafts from heads 2..n, one
+verifying forward per round, the round's decision, the KV cache rolled back), returning the new
+tokens and the number of forwards. The check runs it on hidden prompts with the shipped mtp-4head
+and compares with plain greedy decoding token for token and with the library's speculative
+decoder's forward count. Its slips are the mistakes learners make here, each written out as a loop
+that makes exactly that one mistake; when the learner's result equals one of theirs, the check
+names it (code.py): the cache rolled back one entry short or one too far, drafts kept after a
+mismatch, the bonus token forgotten, the next drafts read at the end of the block instead of at
+the last kept position, and the prefill's forward left out of the count.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
+from ..decoding.decode import decode_ids
+from ..decoding.settings import DecodeSettings
 from ..decoding.speculative import DecodeRun, verify_greedy
+from ..files.checkpoint import load_checkpoint
+from ..files.paths import SHIPPED_MODEL_NAME, checkpoints_dir
 from .kinds import CodeExercise, Exercise
 
 
@@ -53,6 +69,82 @@ def _round_cases(generator: torch.Generator) -> list[dict]:
     return cases
 
 
+def speculative_greedy(model, prompt_ids: list, max_new_tokens: int) -> tuple:
+    """The library's answer for the capstone: (the new tokens, forwards made), as plain greedy
+    decoding writes them and as the library's speculative decoder counts its forwards."""
+    greedy = decode_ids(model, list(prompt_ids), DecodeSettings("greedy", max_new_tokens))
+    speculative = decode_ids(model, list(prompt_ids), DecodeSettings("speculative", max_new_tokens))
+    return greedy.tokens, speculative.trace.forwards
+
+
+def _loop(model, prompt_ids: list, max_new_tokens: int, keep_in_cache=lambda before, accepted: before + 1 + accepted,
+          decide=greedy_round, next_drafts_at=lambda accepted, fed: accepted, prefill_counts: int = 1) -> tuple:
+    """The loop with each step a parameter, so a slip is this loop with one step changed (the right
+    loop is the notebook's folded solution; the reference above is the library itself)."""
+    cache = model.new_cache()
+    with torch.no_grad():
+        row = model(torch.tensor([list(prompt_ids)]), cache=cache).logits[0, -1]  # (n, V): every head at the end
+    forwards, new = prefill_counts, [int(row[0].argmax())]
+    drafts = row[1:].argmax(-1).tolist()  # heads 2..n
+    while len(new) < max_new_tokens:
+        before = cache.length
+        with torch.no_grad():
+            logits = model(torch.tensor([[new[-1]] + drafts]), cache=cache).logits[0]  # (1 + drafts, n, V)
+        forwards += 1
+        committed = decide(drafts, logits[:, 0])
+        accepted = min(len(committed) - 1, len(drafts))
+        cache.truncate(min(cache.length, keep_in_cache(before, accepted)))
+        new += committed
+        drafts = logits[next_drafts_at(accepted, len(drafts) + 1), 1:].argmax(-1).tolist()
+    return new[:max_new_tokens], forwards
+
+
+def _without_bonus(drafts: list, head1_logits: torch.Tensor) -> list:
+    kept = greedy_round(drafts, head1_logits)
+    return kept[:-1] if len(kept) == len(drafts) + 1 and drafts else kept
+
+
+SLIPS = (
+    ("a loop that rolls the cache back one entry too far (cache.truncate(before + accepted): the sure "
+     "token's keys and values are forgotten)",
+     lambda m, p, k: _loop(m, p, k, keep_in_cache=lambda before, accepted: before + accepted)),
+    ("a loop that keeps one cache entry too many (cache.truncate(before + 2 + accepted): the first "
+     "rejected draft stays in the cache)",
+     lambda m, p, k: _loop(m, p, k, keep_in_cache=lambda before, accepted: before + 2 + accepted)),
+    ("a loop that keeps drafts after the first mismatch (it does not stop at the first rejected draft)",
+     lambda m, p, k: _loop(m, p, k, decide=_every_matching_draft)),
+    ("a loop that forgets the bonus token when every draft is kept",
+     lambda m, p, k: _loop(m, p, k, decide=_without_bonus)),
+    ("a loop that takes the next drafts at the end of the fed block instead of at the last kept position",
+     lambda m, p, k: _loop(m, p, k, next_drafts_at=lambda accepted, fed: fed - 1)),
+    ("a loop that does not count the prefill as a forward",
+     lambda m, p, k: _loop(m, p, k, prefill_counts=0)),
+)
+
+HIDDEN_PROMPTS = ["class Stack:\n    def __init__(self", "import sys\n\n\ndef main(argv", "        for key in ",
+                  "    def __repr__(self):\n        return ", "# Copyright", "x"]
+
+
+@lru_cache(maxsize=1)
+def _shipped():
+    """The shipped mtp-4head, loaded once: (model, tokenizer)."""
+    checkpoint = load_checkpoint(str(checkpoints_dir() / SHIPPED_MODEL_NAME))
+    return checkpoint.model, checkpoint.tokenizer
+
+
+def _loop_cases(generator: torch.Generator) -> list[dict]:
+    # the shipped model (its greedy text falls into loops, where every draft is kept, so a forgotten
+    # bonus shows), hidden prompts, lengths that stay inside its context window (a loop written by
+    # hand has no sliding window), and one and two new tokens (the prefill alone, one round)
+    model, tokenizer = _shipped()
+    cases = []
+    for prompt, wanted in zip(HIDDEN_PROMPTS, (50, 70, 1, 2, 60, 40)):
+        ids = tokenizer.encode(prompt)
+        room = model.config.context_length - len(ids) - model.config.n_heads
+        cases.append({"model": model, "prompt_ids": ids, "max_new_tokens": max(1, min(wanted, room))})
+    return cases
+
+
 EXERCISES = {
     "06.greedy_round": CodeExercise(
         "Write greedy_round(drafts, head1_logits): the tokens one greedy speculative round commits.",
@@ -64,12 +156,18 @@ EXERCISES = {
         "the cache length after rollback?",
         "keep the sure token and the accepted drafts; the next token is fed in the next round",
         lambda: 42),
-    "06.greedy_forwards": Exercise(
-        "How many forward passes does plain greedy decoding make for 120 new tokens, the prefill included?",
-        "the prefill's forward already gives the first new token", lambda: 120),
-    "06.tokens_per_forward": Exercise(
-        "Your speculative run's tokens per forward, computed from its acceptance length and number of "
-        "verifying rounds?",
-        "tokens = 1 (from the prefill) + acceptance length x verifying rounds; forwards = verifying rounds + 1",
-        lambda summary: summary["tokens"] / summary["forwards"], 1e-3),
+    "06.speculative_loop": CodeExercise(
+        "Write speculative_greedy(model, prompt_ids, max_new_tokens): the whole self-speculative loop, "
+        "returning (the new tokens, the forward passes it made).",
+        "prefill once (1 forward: head 1's argmax is the first new token, heads 2..n at the last position "
+        "draft); each round feed [last token] + drafts with the cache (1 forward), commit greedy_round's "
+        "tokens, cache.truncate(before + 1 + kept drafts), and take the next drafts from heads 2..n at the "
+        "fed position of the last kept token (index = kept drafts); stop at max_new_tokens, cutting any extra",
+        reference=speculative_greedy, cases=_loop_cases, wrong=SLIPS[0][1], slips=SLIPS),
+    "06.loop_tokens_per_forward": Exercise(
+        "Inside a loop of spaces, a drafter that simply proposes 3 more spaces every round (it learned "
+        "nothing) feeds a 4-token verifying forward: how many tokens does each of those rounds commit?",
+        "inside the loop head 1 writes a space after every space, so every draft is kept, and head 1 adds "
+        "its bonus token after them",
+        lambda: 4),
 }

@@ -1,4 +1,10 @@
-"""The exercises of notebook 09_trees_and_causal_heads (notebooks/09_trees_and_causal_heads.py): right answers, hints, checks."""
+"""The exercises of notebook 09_trees_and_causal_heads (notebooks/09_trees_and_causal_heads.py): right answers, hints, checks.
+
+`09.marginal_acceptance` is the marginal-against-conditional argument on two tokens: a parallel
+head trained toward head 1 learns its two-step law with the token in between summed out, and earns
+only part of the acceptance a head reading that token could (tinymtp/analysis/marginal.py computes
+the same on a real model).
+"""
 
 from __future__ import annotations
 
@@ -52,4 +58,10 @@ EXERCISES = {
     "09.tree_nodes": Exercise(
         'How many nodes below the root has the tree "3,2,1"?',
         "3 at depth 1, 2 below each of them, 1 below each of those", lambda: 15),
+    "09.marginal_acceptance": Exercise(
+        "Head 1 makes the sure token c = 'a' or 'b', each with probability 0.5; after 'a' head 1 always "
+        "writes 'x', after 'b' always 'y'. A parallel head 2 that learned the marginal drafts 'x' or 'y', "
+        "0.5 each: what is the chance exact speculative sampling keeps its draft?",
+        "given c, the verifier's p puts 1 on one token; sum over tokens of min(p, q) is then 0.5 whichever c "
+        "was drawn", lambda: 0.5, 1e-9),
 }

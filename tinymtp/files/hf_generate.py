@@ -31,6 +31,8 @@ Explained in notebooks/10_mtp_at_scale.ipynb; docs/transformers.md.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from ..core.errors import TinyMTPError
@@ -115,15 +117,27 @@ def cut_after_eos(ids: torch.Tensor, prompt_length: int, generation_config) -> t
     return ids if first is None else ids[:, : prompt_length + first + 1]
 
 
+class _AssistantsOwnCall(logging.Filter):
+    """transformers 5.24's assisted generation calls the assistant model's `generate` with a
+    generation_config and generation arguments together, then warns about that call of its own as a
+    deprecation: nothing the caller passed, so it is dropped while `generate_and_count` runs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Passing `generation_config` together with" not in record.getMessage()
+
+
 def generate_and_count(model, input_ids: torch.Tensor, **generate_kwargs) -> dict:
     """transformers' `generate` for one prompt (1, P), counting the main model's forwards (a forward
     hook): the new tokens, the forwards (the prefill included, as in tinymtp's summary) and tokens
     per forward. A draft model's own forwards are not counted, as in tinymtp's figure."""
     forwards = []
     hook = model.register_forward_hook(lambda *args: forwards.append(1))
+    quiet, logger = _AssistantsOwnCall(), logging.getLogger("transformers.generation.utils")
+    logger.addFilter(quiet)
     try:
         out = model.generate(input_ids, **generate_kwargs)  # (1, P + new)
     finally:
         hook.remove()
+        logger.removeFilter(quiet)
     tokens = out[0, input_ids.size(1):].tolist()
     return {"tokens": tokens, "forwards": len(forwards), "tokens_per_forward": len(tokens) / max(1, len(forwards))}

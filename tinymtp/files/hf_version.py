@@ -10,10 +10,16 @@ Left out on purpose: any shim for transformers 4.x. Explained in docs/transforme
 
 from __future__ import annotations
 
+import warnings
+
 from ..core.errors import TinyMTPError
 
 try:
-    import transformers
+    with warnings.catch_warnings():
+        # transformers imports tqdm.auto, which in a Jupyter kernel without ipywidgets warns
+        # "IProgress not found" about progress bars tinymtp never shows: noise in a learner's notebook
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import transformers
     from packaging.version import InvalidVersion, Version  # a dependency of transformers
 except ImportError:
     raise TinyMTPError("tinymtp.files.hf needs Hugging Face transformers (>=5.24,<6): pip install -e .[hf]") from None
@@ -34,3 +40,8 @@ def check_transformers_version(version: str) -> None:
 
 
 check_transformers_version(getattr(transformers, "__version__", "unknown"))
+
+with warnings.catch_warnings():  # after the version check: an unsupported transformers may lack this module
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    from transformers.utils import logging as _transformers_logging  # noqa: F401,E402 (imports tqdm.auto here)
+

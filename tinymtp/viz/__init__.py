@@ -15,6 +15,8 @@ mark and rejected ones vermillion with a cross (colour AND symbol). One module p
     decision.py     the sampling decision drawn: u against min(1, p/q), the residual
     stage.py        the Speculative page's figures for one round, and where a run starts looping
     sampled_vs_greedy.py  greedy and sampled text side by side: drafting and repetition
+    exactness.py    speculative sampling's distance to the exact law as runs grow; acceptance by temperature
+    roofline.py     what feeding more tokens costs: a GPU's roofline beside this machine's measurement
     tree.py         candidate trees and their attention mask
     results.py      the experiments' figures
 """
@@ -32,6 +34,7 @@ from .decoding import (
     tokens_per_forward,
     wall_clock,
 )
+from .exactness import acceptance_by_temperature, exactness_figure
 from .predictions import (
     attention_map,
     distributions,
@@ -53,6 +56,7 @@ from .results import (
     ntp_vs_mtp_figure,
     type_colour,
 )
+from .roofline import roofline_figure
 from .sampled_vs_greedy import trap_figure, trap_rows
 from .stage import Trap, round_view, trap
 from .style import (
@@ -100,6 +104,9 @@ __all__ = [
     "trap",
     "trap_figure",
     "trap_rows",
+    "acceptance_by_temperature",
+    "exactness_figure",
+    "roofline_figure",
     "MARK_EDGE",
     "contrast_ratio",
     "projector",
