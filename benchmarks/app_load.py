@@ -105,7 +105,7 @@ def shown_round(session) -> tuple:
 async def decoding_visitor(url: str, steps: int, think: float, training_done: asyncio.Event, record: dict) -> None:
     """Open the Speculative page, then press Step at least `steps` times and on while anyone's
     training is under way, `think` seconds apart, checking each press shows the next round.
-    After every `steps` rounds it presses Reset (untimed): a later round draws more, so runs
+    After every `steps` rounds it presses Back to the start (untimed): a later round draws more, so runs
     with and without training time the same rounds."""
     session = StreamlitSession(url, "speculative")
     try:
@@ -113,7 +113,8 @@ async def decoding_visitor(url: str, steps: int, think: float, training_done: as
         expected, last = shown_round(session)
         while len(record["steps"]) < steps or not training_done.is_set():
             if expected == last or expected == steps:
-                await session.press("Reset", WAIT_S)
+                while shown_round(session)[0] > 0:  # back to the start: the page has no Reset since it became a stage
+                    await session.press("Back", WAIT_S)
                 expected, last = shown_round(session)
             began = time.time()
             seconds = await session.press("Step", WAIT_S)

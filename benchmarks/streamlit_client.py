@@ -93,7 +93,8 @@ class StreamlitSession:
             self.buttons[element.button.label] = element.button.id
             self.button_fragments[element.button.label] = fragment_id
         elif kind == "number_input":
-            self.numbers[element.number_input.label] = element.number_input.id
+            # the first of a label: the Train page's form comes before the distill panel's "Minutes"
+            self.numbers.setdefault(element.number_input.label, element.number_input.id)
         elif kind == "exception":
             self.problems.append(f"{element.exception.type}: {element.exception.message}")
         elif kind == "alert":

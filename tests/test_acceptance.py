@@ -138,6 +138,7 @@ RUNS = [("mtp-4head", dict(mode="speculative")),
         ("causal-4head", dict(mode="tree"))]
 
 
+@pytest.mark.slow  # 300 tokens on each shipped model
 @pytest.mark.parametrize("name,kwargs", RUNS, ids=[f"{n}-{'-'.join(map(str, k.values()))}" for n, k in RUNS])
 def test_real_runs_multiply_out(checkpoints, name, kwargs):
     """300 tokens cross two context-window restarts (context 128), so some rounds are cut short."""

@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error
 
 from tinymtp.analysis.bench import measure_training_cost
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import PoisonedCache, assert_one_line_error, random_model, run_cli
+from conftest import PoisonedCache, assert_one_line_error, random_model
 
 import tinymtp.decoding.causal_drafts as causal_drafts
 from tinymtp.core.errors import TinyMTPError
@@ -106,22 +106,22 @@ def test_every_mode_runs_on_a_causal_model():
         json.dumps(result.trace.to_dict())
 
 
-def test_causal_cli_train_generate_and_eval(tmp_path, small_text_file):
+def test_causal_cli_train_generate_and_eval(tmp_path, small_text_file, cli):
     out = tmp_path / "causal"
-    proc = run_cli("train", "--corpus", small_text_file, "--out", out, "--heads", 3, "--head-type", "causal",
-                   "--preset", "micro", "--steps", 30, "--threads", 1)
+    proc = cli("train", "--corpus", small_text_file, "--out", out, "--heads", 3, "--head-type", "causal",
+               "--preset", "micro", "--steps", 30, "--threads", 1)
     assert proc.returncode == 0, proc.stderr
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["head_type"] == "causal"
-    proc = run_cli("generate", "--checkpoint", out, "--prompt", "Tom ", "--mode", "speculative", "--json",
-                   "--max-new-tokens", 20)
+    proc = cli("generate", "--checkpoint", out, "--prompt", "Tom ", "--mode", "speculative", "--json",
+               "--max-new-tokens", 20)
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["tokens"]) == 20
-    proc = run_cli("eval", "--checkpoint", out, "--corpus", small_text_file, "--json")
+    proc = cli("eval", "--checkpoint", out, "--corpus", small_text_file, "--json")
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["heads"]) == 3
-    bad = run_cli("train", "--corpus", small_text_file, "--out", tmp_path / "x", "--head-type", "causal",
-                  "--memory-saving", "--steps", 2, "--preset", "micro")
+    bad = cli("train", "--corpus", small_text_file, "--out", tmp_path / "x", "--head-type", "causal",
+              "--memory-saving", "--steps", 2, "--preset", "micro")
     assert_one_line_error(bad, "causal")
     assert not (tmp_path / "x").exists()
 

@@ -26,11 +26,13 @@ def checkpoints(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # a real `python -m tinymtp generate`
 def test_generate_json_is_one_object_with_the_keys(checkpoints):
+    """A real `python -m tinymtp generate` (the other generate tests run main() in this process)."""
     proc = run_cli("generate", "--checkpoint", checkpoints / "mtp", "--prompt", "def f(a):", "--mode",
                    "speculative", "--max-new-tokens", "40", "--json")
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.strip().splitlines()) == 1
+    assert len(proc.stdout.strip().splitlines()) == 1 and proc.stderr == ""  # no warning, no bar, from any library
     data = json.loads(proc.stdout)
     assert {"text", "tokens", "summary"} <= set(data) and "rounds" not in data
     assert len(data["tokens"]) == 40 and len(data["text"]) == 40
@@ -38,10 +40,10 @@ def test_generate_json_is_one_object_with_the_keys(checkpoints):
     assert [a["head"] for a in data["summary"]["acceptance_per_head"]] == [2, 3, 4]
 
 
-def test_generate_json_trace_has_every_round(checkpoints):
-    proc = run_cli("generate", "--checkpoint", checkpoints / "mtp", "--prompt", "abc", "--mode", "draft-model",
-                   "--draft-checkpoint", checkpoints / "draft", "--draft-len", "2", "--temperature", "0.7",
-                   "--max-new-tokens", "20", "--json", "--trace")
+def test_generate_json_trace_has_every_round(checkpoints, cli):
+    proc = cli("generate", "--checkpoint", checkpoints / "mtp", "--prompt", "abc", "--mode", "draft-model",
+               "--draft-checkpoint", checkpoints / "draft", "--draft-len", "2", "--temperature", "0.7",
+               "--max-new-tokens", "20", "--json", "--trace")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert len(data["rounds"]) == data["summary"]["forwards"]
@@ -49,9 +51,9 @@ def test_generate_json_trace_has_every_round(checkpoints):
     assert {"checks", "fed", "accepted", "cache_before", "cache_after", "seconds"} <= set(data["rounds"][1])
 
 
-def test_generate_plain_prints_prompt_and_continuation(checkpoints):
-    proc = run_cli("generate", "--checkpoint", checkpoints / "mtp", "--prompt", "abc", "--max-new-tokens", "12",
-                   "--mode", "sample", "--seed", "3")
+def test_generate_plain_prints_prompt_and_continuation(checkpoints, cli):
+    proc = cli("generate", "--checkpoint", checkpoints / "mtp", "--prompt", "abc", "--max-new-tokens", "12",
+               "--mode", "sample", "--seed", "3")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("abc") and len(proc.stdout.rstrip("\n")) >= 3
     assert "tokens/forward" in proc.stderr and "Traceback" not in proc.stderr
@@ -67,15 +69,15 @@ def test_generate_plain_prints_prompt_and_continuation(checkpoints):
     (["--prompt", "abc", "--mode", "draft-model", "--draft-checkpoint", "OTHER"], ["vocabulary"]),
     (["--prompt", "abc", "--top-k", "999", "--mode", "sample"], ["top-k"]),
 ])
-def test_generate_bad_input_is_one_line_error(checkpoints, args, words):
+def test_generate_bad_input_is_one_line_error(checkpoints, cli, args, words):
     args = [str(checkpoints / "other") if a == "OTHER" else a for a in args]
-    proc = run_cli("generate", "--checkpoint", checkpoints / "mtp", *args)
+    proc = cli("generate", "--checkpoint", checkpoints / "mtp", *args)
     assert_one_line_error(proc, *words)
     assert proc.stdout == ""
 
 
-def test_generate_missing_checkpoint_is_one_line_error(tmp_path):
-    assert_one_line_error(run_cli("generate", "--checkpoint", tmp_path / "nope", "--prompt", "a"), "not found")
+def test_generate_missing_checkpoint_is_one_line_error(tmp_path, cli):
+    assert_one_line_error(cli("generate", "--checkpoint", tmp_path / "nope", "--prompt", "a"), "not found")
 
 
 def test_bench_decode_quick_json(checkpoints):

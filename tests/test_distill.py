@@ -137,6 +137,7 @@ def test_speculative_decoding_still_equals_greedy(distilled, corpus):
     assert decode_ids(distilled.model, prompt, DecodeSettings("speculative", 60)).tokens == greedy
 
 
+@pytest.mark.slow  # a distillation run of its own
 def test_causal_heads_distill_and_stay_exact(corpus):
     torch.manual_seed(0)
     cfg = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=3, head_type="causal")
@@ -156,6 +157,7 @@ def test_generated_windows_are_a_prompt_then_greedy_decoding(random_heads, corpu
         assert windows[b, 8:].tolist() == decode_ids(random_heads, x[b, :8].tolist(), DecodeSettings("greedy", 22)).tokens
 
 
+@pytest.mark.slow  # a distillation run of its own
 def test_distilling_on_generated_text_raises_agreement_there(random_heads, corpus):
     result = distill(random_heads, corpus, config(text="generated", steps=40))
     before = result.history["eval"][0]["heads"]
@@ -164,6 +166,7 @@ def test_distilling_on_generated_text_raises_agreement_there(random_heads, corpu
     assert torch.equal(random_heads(x).logits[:, :, 0], result.model(x).logits[:, :, 0])
 
 
+@pytest.mark.slow  # a distillation run of its own
 def test_soft_target_lowers_the_kl_to_head_1_on_held_out_windows(random_heads, corpus):
     result = distill(random_heads, corpus, config(target="soft", steps=40))
     x = held_out_windows(random_heads, corpus.tokens("val"), 30, 12)  # (12, 30): windows the run never saw
@@ -232,7 +235,9 @@ def test_one_head_model_has_nothing_to_distill(corpus):
         distill(MTPModel(cfg), corpus, config())
 
 
-def test_cli_writes_a_loadable_checkpoint_and_refuses_to_replace_it(trained_checkpoint, tmp_path):
+@pytest.mark.slow  # a real `python -m tinymtp distill`
+def test_cli_writes_a_loadable_checkpoint_and_refuses_to_replace_it(trained_checkpoint, tmp_path, cli):
+    """A real `python -m tinymtp distill` first (the rest of the CLI tests run main() in this process)."""
     out = tmp_path / "distilled"
     args = ["distill", "--checkpoint", trained_checkpoint, "--out", out, "--steps", "3", "--threads", "1", "--json"]
     proc = run_cli(*args)
@@ -241,15 +246,15 @@ def test_cli_writes_a_loadable_checkpoint_and_refuses_to_replace_it(trained_chec
     assert loaded.metadata["distilled"]["from"] == str(trained_checkpoint)
     assert loaded.metadata["distilled"]["steps"] == 3
     written = (out / "model.safetensors").read_bytes()
-    assert_one_line_error(run_cli(*args), "--overwrite")
+    assert_one_line_error(cli(*args), "--overwrite")
     assert (out / "model.safetensors").read_bytes() == written
-    assert run_cli(*args, "--overwrite").returncode == 0
+    assert cli(*args, "--overwrite").returncode == 0
 
 
-def test_cli_joint_soft_run_reports_head_1(trained_checkpoint, tmp_path, corpus):
+def test_cli_joint_soft_run_reports_head_1(trained_checkpoint, tmp_path, corpus, cli):
     out = tmp_path / "joint"
-    proc = run_cli("distill", "--checkpoint", trained_checkpoint, "--out", out, "--steps", "3", "--threads", "1",
-                   "--train-trunk", "--target", "soft", "--drafting-weight", "0.5", "--json")
+    proc = cli("distill", "--checkpoint", trained_checkpoint, "--out", out, "--steps", "3", "--threads", "1",
+               "--train-trunk", "--target", "soft", "--drafting-weight", "0.5", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["head1_val_loss"] != report["head1_val_loss_before"]
@@ -264,17 +269,17 @@ def test_cli_joint_soft_run_reports_head_1(trained_checkpoint, tmp_path, corpus)
     assert distilled["head1_val_loss"] == report["head1_val_loss"]
 
 
-def test_cli_refuses_a_one_head_checkpoint(tmp_path, corpus):
+def test_cli_refuses_a_one_head_checkpoint(tmp_path, corpus, cli):
     from tinymtp.files.checkpoint import save_checkpoint
 
     cfg = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=1)
     save_checkpoint(str(tmp_path / "one"), MTPModel(cfg), corpus.tokenizer, {"corpus": corpus.name})
-    proc = run_cli("distill", "--checkpoint", tmp_path / "one", "--out", tmp_path / "out", "--steps", "2")
+    proc = cli("distill", "--checkpoint", tmp_path / "one", "--out", tmp_path / "out", "--steps", "2")
     assert_one_line_error(proc, "nothing to distill")
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_heads_grows_a_next_token_model_on_its_frozen_trunk(tmp_path, corpus):
+def test_cli_heads_grows_a_next_token_model_on_its_frozen_trunk(tmp_path, corpus, cli):
     """Medusa-1's order: a 1-head model gets heads 2..N, taught on its frozen trunk; head 1 unchanged."""
     from tinymtp.files.checkpoint import save_checkpoint
 
@@ -282,8 +287,8 @@ def test_cli_heads_grows_a_next_token_model_on_its_frozen_trunk(tmp_path, corpus
     cfg = ModelConfig.from_preset("micro", vocab_size=corpus.tokenizer.vocab_size, n_heads=1)
     one = MTPModel(cfg).eval()
     save_checkpoint(str(tmp_path / "one"), one, corpus.tokenizer, {"corpus": corpus.name})
-    proc = run_cli("distill", "--checkpoint", tmp_path / "one", "--out", tmp_path / "grown", "--heads", "3",
-                   "--steps", "3", "--threads", "1", "--corpus", corpus.name, "--json")
+    proc = cli("distill", "--checkpoint", tmp_path / "one", "--out", tmp_path / "grown", "--heads", "3",
+               "--steps", "3", "--threads", "1", "--corpus", corpus.name, "--json")
     assert proc.returncode == 0, proc.stderr
     grown = load_checkpoint(str(tmp_path / "grown")).model
     assert grown.n_heads == 3
@@ -291,8 +296,8 @@ def test_cli_heads_grows_a_next_token_model_on_its_frozen_trunk(tmp_path, corpus
     with torch.no_grad():
         assert torch.equal(grown(x).logits[:, :, 0], one(x).logits[:, :, 0])  # trunk and head 1 kept
     assert not torch.equal(grown.heads[1].linear.weight, torch.eye(cfg.d_model))  # the new head learned
-    proc = run_cli("distill", "--checkpoint", tmp_path / "grown", "--out", tmp_path / "fewer", "--heads", "2",
-                   "--steps", "2", "--corpus", corpus.name)
+    proc = cli("distill", "--checkpoint", tmp_path / "grown", "--out", tmp_path / "fewer", "--heads", "2",
+               "--steps", "2", "--corpus", corpus.name)
     assert_one_line_error(proc, "distill only adds heads")
     assert not (tmp_path / "fewer").exists()
 
@@ -329,6 +334,7 @@ def test_sampled_text_targets_are_read_off_the_window():
     assert float(teacher_forced_losses(logits, x, "soft")[0]) > 0.01
 
 
+@pytest.mark.slow  # a distillation run of its own
 def test_distilling_on_sampled_text_raises_sampling_agreement(random_heads, corpus):
     before = distill(random_heads, corpus, config(text="sampled", target="soft", steps=1))
     after = distill(random_heads, corpus, config(text="sampled", target="soft", steps=40))

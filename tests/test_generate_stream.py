@@ -15,7 +15,7 @@ import sys
 import time
 
 import pytest
-from conftest import CHECKPOINTS, ROOT, assert_one_line_error, run_cli
+from conftest import CHECKPOINTS, ROOT, assert_one_line_error
 
 from tinymtp.cli import build_parser, main
 from tinymtp.cli import generate as cli_generate
@@ -46,6 +46,7 @@ def read_some(proc, wanted: int, timeout: float = 120.0) -> bytes:
     return got
 
 
+@pytest.mark.slow  # a real process, interrupted
 def test_text_streams_while_running_and_ctrl_c_prints_the_summary():
     proc = subprocess.Popen([sys.executable, "-m", "tinymtp", "generate", "--checkpoint", str(MTP), "--prompt",
                              PROMPT, "--mode", "speculative", "--max-new-tokens", "100000000"],
@@ -69,25 +70,25 @@ def test_text_streams_while_running_and_ctrl_c_prints_the_summary():
     assert f": {len(generated)} tokens in " in err  # the summary counts exactly what was printed
 
 
-def test_json_is_one_object_at_the_end_with_rounds_only_with_trace():
-    proc = run_cli("generate", "--checkpoint", MTP, "--prompt", PROMPT, "--mode", "speculative",
-                   "--max-new-tokens", "50", "--json")
+def test_json_is_one_object_at_the_end_with_rounds_only_with_trace(cli):
+    proc = cli("generate", "--checkpoint", MTP, "--prompt", PROMPT, "--mode", "speculative",
+               "--max-new-tokens", "50", "--json")
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.strip().splitlines()) == 1 and proc.stderr == ""
     data = json.loads(proc.stdout)
     assert "rounds" not in data and len(data["tokens"]) == 50 and data["summary"]["stop_reason"] == "max_new_tokens"
     assert {"acceptance_per_head", "acceptance_conditional", "acceptance_share_of_rounds", "acceptance_length",
             "drafts_accepted_per_round"} <= set(data["summary"])
-    traced = json.loads(run_cli("generate", "--checkpoint", MTP, "--prompt", PROMPT, "--mode", "speculative",
-                                "--max-new-tokens", "50", "--json", "--trace").stdout)
+    traced = json.loads(cli("generate", "--checkpoint", MTP, "--prompt", PROMPT, "--mode", "speculative",
+                            "--max-new-tokens", "50", "--json", "--trace").stdout)
     assert len(traced["rounds"]) == traced["summary"]["forwards"] and traced["tokens"] == data["tokens"]
     assert {k: v for k, v in traced["summary"].items() if k not in TIMING} == \
         {k: v for k, v in data["summary"].items() if k not in TIMING}
 
 
-def test_trace_for_a_huge_run_is_a_one_line_error():
-    proc = run_cli("generate", "--checkpoint", MTP, "--prompt", "a", "--max-new-tokens",
-                   str(cli_generate.MAX_TRACE_TOKENS + 1), "--trace")
+def test_trace_for_a_huge_run_is_a_one_line_error(cli):
+    proc = cli("generate", "--checkpoint", MTP, "--prompt", "a", "--max-new-tokens",
+               str(cli_generate.MAX_TRACE_TOKENS + 1), "--trace")
     assert_one_line_error(proc, "--trace", str(cli_generate.MAX_TRACE_TOKENS))
     assert proc.stdout == ""
     helps = build_parser()._subparsers._group_actions[0].choices["generate"].format_help()

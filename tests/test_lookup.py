@@ -1,17 +1,16 @@
 """Prompt lookup, the drafter with no training: what it finds, and the golden reference (its output
-equals plain greedy decoding token for token), on random float64 models whose windows restart
-and on the shipped checkpoint, through the library and the CLI."""
+equals plain greedy decoding token for token) on the shipped checkpoint, through the library and
+the CLI (on random float64 models whose windows restart: test_speculative_exact.py's property, one
+for every drafter)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from conftest import CHECKPOINTS, DECODING_CASES, greedy_case, run_cli
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from conftest import CHECKPOINTS
 
-from tinymtp.decoding.decode import decode_ids, generate
+from tinymtp.decoding.decode import generate
 from tinymtp.decoding.drafters import lookup
 from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.files.checkpoint import load_checkpoint
@@ -34,16 +33,6 @@ def test_lookup_prefers_longer_matches_over_later_ones():
     assert lookup(text, 1, ngram=2) == ["U"]
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(**DECODING_CASES, draft_len=st.integers(1, 5))
-def test_lookup_equals_greedy_property(head_type, n_heads, vocab_size, context_length, seed, prompt,
-                                       max_new_tokens, draft_len):
-    model, prompt, greedy = greedy_case(head_type, n_heads, vocab_size, context_length, seed, prompt, max_new_tokens)
-    result = decode_ids(model, prompt, DecodeSettings("lookup", max_new_tokens, draft_len=draft_len))
-    assert result.tokens == greedy.tokens
-    assert result.trace.summary()["tokens"] == max_new_tokens
-
-
 def test_lookup_on_repetitive_code_equals_greedy_and_drafts_for_free():
     ckpt = load_checkpoint(str(CHECKPOINTS / "mtp-4head"))
     prompt = "    def run(self):\n        return self.value\n\n    def stop(self):\n        return self.value\n\n    def "
@@ -55,20 +44,20 @@ def test_lookup_on_repetitive_code_equals_greedy_and_drafts_for_free():
     assert all(r.draft_forwards == 0 for r in found.trace.rounds)  # no model drafted
 
 
-def test_lookup_from_the_cli_prints_one_json_object():
-    proc = run_cli("generate", "--checkpoint", CHECKPOINTS / "ntp-1head", "--prompt", "import os\nimport sys\nimport ",
-                   "--mode", "lookup", "--draft-len", "5", "--max-new-tokens", "40", "--json")
+def test_lookup_from_the_cli_prints_one_json_object(cli):
+    proc = cli("generate", "--checkpoint", CHECKPOINTS / "ntp-1head", "--prompt", "import os\nimport sys\nimport ",
+               "--mode", "lookup", "--draft-len", "5", "--max-new-tokens", "40", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["summary"]["tokens"] == 40 and out["settings"]["draft_len"] == 5
-    greedy = run_cli("generate", "--checkpoint", CHECKPOINTS / "ntp-1head", "--prompt", "import os\nimport sys\nimport ",
-                     "--max-new-tokens", "40", "--json")
+    greedy = cli("generate", "--checkpoint", CHECKPOINTS / "ntp-1head", "--prompt", "import os\nimport sys\nimport ",
+                 "--max-new-tokens", "40", "--json")
     assert json.loads(greedy.stdout)["text"] == out["text"]
 
 
-def test_lookup_drafts_are_named_by_step_not_by_head():
-    proc = run_cli("generate", "--checkpoint", CHECKPOINTS / "mtp-4head", "--prompt", "self.x = x\nself.y = y\nself.",
-                   "--mode", "lookup", "--max-new-tokens", "30")
+def test_lookup_drafts_are_named_by_step_not_by_head(cli):
+    proc = cli("generate", "--checkpoint", CHECKPOINTS / "mtp-4head", "--prompt", "self.x = x\nself.y = y\nself.",
+               "--mode", "lookup", "--max-new-tokens", "30")
     assert proc.returncode == 0, proc.stderr
     assert "draft step 1" in proc.stderr and "head 1" not in proc.stderr
 

@@ -5,12 +5,11 @@ import math
 import pytest
 import torch
 
+from tinymtp.core.config import HEAD_TYPES  # every head type the model offers, none left out
 from tinymtp.core.errors import TinyMTPError
 from tinymtp.core.loss import head_weights, memory_saving_backward
 from tinymtp.core.model import ModelConfig, MTPModel
 from tinymtp.data.corpora import shift_targets
-
-HEAD_TYPES = ["linear", "mlp", "block"]
 
 
 def micro(head_type="linear", n_heads=3, vocab_size=13, **kw):
@@ -18,26 +17,46 @@ def micro(head_type="linear", n_heads=3, vocab_size=13, **kw):
                                             head_type=head_type, **kw)).double()
 
 
+def logits(model, x):
+    """Every head's logits (B, T, n, V) for x (B, T); heads that read the tokens before the one they
+    predict (causal, sequential) read them from x itself, as in training."""
+    return model(x, ahead=shift_targets(x, model.n_heads)).logits
+
+
+def test_the_head_types_tested_here_include_the_chained_ones():
+    assert {"linear", "mlp", "block", "causal"} <= set(HEAD_TYPES)
+
+
 @pytest.mark.parametrize("head_type", HEAD_TYPES)
 def test_logits_have_one_row_per_head(head_type):
     model = micro(head_type, n_heads=4)
-    out = model(torch.randint(0, 13, (2, 9)))
+    x = torch.randint(0, 13, (2, 9))
+    out = model(x, ahead=shift_targets(x, 4))
     assert out.logits.shape == (2, 9, 4, 13)
     assert out.loss is None
 
 
 @pytest.mark.parametrize("head_type", HEAD_TYPES)
 def test_changing_a_future_token_leaves_earlier_logits_of_every_head_unchanged(head_type):
+    """Head k at t sees x[..t]; a head that reads the tokens in between (causal, sequential) sees
+    x[..t+k-1] and nothing further. Changing x[s] changes head k from exactly that position on."""
     model = micro(head_type, n_heads=4).eval()
+    with torch.no_grad():
+        for head in model.heads:  # heads that start as the identity would hide a leak between heads
+            for p in head.parameters():
+                p.normal_(0.0, 0.2)
     x = torch.randint(0, 13, (1, 20))
+    s = 12
     changed = x.clone()
-    changed[0, 12] = (changed[0, 12] + 1) % 13
-    before, after = model(x).logits, model(changed).logits  # (1, 20, 4, 13)
-    assert torch.equal(before[:, :12], after[:, :12])
-    assert not torch.allclose(before[:, 12:], after[:, 12:])  # the change is visible from t=12 on
+    changed[0, s] = (changed[0, s] + 1) % 13
+    before, after = logits(model, x), logits(model, changed)  # (1, 20, 4, 13)
+    for k in range(1, 5):
+        first_seen = s - (k - 1 if model.chained and k > 1 else 0)  # the first position head k reads x[s] at
+        assert torch.equal(before[0, :first_seen, k - 1], after[0, :first_seen, k - 1]), k
+        assert not torch.allclose(before[0, first_seen, k - 1], after[0, first_seen, k - 1]), k
 
 
-@pytest.mark.parametrize("head_type", HEAD_TYPES + ["causal"])
+@pytest.mark.parametrize("head_type", HEAD_TYPES)
 def test_initial_loss_is_near_ln_vocab(head_type):
     model = micro(head_type, n_heads=4, vocab_size=50)
     x = torch.randint(0, 50, (8, 32))
@@ -60,7 +79,7 @@ def test_mlp_heads_start_as_identity_and_linear_heads_too():
             assert torch.allclose(head(hidden), hidden)
 
 
-@pytest.mark.parametrize("head_type", HEAD_TYPES + ["causal"])
+@pytest.mark.parametrize("head_type", HEAD_TYPES)
 def test_a_model_overfits_one_batch(head_type):
     torch.manual_seed(0)
     model = MTPModel(ModelConfig.from_preset("micro", vocab_size=10, n_heads=2, head_type=head_type))
@@ -79,9 +98,9 @@ def test_a_model_overfits_one_batch(head_type):
 def test_written_out_attention_equals_pytorch_fast_path(head_type):
     model = micro(head_type, n_heads=2).eval()
     x = torch.randint(0, 13, (2, 17))
-    fast = model(x).logits
+    fast = logits(model, x)
     model.set_fast_attention(False)
-    slow = model(x).logits
+    slow = logits(model, x)
     weights = model.trunk.blocks[0].attn.weights  # (B, H, T, S)
     assert torch.allclose(fast, slow, atol=1e-12)
     assert torch.allclose(weights.sum(-1), torch.ones_like(weights.sum(-1)))
@@ -92,14 +111,19 @@ def test_written_out_attention_equals_pytorch_fast_path(head_type):
 def test_cached_forward_in_pieces_equals_one_full_forward(head_type):
     model = micro(head_type, n_heads=3).eval()
     x = torch.randint(0, 13, (1, 24))
+    ahead = shift_targets(x, 3)  # (1, 24, 3): what causal and sequential heads read
     cache = model.new_cache()
-    pieces = [model(x[:, a:b], cache=cache).logits for a, b in [(0, 5), (5, 6), (6, 10), (10, 24)]]
-    assert torch.allclose(torch.cat(pieces, dim=1), model(x).logits, atol=1e-12)
+    pieces = [model(x[:, a:b], cache=cache, ahead=ahead[:, a:b]).logits for a, b in [(0, 5), (5, 6), (6, 10), (10, 24)]]
+    assert torch.allclose(torch.cat(pieces, dim=1), logits(model, x), atol=1e-12)
     assert cache.length == 24
     cache.truncate(10)  # roll back, then feed different tokens: same as a fresh full forward
     other = torch.randint(0, 13, (1, 4))
-    rolled = model(other, cache=cache).logits
-    assert torch.allclose(rolled, model(torch.cat([x[:, :10], other], 1)).logits[:, 10:], atol=1e-12)
+    both = torch.cat([x[:, :10], other], 1)  # (1, 14)
+    rolled = model(other, cache=cache, ahead=shift_targets(both, 3)[:, 10:]).logits
+    # a chained head's cached rows just before 10 read the old tokens from 10 on, so after a roll
+    # back only head 1 is the fresh forward's (the decoders give the chain its own caches)
+    kept = 1 if model.chained else 3
+    assert torch.allclose(rolled[..., :kept, :], logits(model, both)[:, 10:, :kept], atol=1e-12)
 
 
 def test_context_length_is_enforced():
@@ -114,6 +138,10 @@ def test_memory_saving_backward_gives_the_plain_loss_and_gradients(head_type, we
     model = micro(head_type, n_heads=4, loss_weights=weights)
     x = torch.randint(0, 13, (3, 16))
     targets = shift_targets(x, 4)
+    if model.chained:  # its heads read more than the trunk's output: refused, not silently wrong
+        with pytest.raises(TinyMTPError, match=head_type):
+            memory_saving_backward(model, x, targets)
+        return
     plain = model(x, targets)
     plain.loss.backward()
     plain_grads = {n: p.grad.clone() for n, p in model.named_parameters()}

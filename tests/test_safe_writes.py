@@ -5,7 +5,9 @@ in one line."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import hashlib
 import json
 import os
 import signal
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error
 
 from tinymtp.core.errors import TinyMTPError
 from tinymtp.core.model import ModelConfig, MTPModel
@@ -26,8 +28,10 @@ from tinymtp.files.checkpoint import load_checkpoint, save_checkpoint
 
 
 def snapshot(folder: Path) -> dict:
-    """Every file under `folder` with its bytes and every folder, to compare before and after."""
-    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+    """Every file under `folder` with a digest of its bytes, and every folder, to compare before and after
+    (digests, not bytes: a failing comparison of weights would print megabytes)."""
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None)
+            for p in sorted(folder.rglob("*"))}
 
 
 def someones_folder(root: Path) -> Path:
@@ -49,36 +53,36 @@ def micro_model(seed: int) -> tuple:
 TRAIN = ("train", "--corpus", "stories", "--steps", "2", "--eval-every", "1", "--preset", "micro", "--batch-size", "2")
 
 
-def test_train_refuses_a_folder_of_someones_files_and_leaves_every_byte(tmp_path):
+def test_train_refuses_a_folder_of_someones_files_and_leaves_every_byte(tmp_path, cli):
     work = someones_folder(tmp_path)
     before = snapshot(work)
-    assert_one_line_error(run_cli(*TRAIN, "--out", work), "refusing", str(work))
-    assert_one_line_error(run_cli(*TRAIN, "--out", work, "--overwrite"), "refusing", "not a checkpoint")
+    assert_one_line_error(cli(*TRAIN, "--out", work), "refusing", str(work))
+    assert_one_line_error(cli(*TRAIN, "--out", work, "--overwrite"), "refusing", "not a checkpoint")
     assert snapshot(work) == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_train_refuses_a_file_and_a_repository_like_folder(tmp_path):
+def test_train_refuses_a_file_and_a_repository_like_folder(tmp_path, cli):
     notes = tmp_path / "notes.txt"
     notes.write_text("keep me")
-    assert_one_line_error(run_cli(*TRAIN, "--out", notes, "--overwrite"), "refusing", "file")
+    assert_one_line_error(cli(*TRAIN, "--out", notes, "--overwrite"), "refusing", "file")
     assert notes.read_text() == "keep me"
     repo = tmp_path / "repo"  # `--out .` from a repository's root
     (repo / "src").mkdir(parents=True)
     (repo / "README.md").write_text("readme")
     before = snapshot(repo)
-    assert_one_line_error(run_cli(*TRAIN, "--out", ".", "--overwrite", cwd=repo), "refusing")
+    assert_one_line_error(cli(*TRAIN, "--out", ".", "--overwrite", cwd=repo), "refusing")
     assert snapshot(repo) == before
 
 
-def test_train_replaces_its_own_checkpoint_only_with_overwrite(tmp_path):
+def test_train_replaces_its_own_checkpoint_only_with_overwrite(tmp_path, cli):
     out = tmp_path / "model"
-    first = run_cli(*TRAIN, "--out", out, "--seed", "1", "--json")
+    first = cli(*TRAIN, "--out", out, "--seed", "1", "--json")
     assert first.returncode == 0, first.stderr
     before = snapshot(out)
-    assert_one_line_error(run_cli(*TRAIN, "--out", out, "--seed", "2"), "already holds a checkpoint", "--overwrite")
+    assert_one_line_error(cli(*TRAIN, "--out", out, "--seed", "2"), "already holds a checkpoint", "--overwrite")
     assert snapshot(out) == before
-    again = run_cli(*TRAIN, "--out", out, "--seed", "2", "--overwrite", "--json")
+    again = cli(*TRAIN, "--out", out, "--seed", "2", "--overwrite", "--json")
     assert again.returncode == 0, again.stderr
     assert snapshot(out) != before and load_checkpoint(str(out)).metadata["seed"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary litter
@@ -101,28 +105,35 @@ def test_an_empty_folder_is_free_to_use(tmp_path):
     assert load_checkpoint(str(tmp_path / "empty")).model.config == model.config
 
 
-def test_experiment_results_are_refused_before_any_training(tmp_path):
+def test_experiment_results_are_refused_before_any_training(tmp_path, cli, monkeypatch):
+    def refused_before_any_run(*args, **kwargs):
+        raise AssertionError("an experiment ran before the refusal")
+
     theirs = tmp_path / "induction.json"
     theirs.write_text('{"my": "data"}')
-    start = time.perf_counter()
-    assert_one_line_error(run_cli("experiment", "induction", "--smoke", "--out", tmp_path, "--overwrite"),
-                          "refusing", "induction")
-    assert time.perf_counter() - start < 60  # refused up front, not after the runs
+    with monkeypatch.context() as patch:  # refused up front, not after the runs
+        patch.setattr("tinymtp.experiments.command.run_experiment", refused_before_any_run)
+        assert_one_line_error(cli("experiment", "induction", "--smoke", "--out", tmp_path, "--overwrite"),
+                              "refusing", "induction")
     assert theirs.read_text() == '{"my": "data"}'
     theirs.unlink()
-    done = run_cli("experiment", "induction", "--smoke", "--seeds", "1", "--out", tmp_path, "--json", timeout=180)
+    done = cli("experiment", "induction", "--smoke", "--seeds", "1", "--out", tmp_path, "--json")
     assert done.returncode == 0, done.stderr
     before = snapshot(tmp_path)
-    assert_one_line_error(run_cli("experiment", "induction", "--smoke", "--out", tmp_path), "--overwrite")
+    with monkeypatch.context() as patch:
+        patch.setattr("tinymtp.experiments.command.run_experiment", refused_before_any_run)
+        assert_one_line_error(cli("experiment", "induction", "--smoke", "--out", tmp_path), "--overwrite")
     assert snapshot(tmp_path) == before
-    again = run_cli("experiment", "induction", "--smoke", "--seeds", "1", "--out", tmp_path, "--overwrite",
-                    "--json", timeout=180)
+    again = cli("experiment", "induction", "--smoke", "--seeds", "1", "--out", tmp_path, "--overwrite", "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads((tmp_path / "induction.json").read_text())["date"] == json.loads(again.stdout)["date"]
 
 
+# A process that imports torch once, then on each "save" forks a child that replaces the checkpoint
+# again and again until the test kills it (SIGKILL, mid-save at some point), and on "reap" waits for
+# that child: one torch import for all the kills instead of one per kill.
 KILLER = """
-import sys, torch
+import os, sys, torch
 from tinymtp.files.checkpoint import save_checkpoint
 from tinymtp.core.model import ModelConfig, MTPModel
 from tinymtp.data.tokenizer import CharTokenizer
@@ -132,10 +143,18 @@ for seed in (1, 2):
     torch.manual_seed(seed)
     models.append(MTPModel(ModelConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, n_heads=4)))
 print("ready", flush=True)
-i = 0
-while True:  # replace the checkpoint again and again until killed
-    save_checkpoint(sys.argv[1], models[i % 2], tokenizer, {"seed": 1 + i % 2}, overwrite=True)
-    i += 1
+for line in sys.stdin:
+    if line.strip() == "reap":
+        os.waitpid(child, 0)
+        print("reaped", flush=True)
+        continue
+    child = os.fork()
+    if child == 0:
+        i = 0
+        while True:  # replace the checkpoint again and again until killed
+            save_checkpoint(sys.argv[1], models[i % 2], tokenizer, {"seed": 1 + i % 2}, overwrite=True)
+            i += 1
+    print(child, flush=True)
 """
 
 
@@ -143,24 +162,38 @@ while True:  # replace the checkpoint again and again until killed
 @pytest.mark.parametrize("atomic_swap", [True, False], ids=["exchange", "rename-aside"])
 def test_a_process_killed_while_saving_leaves_a_whole_checkpoint(tmp_path, atomic_swap):
     path = tmp_path / "ckpt"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    script = KILLER if atomic_swap else KILLER.replace("import sys, torch", (
-        "import sys, torch\nimport tinymtp.files.safe_write as sw\nsw._exchange = lambda a, b: False"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one thread: nothing but the main thread to fork
+    script = KILLER if atomic_swap else KILLER.replace("import os, sys, torch", (
+        "import os, sys, torch\nimport tinymtp.files.safe_write as sw\nsw._exchange = lambda a, b: False"))
     vocab_size = CharTokenizer.from_text("abcdef ").vocab_size
     expected = {}
     for seed in (1, 2):  # the two models the killed process saves in turn
         torch.manual_seed(seed)
         expected[seed] = MTPModel(ModelConfig.from_preset("tiny", vocab_size=vocab_size, n_heads=4)).state_dict()
-    for delay in (0.3, 0.45, 0.6, 0.8, 1.1):
-        proc = subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, env=env)
-        assert proc.stdout.readline().strip() == b"ready"
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        ckpt = load_checkpoint(str(path))  # loadable: the old checkpoint or the new one, whole
-        seed = ckpt.metadata["seed"]
-        for name, tensor in ckpt.model.state_dict().items():
-            assert torch.equal(tensor, expected[seed][name]), name
+    killer = subprocess.Popen([sys.executable, "-c", script, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, env=env, text=True)
+    saver = None
+    try:
+        assert killer.stdout.readline().strip() == "ready"
+        for delay in (0.3, 0.45, 0.6, 0.8, 1.1):
+            killer.stdin.write("save\n")
+            killer.stdin.flush()
+            saver = int(killer.stdout.readline())
+            time.sleep(delay)
+            os.kill(saver, signal.SIGKILL)
+            killer.stdin.write("reap\n")
+            killer.stdin.flush()
+            assert killer.stdout.readline().strip() == "reaped"  # the saver is gone
+            ckpt = load_checkpoint(str(path))  # loadable: the old checkpoint or the new one, whole
+            seed = ckpt.metadata["seed"]
+            for name, tensor in ckpt.model.state_dict().items():
+                assert torch.equal(tensor, expected[seed][name]), name
+    finally:  # a failure half-way leaves no saver writing forever
+        if saver is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(saver, signal.SIGKILL)
+        killer.kill()
+        killer.wait()
     model, tokenizer = micro_model(0)
     save_checkpoint(str(path), model, tokenizer, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # the next save cleaned the litter
@@ -189,7 +222,7 @@ def test_a_full_disk_leaves_the_old_checkpoint_and_no_litter(tmp_path, monkeypat
     assert snapshot(tmp_path) == before
 
 
-def test_a_failed_write_from_the_cli_is_one_line(tmp_path):
+def test_a_failed_write_from_the_cli_is_one_line(tmp_path, cli):
     if os.geteuid() != 0:
         locked = tmp_path / "locked"
         locked.mkdir()
@@ -197,7 +230,7 @@ def test_a_failed_write_from_the_cli_is_one_line(tmp_path):
         target = locked / "model"
     else:  # root writes through read-only modes; /proc refuses new folders even to root
         target = Path("/proc/tinymtp-test/model")
-    assert_one_line_error(run_cli(*TRAIN, "--out", target), "could not write", str(target))
+    assert_one_line_error(cli(*TRAIN, "--out", target), "could not write", str(target))
 
 
 def test_a_folder_created_by_someone_else_during_the_save_is_never_replaced(tmp_path):
@@ -211,5 +244,5 @@ def test_a_folder_created_by_someone_else_during_the_save_is_never_replaced(tmp_
 
     with pytest.raises(TinyMTPError, match="created by someone else"):
         safe_write.write_folder(str(target), fill_while_another_server_saves)
-    assert snapshot(target) == {"their-model.txt": b"theirs"}
+    assert snapshot(target) == {"their-model.txt": hashlib.sha256(b"theirs").hexdigest()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shared-name"]

@@ -101,11 +101,11 @@ def broken_copy(src, dst, edit):
     (lambda d: (d / "config.json").write_text(
         (d / "config.json").read_text().replace('"vocab": "', '"vocab": "\\u00a7')), "vocabulary"),
 ])
-def test_damaged_checkpoints_get_one_line_errors(trained_checkpoint, tmp_path, damage, words):
+def test_damaged_checkpoints_get_one_line_errors(trained_checkpoint, tmp_path, cli, damage, words):
     bad = broken_copy(trained_checkpoint, tmp_path / "bad", damage)
     with pytest.raises(TinyMTPError, match=words):
         load_checkpoint(str(bad))
-    assert_one_line_error(run_cli("eval", "--checkpoint", bad, "--corpus", "stories"))
+    assert_one_line_error(cli("eval", "--checkpoint", bad, "--corpus", "stories"))
 
 
 def test_checkpoint_from_another_model_size_is_refused(trained_checkpoint, tmp_path):
@@ -119,11 +119,13 @@ def test_checkpoint_from_another_model_size_is_refused(trained_checkpoint, tmp_p
         load_checkpoint(str(bad))
 
 
-def test_missing_checkpoint_directory(tmp_path):
-    assert_one_line_error(run_cli("eval", "--checkpoint", tmp_path / "nowhere"), "not found")
+def test_missing_checkpoint_directory(tmp_path, cli):
+    assert_one_line_error(cli("eval", "--checkpoint", tmp_path / "nowhere"), "not found")
 
 
+@pytest.mark.slow  # real `python -m tinymtp train` and `eval` processes
 def test_cli_train_then_eval_json(small_text_file, tmp_path):
+    """Real `python -m tinymtp train` and `eval` processes (the other CLI tests run main() in this one)."""
     out = tmp_path / "cli-model"
     proc = run_cli("train", "--corpus", small_text_file, "--preset", "micro", "--heads", "2", "--steps", "6",
                    "--batch-size", "4", "--out", out, "--json")
@@ -142,8 +144,8 @@ def test_cli_train_then_eval_json(small_text_file, tmp_path):
     (["--minutes", "0"], "minutes"), (["--minutes", "-1"], "minutes"), (["--steps", "0"], "steps"),
     (["--steps", "-5"], "steps"), (["--heads", "0"], "heads"), (["--heads", "-2"], "heads"),
 ])
-def test_cli_refuses_out_of_range_numbers(tmp_path, args, words):
-    proc = run_cli("train", "--corpus", "stories", "--out", tmp_path / "m", *args)
+def test_cli_refuses_out_of_range_numbers(tmp_path, cli, args, words):
+    proc = cli("train", "--corpus", "stories", "--out", tmp_path / "m", *args)
     assert_one_line_error(proc, words)
     assert not (tmp_path / "m").exists()
 
@@ -160,15 +162,16 @@ def write(path, data: bytes):
     (lambda d: write(d / "latin1.txt", "café ".encode("latin-1") * 200), "UTF-8"),
     (lambda d: write(d / "short.txt", b"too short to train on\n" * 3), "too short"),
 ])
-def test_cli_train_refuses_bad_corpora_and_leaves_nothing_behind(tmp_path, make, words):
+def test_cli_train_refuses_bad_corpora_and_leaves_nothing_behind(tmp_path, cli, make, words):
     corpus = make(tmp_path)
     out = tmp_path / "never"
-    proc = run_cli("train", "--corpus", corpus, "--out", out, "--steps", "5")
+    proc = cli("train", "--corpus", corpus, "--out", out, "--steps", "5")
     assert_one_line_error(proc, words)
     assert not out.exists()
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
 
 
+@pytest.mark.slow  # a real process, interrupted
 def test_ctrl_c_saves_a_usable_checkpoint(small_text_file, tmp_path):
     out = tmp_path / "interrupted"
     proc = subprocess.Popen(

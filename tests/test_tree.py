@@ -2,9 +2,10 @@
 move itself: test_tree_cache.py).
 
 Exactness is (a) property-based in float64 on random tiny models of every head type with random
-tree shapes and contexts short enough that the window restarts, and (b) the shipped 4-head
-checkpoint in float32. Mutation checks show the tests can fail: skipping the KV move breaks
-the output, and NaN in every forgotten cache slot does not.
+tree shapes and contexts short enough that the window restarts (test_speculative_exact.py: one
+property for every drafter, the tree among them), here across many window restarts, and (b) the
+shipped 4-head checkpoint in float32. Mutation checks show the tests can fail: skipping the KV
+move breaks the output, and NaN in every forgotten cache slot does not.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import DECODING_CASES, greedy_case, poison_forgotten_slots, random_model
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from conftest import poison_forgotten_slots, random_model
 
 from tinymtp.core.errors import TinyMTPError
 from tinymtp.core.kvcache import KVCache
@@ -129,33 +128,6 @@ def _ancestry(nodes, node):
 
 
 # ---- exactness ---------------------------------------------------------------------------------
-
-@st.composite
-def tree_shapes(draw, max_depth: int, max_rank: int):
-    """Random valid shapes: each new node hangs below the root or an existing node."""
-    paths = set()
-    for _ in range(draw(st.integers(1, 9))):
-        parents = [()] + sorted(p for p in paths if len(p) < max_depth)
-        parent = draw(st.sampled_from(parents))
-        paths.add(parent + (draw(st.integers(0, max_rank - 1)),))
-    return make_tree(paths)
-
-
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(**DECODING_CASES, data=st.data())
-def test_tree_equals_greedy_property(head_type, n_heads, vocab_size, context_length, seed, prompt,
-                                     max_new_tokens, data):
-    model, prompt, greedy = greedy_case(head_type, n_heads, vocab_size, context_length, seed, prompt, max_new_tokens)
-    if n_heads == 1:
-        with pytest.raises(TinyMTPError, match="at least 2 heads"):
-            decode_ids(model, prompt, DecodeSettings("tree", max_new_tokens))
-        return
-    heads = data.draw(st.integers(2, n_heads), label="heads")
-    shape = data.draw(tree_shapes(heads - 1, min(vocab_size, 3)), label="tree")
-    tree = decode_ids(model, prompt, DecodeSettings("tree", max_new_tokens, draft_len=heads - 1, tree=shape))
-    assert tree.tokens == greedy.tokens
-    assert tree.trace.forwards <= max_new_tokens
-
 
 @pytest.mark.parametrize("head_type", ["linear", "mlp", "block"])
 def test_tree_equals_greedy_across_many_window_restarts(head_type):

@@ -115,6 +115,7 @@ def test_greedy_ranks_match_the_heads_guesses():
         assert rows[0][d - 1] == int((logits[d] > logits[d, text[3 + d]]).sum())
 
 
+@pytest.mark.slow  # the whole `bench tree --quick` on the shipped model
 def test_bench_tree_quick_json(capsys):
     assert (CHECKPOINTS / "mtp-4head" / "config.json").exists()  # shipped with the repository
     code, out, err = run(capsys, "bench", "tree", "--quick", "--json")
