@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/sampling_acceptance.py --checkpoint checkpoints/mtp-4head --checkpoint DIR
     .venv/bin/python benchmarks/sampling_acceptance.py --checkpoint DIR --seeds 5 --json
 
-`python -m tinymtp bench decode` measures greedy self-speculative decoding only. This decodes the
+`python -m tinymtp bench decode` measures this too, beside plain sampling's speed (3 seeds by
+default); this counts only (no timing), for several checkpoints in one run. It decodes the
 12 held-out prompts of tinymtp.analysis.speedup (`heldout_prompts`) with `speculative-sample`
 (drafts sampled from heads 2..n, kept with probability min(1, p/q)) for each seed, and prints,
 per checkpoint, committed tokens / forwards summed over every run, and per drafting head the

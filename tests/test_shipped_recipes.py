@@ -65,5 +65,14 @@ def test_the_distilled_checkpoint_records_its_distillation_and_keeps_head_1_near
         config = record["config"]
         assert (config["steps"], config["train_trunk"], config["trunk_lr_ratio"], config["target"], config["threads"]) == (
             args.steps, args.train_trunk, args.trunk_lr_ratio, args.target, args.threads)
+        assert (config["seed"], config["text"], config["learning_rate"], config["batch_size"]) == (
+            args.seed, args.text, args.lr, args.batch_size)
+        if args.window is not None:
+            assert config["window"] == args.window
+        if args.follow is not None:
+            assert config["follow"] == args.follow
+        if args.heads is not None:  # grown heads: their count and type are the checkpoint's
+            model = metadata(args.out.split("/", 1)[1])["model"]
+            assert (model["n_heads"], model["head_type"]) == (args.heads, args.head_type)
         baseline = metadata("ntp-1head")["metadata"]["next_token_val_loss"]
         assert abs(record["head1_val_loss"] - baseline) <= 0.02  # the project's bound on what the heads cost head 1
