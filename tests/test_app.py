@@ -455,3 +455,11 @@ def test_the_heads_and_speculative_pages_offer_the_notebooks_diagrams(app):
     assert any("Picture: a candidate tree" in label for label in labels)
     assert len(spec.get("image")) == 2
     assert not heads.exception and not spec.exception
+
+
+def test_the_heads_page_says_when_chained_heads_read_the_prompt(app):
+    """Causal and sequential heads read the characters between t and their target: on the Heads
+    page that is the prompt's own text, which a learner must be told (parallel heads need no note)."""
+    assert not any("teacher" in str(i.value) for i in app.info)
+    app.selectbox(key="model_label").select("causal-4head").run()
+    assert any("**causal** heads" in str(i.value) and "teacher" in str(i.value) for i in app.info)

@@ -35,6 +35,11 @@ left, right = ui.explained(
     notebook="05_what_the_heads_know.ipynb")
 with right:
     ui.diagram("fan-of-heads", "one trunk, n heads, one shared unembedding: head k predicts x[t+k]")
+if model.chained:  # causal or sequential heads read the tokens between t and their target
+    st.info(f"This model's heads 2..{n} are **{model.config.head_type}** heads: each reads the characters "
+            "between t and the one it guesses. Here they read your prompt's own characters (teacher "
+            "forcing), so they look better than when drafting, where they read their own earlier drafts.",
+            icon=":material/info:")
 
 examples = ui.examples_for(tokenizer, entry)
 snippets = ui.corpus_examples(entry, length=48)
