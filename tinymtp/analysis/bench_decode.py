@@ -84,7 +84,7 @@ def _line(e: dict) -> str:
     predicted = f"{e['predicted_speedup']:.2f}x" if e.get("predicted_speedup") is not None else "-"
     cost = f"{e['round_cost_ratio']:.2f}" if e.get("round_cost_ratio") is not None else "-"
     before = e.get("tokens_per_forward_before_loop")
-    return (f"{e['name']:<28} {tpf:>10} {e['speedup']:>7.2f}x {predicted:>9} {cost:>5} {e['tokens_per_second']:>8.1f}  "
+    return (f"{e['name']:<28} {tpf:>10} {e['speedup']:>7.2f}x {predicted:>9} {cost:>10} {e['tokens_per_second']:>8.1f}  "
             f"{_percent(e['distinct_8']):>5} {_percent(e['whitespace']):>5} {_percent(e['looping']):>5} "
             f"{'-' if before is None else f'{before:.2f}':>6}  {acc}")
 
@@ -93,7 +93,7 @@ def format_table(result: dict) -> str:
     """The benchmark as a plain-text table (what `bench decode` prints without --json)."""
     corpus = result.get("corpus")
     text = f" of the {corpus} validation text ({TEXT_KIND[corpus]})" if corpus in TEXT_KIND else ""
-    header = (f"{'row':<28} {'tok/fwd':>10} {'speed-up':>8} {'predicted':>9} {'cost':>5} {'tok/s':>8}  "
+    header = (f"{'row':<28} {'tok/fwd':>10} {'speed-up':>8} {'predicted':>9} {'round cost':>10} {'tok/s':>8}  "
               f"{'dist8':>5} {'space':>5} {'loops':>5} {'before':>6}  kept per head: share of rounds/conditional")
     lines = [f"decoding {result['prompts']} held-out prompts{text} x {result['max_new_tokens']} new tokens, "
              f"{result['threads']} thread(s)"]
@@ -122,11 +122,11 @@ def _explanations(result: dict) -> list:
     if g is not None:
         out += _greedy_explanations(result, g, c)
     for e, cost in zip(result.get("tree_sweep", []), c.get("trees", [])):
-        out.append(f"tree, {e['nodes']} nodes: its forward costs {e['forward_cost_ratio']:.2f}x a greedy one in the "
-                   f"loop ({cost['model_cost_ratio']:.2f}x for the model alone)")
+        out.append(f"tree, {e['nodes']} nodes: round cost ratio {e['forward_cost_ratio']:.2f} (a round over a greedy "
+                   f"step, in the loop), forward cost ratio {cost['model_cost_ratio']:.2f} (the model alone)")
     out += ["columns: speed-up over the matching plain decoder (greedy, or sampling at the same temperature); "
-            "predicted = acceptance length / cost, cost = median verifying round (drafting included) / median plain "
-            "step, from this run's own round times (it leaves out the prefill and the context re-reads); dist8 = "
+            "predicted = acceptance length / round cost, round cost (the round cost ratio) = median verifying round "
+            "(drafting included) / median plain step, from this run's own round times (it leaves out the prefill and the context re-reads); dist8 = "
             "distinct 8-character pieces, space = whitespace share, loops = share of continuations that end in a loop "
             "(tinymtp/analysis/repetition.py); share of rounds = rounds that kept the head's draft / rounds that "
             "drafted, conditional = the same given every earlier draft of the round was kept"]
@@ -145,8 +145,8 @@ def _greedy_explanations(result: dict, g: dict, c: dict) -> list:
             f"tokens per forward ({g['tokens_per_forward_before_loop']:.2f} before the loop), on text with "
             f"{_percent(g['distinct_8'])} distinct 8-character pieces, {_percent(g['looping'])} of continuations "
             f"looping; identical output: {str(result['identical']).lower()}",
-            f"why not {g['tokens_per_forward']:.2f}x: a verifying round costs {c['loop_cost_ratio']:.2f}x a greedy "
-            f"forward in the loop ({c['model_cost_ratio']:.2f}x for the model's verifying forward alone: "
+            f"why not {g['tokens_per_forward']:.2f}x: round cost ratio {c['loop_cost_ratio']:.2f} (a verifying round over "
+            f"a greedy step, in the loop); forward cost ratio {c['model_cost_ratio']:.2f} (the model's forwards alone: "
             f"{c['verify_forward_ms']:.3f} vs {c['greedy_forward_ms']:.3f} ms; the rest is {rest}), and "
             f"{g['tokens_per_forward']:.2f} / {c['loop_cost_ratio']:.2f} = {c['explained_speedup']:.2f}. Heads 2..K "
             f"at every fed position take {c['later_heads_share']:.0%} of the verifying forward, the trunk the rest"]
