@@ -49,6 +49,7 @@ def test_step_times_are_measured_with_the_training_loop_for_every_configuration(
     assert set(times) == {"n=1", "n=4"} and all(0 < t < 1 for t in times.values())
 
 
+@pytest.mark.slow  # whole experiments, smoke-sized
 def test_equal_compute_in_a_real_run_is_equal_in_planned_seconds_and_counted_in_tokens(ntp_result):
     budget = ntp_result["settings"]["budget_seconds_per_run"]
     trunk = ntp_result["settings"]["trunk"]
@@ -62,6 +63,7 @@ def test_equal_compute_in_a_real_run_is_equal_in_planned_seconds_and_counted_in_
     assert "equal wall-clock budget" in ntp_result["settings"]["equal_compute"]
 
 
+@pytest.mark.slow  # whole experiments, smoke-sized
 def test_ntp_vs_mtp_reports_every_corpus_and_n_with_a_spread(ntp_result):
     rows = ntp_result["summary"]
     assert {(r["corpus"], r["n_heads"]) for r in rows} == {(c, n) for c in ("python-stdlib", "stories")
@@ -103,6 +105,7 @@ def test_findings_follow_the_numbers_and_the_spread():
     assert spread([3.0])["std"] == 0.0
 
 
+@pytest.mark.slow  # whole experiments, smoke-sized
 def test_head_types_and_how_many_heads_share_their_models_and_report_every_head_type(shared_head_results):
     from tinymtp.core.config import HEAD_TYPES
 
@@ -119,6 +122,7 @@ def test_head_types_and_how_many_heads_share_their_models_and_report_every_head_
         assert run["steps"] == plan["steps"]
 
 
+@pytest.mark.slow  # whole experiments, smoke-sized
 def test_every_result_draws_and_saves_atomically(tmp_path, ntp_result, shared_head_results):
     for result in (ntp_result, *shared_head_results):
         fig = experiment_figure(result)
@@ -139,9 +143,11 @@ def test_every_result_draws_and_saves_atomically(tmp_path, ntp_result, shared_he
         experiment_figure({"experiment": "nope"})
 
 
+@pytest.mark.slow  # whole experiments, smoke-sized
 @pytest.mark.parametrize("name", ["induction", "addition"])
-def test_curve_experiments_run_from_the_cli_and_print_one_json_object(tmp_path, name):
-    proc = run_cli("experiment", name, "--smoke", "--seeds", "2", "--json", "--out", tmp_path, timeout=120)
+def test_curve_experiments_run_from_the_cli_and_print_one_json_object(tmp_path, name, cli):
+    run = run_cli if name == "induction" else cli  # one real `python -m tinymtp experiment`; main() for the other
+    proc = run("experiment", name, "--smoke", "--seeds", "2", "--json", "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["experiment"] == name and result["findings"]
@@ -154,8 +160,8 @@ def test_curve_experiments_run_from_the_cli_and_print_one_json_object(tmp_path, 
     experiment_figure(result)
 
 
-def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
-    assert_one_line_error(run_cli("experiment", "nope", "--out", tmp_path), "unknown experiment")
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, cli):
+    assert_one_line_error(cli("experiment", "nope", "--out", tmp_path), "unknown experiment")
     for argv, word in ((["--seeds", "0"], "seeds"), (["--minutes", "-1"], "minutes"), (["--threads", "x"], "threads")):
         with pytest.raises(SystemExit) as exit_info:
             main(["experiment", "ntp-vs-mtp", *argv])
@@ -165,7 +171,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
     assert main(["experiment", "induction", "--minutes", "1", "--out", str(tmp_path)]) == 2
     assert "--steps" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
-    assert set(EXPERIMENTS) == {"ntp-vs-mtp", "induction", "addition", "how-many-heads", "head-types", "loss-weights"}
+    assert set(EXPERIMENTS) == {"ntp-vs-mtp", "induction", "addition", "how-many-heads", "head-types", "loss-weights",
+                                "drafters", "curriculum"}
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +180,7 @@ def loss_weights_result():
     return run_experiment("loss-weights", SMOKE)
 
 
+@pytest.mark.slow  # whole experiments, smoke-sized
 def test_loss_weights_recipes_share_one_step_count_and_the_frozen_trunk_keeps_head_1(loss_weights_result):
     r = loss_weights_result
     rows = {row["recipe"]: row for row in r["summary"]}

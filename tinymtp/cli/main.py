@@ -14,40 +14,16 @@ import sys
 
 from ..core.config import HEAD_TYPES, PRESETS, ModelConfig
 from ..core.errors import TinyMTPError
-
-
-def number_parser(convert, is_ok, requirement: str):
-    """An argparse `type=` that converts a flag's text and checks its range, with a one-line message."""
-
-    def parse(text: str):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {'whole ' if convert is int else ''}number, got '{text}'") from None
-        if not is_ok(value):
-            raise argparse.ArgumentTypeError(f"{requirement}, got {text}")
-        return value
-
-    return parse
-
-
-positive_int = number_parser(int, lambda v: v > 0, "must be a positive number")
-positive_float = number_parser(float, lambda v: v > 0, "must be a positive number")
-non_negative_float = number_parser(float, lambda v: v >= 0, "must not be negative")
-
-
-def retired_heads_flag(text: str):
-    """generate's old --heads K (heads 2..K draft) said draft size in heads; --draft-len says it in tokens."""
-    raise argparse.ArgumentTypeError(f"--heads is now --draft-len (tokens drafted per round): --heads {text} is "
-                                     f"--draft-len {int(text) - 1 if text.isdigit() else 'N'}")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (not the usage block) and exits with 2."""
-
-    def error(self, message):
-        print(f"error: {message} (see: python -m tinymtp {self.prog.split()[-1]} --help)", file=sys.stderr)
-        sys.exit(2)
+from ..training.curriculum import CURRICULA
+from .flags import (
+    OneLineParser,
+    no_curriculum,
+    non_negative_float,
+    number_parser,
+    positive_float,
+    positive_int,
+    retired_heads_flag,
+)
 
 
 def add_train_parser(sub):
@@ -64,6 +40,8 @@ def add_train_parser(sub):
     budget.add_argument("--minutes", type=positive_float, help="train for this much wall-clock time")
     budget.add_argument("--steps", type=positive_int, help="train for this many steps (default 800)")
     p.add_argument("--loss-weights", default="equal", help="equal (default), decay, or comma-separated weights")
+    p.add_argument("--curriculum", default=None, metavar="|".join(CURRICULA), help="which heads are in the loss as "
+                   "training goes: none (default), forward (head 1 first, one more per stage) or reverse")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--lr", type=positive_float, default=3e-3, help="peak learning rate")
     p.add_argument("--eval-every", type=positive_int, default=100)
@@ -86,6 +64,14 @@ def parse_loss_weights(text: str):
 
 def cmd_train(args) -> int:
     # imported here, not at the top: they import torch, which `python -m tinymtp --help` must not wait for
+    from ..training.distributed import one_of_the_processes, processes_from_environment
+
+    processes = processes_from_environment()  # torchrun's RANK and WORLD_SIZE; one process without them
+    with one_of_the_processes(processes):  # one error line for all of them, the process group left at the end
+        return train_command(args, processes)
+
+
+def train_command(args, processes) -> int:
     from ..data.corpora import load_corpus
     from ..files.checkpoint import (
         check_checkpoint_target,
@@ -93,6 +79,7 @@ def cmd_train(args) -> int:
         load_checkpoint,
         save_checkpoint,
     )
+    from ..training.curriculum import continued_curriculum
     from ..training.progress import TrainProgressBar
     from ..training.train import TrainConfig, train, training_metadata
 
@@ -110,13 +97,17 @@ def cmd_train(args) -> int:
                                                loss_weights=parse_loss_weights(args.loss_weights))
     train_config = TrainConfig(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
                                learning_rate=args.lr, eval_every=args.eval_every, seed=args.seed,
-                               device=args.device, memory_saving=args.memory_saving, threads=args.threads)
-    bar = None if args.json else TrainProgressBar(train_config)  # draws on the first step, after train()'s checks
+                               device=args.device, memory_saving=args.memory_saving, threads=args.threads,
+                               curriculum=continued_curriculum(args.curriculum, resume.metadata) if resume
+                               else args.curriculum or "none")
+    bar = None if args.json or not processes.main else TrainProgressBar(train_config)  # drawn on the first step
     try:
-        result = train(model_config, train_config, corpus, on_step=bar, resume=resume)
+        result = train(model_config, train_config, corpus, on_step=bar, resume=resume, processes=processes)
     finally:
         if bar is not None:
             bar.close()
+    if not processes.main:
+        return 0  # process 0 holds the same weights and writes them
     path = save_checkpoint(args.out, result.model, corpus.tokenizer,
                            training_metadata(result, corpus, train_config),
                            result.optimizer_tensors,
@@ -231,11 +222,13 @@ def cmd_bench(args) -> int:
 
 def add_experiment_parser(sub):
     p = sub.add_parser("experiment", help="experiments: where multi-token prediction helps and where it does not")
-    p.add_argument("name", metavar="NAME", help="ntp-vs-mtp, induction, addition, head-types, how-many-heads, loss-weights, drafters, or all")
+    p.add_argument("name", metavar="NAME", help="ntp-vs-mtp, induction, addition, head-types, how-many-heads, loss-weights, "
+                   "drafters, curriculum, or all")
+    p.add_argument("--corpus", help="curriculum: a text file or built-in corpus to run on (default python-stdlib)")
     p.add_argument("--seeds", type=number_parser(int, lambda v: 1 <= v <= 20, "must be between 1 and 20"),
                    default=3, help="runs per configuration (default 3)")
     p.add_argument("--minutes", type=number_parser(float, lambda v: 0 < v <= 60, "must be above 0 and at most 60"),
-                   help="ntp-vs-mtp, head-types, how-many-heads, loss-weights, drafters: wall-clock budget per run")
+                   help="ntp-vs-mtp, head-types, how-many-heads, loss-weights, drafters, curriculum: budget per run")
     p.add_argument("--steps", type=number_parser(int, lambda v: 1 <= v <= 1_000_000, "must be 1 to 1000000"),
                    help="induction, addition: training steps of every run")
     p.add_argument("--threads", type=number_parser(int, lambda v: 1 <= v <= 256, "must be 1 to 256"), default=1,
@@ -311,6 +304,7 @@ def add_distill_parser(sub):
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a progress bar")
+    p.add_argument("--curriculum", type=no_curriculum, help=argparse.SUPPRESS)  # a one-line refusal, not 'unrecognized'
 
 
 def cmd_distill(args) -> int:

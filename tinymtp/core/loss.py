@@ -8,6 +8,10 @@ same scale as one head's loss (near ln V at the start) whatever the weights:
   keeps the next-token head in charge (DeepSeek-V3 likewise adds its extra losses at 0.1-0.3);
 - or an explicit list, one weight per head.
 
+A curriculum (training/curriculum.py) keeps only heads 1..m in the loss at a step. The rule stays
+one weighted mean: head k weighs w_k for k <= m and 0 after, so the loss is
+sum_{k<=m} w_k L_k / sum_{k<=m} w_k (`combine_head_losses` given the losses of heads 1..m).
+
 `memory_saving_backward` is Meta's order of work: run the trunk once, then each head's forward
 AND backward in turn, adding up the gradient at the trunk's output, then one backward through
 the trunk. Only one head's logits (B, T, V) live at a time instead of all n; the gradients are
@@ -47,8 +51,22 @@ def head_losses(logits, targets) -> list:
     return [head_loss(logits[:, :, k], targets[:, :, k]) for k in range(logits.size(2))]
 
 
+def weights_in_loss(scheme, n_heads: int, heads: int | None = None) -> list[float]:
+    """The weights of heads 1..heads (default all n): the scheme's first `heads` weights, which must
+    not all be 0 (the rest of the n heads are out of the loss at this step)."""
+    heads = n_heads if heads is None else heads
+    if not 1 <= heads <= n_heads:
+        raise TinyMTPError(f"the heads in the loss must be 1..m with m from 1 to {n_heads}, got m = {heads}")
+    weights = head_weights(scheme, n_heads)[:heads]
+    if not sum(weights) > 0:
+        raise TinyMTPError(f"the heads in the loss (1..{heads}) all have loss weight 0")
+    return weights
+
+
 def combine_head_losses(losses, scheme="equal"):
-    weights = head_weights(scheme, len(losses))
+    """The weighted mean of the losses of heads 1..m (m = len(losses); a list scheme may name more heads)."""
+    n_heads = max(len(scheme), len(losses)) if isinstance(scheme, (list, tuple)) else len(losses)
+    weights = weights_in_loss(scheme, n_heads, len(losses))
     return sum(w * loss for w, loss in zip(weights, losses)) / sum(weights)
 
 
@@ -59,19 +77,20 @@ def check_memory_saving(model_config) -> None:
                            "heads read the tokens ahead, so train them without --memory-saving")
 
 
-def memory_saving_backward(model, idx, targets):
+def memory_saving_backward(model, idx, targets, heads: int | None = None):
     """Backward pass in Meta's order; returns (combined loss, per-head losses) as floats' tensors.
 
-    idx (B, T), targets (B, T, n). Gradients land in model's .grad exactly as loss.backward()
-    of the plain forward would put them.
+    idx (B, T), targets (B, T, n). `heads`: only heads 1..heads are in the loss (a curriculum's
+    step; default all n), and only they run. Gradients land in model's .grad exactly as
+    loss.backward() of the plain forward with the same `heads` would put them.
     """
     check_memory_saving(model.config)
-    weights = head_weights(model.config.loss_weights, model.n_heads)
+    weights = weights_in_loss(model.config.loss_weights, model.n_heads, heads)
     total = sum(weights)
     hidden = model.trunk(idx)  # (B, T, C)
     hidden_leaf = hidden.detach().requires_grad_(True)  # the heads' gradients collect here
     losses = []
-    for k in range(1, model.n_heads + 1):
+    for k in range(1, len(weights) + 1):
         logits = model.head_logits(hidden_leaf, k)  # (B, T, V): only this head's logits are alive
         loss = head_loss(logits, targets[:, :, k - 1])
         (loss * (weights[k - 1] / total)).backward()  # frees this head's graph before the next

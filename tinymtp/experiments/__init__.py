@@ -11,9 +11,11 @@
 | `head-types`     | linear vs mlp vs block (vs causal) at equal compute               | head_types.py |
 | `loss-weights`   | protecting head 1: loss weights, a frozen trunk, then distillation | loss_weights.py |
 | `drafters`       | parallel, causal, sequential heads, a draft model, lookup: who drafts best on sampled text | drafters.py |
+| `curriculum`     | forward and reverse curricula vs loss weights: head 1 as good as n = 1, drafting kept? | curriculum.py |
 
 Each one returns a JSON-safe result (runner.py says what is in it) that `save_result` writes to
-`results/NAME.json`, whose figure tinymtp/viz/results.py draws. Equal compute
+`results/NAME.json` (`results/NAME-CORPUS.json` when run with `--corpus`, which only the
+experiments in CORPUS_EXPERIMENTS take), whose figure tinymtp/viz/results.py draws. Equal compute
 is defined in budget.py (equal-time experiments) and curves.py (learning curves). The results
 are whatever was measured: every finding is a sentence computed from the numbers.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from ..core.errors import TinyMTPError
 from ..files.paths import results_dir
-from . import addition, drafters, head_types, induction, loss_weights, ntp_vs_mtp
+from . import addition, curriculum, drafters, head_types, induction, loss_weights, ntp_vs_mtp
 from .runner import ExperimentSettings, Progress, save_result
 
 EXPERIMENTS = {
@@ -37,8 +39,11 @@ EXPERIMENTS = {
     "how-many-heads": head_types.run_how_many_heads,
     "loss-weights": loss_weights.run,
     "drafters": drafters.run,
+    "curriculum": curriculum.run,
 }
-EQUAL_TIME = ("ntp-vs-mtp", "head-types", "how-many-heads", "loss-weights", "drafters")  # --minutes; the others take --steps
+EQUAL_TIME = ("ntp-vs-mtp", "head-types", "how-many-heads", "loss-weights", "drafters",
+              "curriculum")  # --minutes; the others take --steps
+CORPUS_EXPERIMENTS = ("curriculum",)  # --corpus NAME|PATH; the others name their corpora themselves
 
 
 def run_experiment(name: str, settings: ExperimentSettings | None = None, on_progress=None,
@@ -49,6 +54,8 @@ def run_experiment(name: str, settings: ExperimentSettings | None = None, on_pro
     settings = settings or ExperimentSettings()
     if name in EQUAL_TIME and settings.steps is not None:
         raise TinyMTPError(f"{name} gives every run the same wall-clock budget: use --minutes, not --steps")
+    if settings.corpus is not None and name not in CORPUS_EXPERIMENTS:
+        raise TinyMTPError(f"{name} runs on its own corpora; --corpus is for {', '.join(CORPUS_EXPERIMENTS)}")
     progress = Progress(on_progress)
     started = time.perf_counter()
     if name in ("head-types", "how-many-heads"):
@@ -65,21 +72,24 @@ def results_folder() -> Path:
 
 
 def load_results(folder=None) -> tuple[dict, list]:
-    """The saved results, in EXPERIMENTS order: ({name: result}, [one line per unreadable file])."""
+    """The saved results, in EXPERIMENTS order: ({result name: result}, [one line per unreadable file]);
+    an experiment run with --corpus adds NAME-CORPUS.json after NAME.json."""
     folder = Path(folder) if folder is not None else results_folder()
     found, problems = {}, []
     for name in EXPERIMENTS:
-        path = folder / f"{name}.json"
-        if not path.exists():
-            continue
-        try:
-            result = json.loads(path.read_text(encoding="utf-8"))
-            if result.get("experiment") != name or "findings" not in result:
-                raise ValueError("not a result of this experiment")
-            found[name] = result
-        except (OSError, ValueError) as exc:
-            problems.append(f"{path.name}: {exc}")
+        variants = sorted(p for p in folder.glob(f"{name}-*.json") if not p.name.endswith(".figure.json"))
+        for path in [folder / f"{name}.json"] + (variants if name in CORPUS_EXPERIMENTS else []):
+            if not path.exists():
+                continue
+            try:
+                result = json.loads(path.read_text(encoding="utf-8"))
+                if result.get("experiment") != name or "findings" not in result:
+                    raise ValueError("not a result of this experiment")
+                found[path.stem] = result
+            except (OSError, ValueError) as exc:
+                problems.append(f"{path.name}: {exc}")
     return found, problems
 
 
-__all__ = ["EXPERIMENTS", "ExperimentSettings", "load_results", "results_folder", "run_experiment", "save_result"]
+__all__ = ["CORPUS_EXPERIMENTS", "EXPERIMENTS", "ExperimentSettings", "load_results", "results_folder", "run_experiment",
+           "save_result"]

@@ -8,7 +8,7 @@ from dataclasses import replace
 from tqdm.auto import tqdm
 
 from ..core.errors import TinyMTPError
-from . import EQUAL_TIME, EXPERIMENTS, ExperimentSettings, run_experiment, save_result
+from . import CORPUS_EXPERIMENTS, EQUAL_TIME, EXPERIMENTS, ExperimentSettings, run_experiment, save_result
 from .runner import check_result_targets
 
 
@@ -30,9 +30,12 @@ class ExperimentBar:
 
 
 def settings_for(name: str, settings: ExperimentSettings, everything: bool) -> ExperimentSettings:
-    """With `all`, --minutes goes to the equal-time experiments and --steps to the learning curves."""
+    """With `all`, --minutes goes to the equal-time experiments, --steps to the learning curves and
+    --corpus to the experiments that take one."""
     if not everything:
         return settings
+    if name not in CORPUS_EXPERIMENTS:
+        settings = replace(settings, corpus=None)
     if name in EQUAL_TIME:
         return replace(settings, steps=None)
     return replace(settings, minutes=None)
@@ -44,13 +47,15 @@ def cmd_experiment(args) -> int:
         raise TinyMTPError(f"unknown experiment '{args.name}' (choose from {', '.join(EXPERIMENTS)}, or all)")
     names = list(EXPERIMENTS) if everything else [args.name]
     settings = ExperimentSettings(seeds=args.seeds, minutes=args.minutes, steps=args.steps, threads=args.threads,
-                                  smoke=args.smoke)
+                                  smoke=args.smoke, corpus=args.corpus)
     if not everything and args.name in EQUAL_TIME and args.steps is not None:
         raise TinyMTPError(f"{args.name} gives every run the same wall-clock budget: use --minutes, not --steps")
     if not everything and args.name not in EQUAL_TIME and args.minutes is not None:
         raise TinyMTPError(f"{args.name} trains every run for the same number of steps: use --steps, not --minutes")
+    if not everything and args.name not in CORPUS_EXPERIMENTS and args.corpus is not None:
+        raise TinyMTPError(f"{args.name} runs on its own corpora; --corpus is for {', '.join(CORPUS_EXPERIMENTS)}")
     for name in names:  # before any training: a refusal must not cost a run
-        check_result_targets(name, args.out, args.overwrite)
+        check_result_targets(name, args.out, args.overwrite, settings_for(name, settings, everything).corpus)
     shared, results = {}, {}
     for name in names:
         bar = None if args.json else ExperimentBar(name)

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..analysis.speedup import BenchPlan, heldout_prompts, measure_decoding
+from ..analysis.speedup import measure_decoding
 from ..core.model import ModelConfig
 from .budget import MEANING, train_at_equal_compute
 from .ntp_vs_mtp import SMOKE_TRUNK, TRUNK, experiment_corpus
-from .runner import compare, result_header, spread
+from .runner import compare, drafting_setup, result_header, spread
 
 CORPUS, DEFAULT_MINUTES, DRAFT_LEN = "python-stdlib", 1.0, 3
 DECODING = dict(prompts=8, prompt_length=48, max_new_tokens=128, seeds=2)
@@ -67,10 +67,8 @@ def run(settings, progress) -> dict:
     decoding = SMOKE_DECODING if settings.smoke else DECODING
     progress.set(what=f"loading {CORPUS}")
     corpus = experiment_corpus(CORPUS, settings.smoke)
-    prompts = heldout_prompts(corpus.tokenizer, count=decoding["prompts"], length=decoding["prompt_length"],
-                              corpus=CORPUS)
-    plan = BenchPlan(max_new_tokens=decoding["max_new_tokens"], repeats=1, draft_lens=(DRAFT_LEN,),
-                     temperatures=(1.0,), seeds=decoding["seeds"], draft_tokens=DRAFT_LEN, threads=settings.threads)
+    prompts, plan = drafting_setup(corpus.tokenizer, CORPUS, decoding, settings.threads, DRAFT_LEN,
+                                   draft_tokens=DRAFT_LEN)
     latest_draft = {}
 
     def measure(label, result):

@@ -18,12 +18,14 @@ import datetime
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 from dataclasses import asdict, dataclass
 
 import torch
 
+from ..analysis.speedup import BenchPlan, heldout_prompts
 from ..core.errors import TinyMTPError
 from ..files.checkpoint import Checkpoint
 from ..files.safe_write import check_target, write_text
@@ -39,6 +41,7 @@ class ExperimentSettings:
     threads: int = 1  # PyTorch CPU threads for every run (1 keeps timings steady on 2 cores)
     smoke: bool = False  # seconds-long settings for the tests: tiny models, tiny budgets
     first_seed: int = 1
+    corpus: str | None = None  # experiments that take one (CORPUS_EXPERIMENTS): a corpus name or text file
 
     def __post_init__(self):
         if self.seeds < 1:
@@ -158,7 +161,10 @@ def result_header(name: str, title: str, question: str, settings: ExperimentSett
         command += f" --steps {settings.steps}"
     if settings.smoke:
         command += " --smoke"
-    return {"experiment": name, "title": title, "question": question, "command": command,
+    if settings.corpus is not None:
+        command += f" --corpus {settings.corpus}"
+    return {"experiment": name, "result_name": result_name(name, settings.corpus), "title": title,
+            "question": question, "command": command,
             "settings": {**asdict(settings), **details}, "machine": machine_info(settings.threads),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "findings_rule": FINDINGS_RULE}
@@ -180,14 +186,28 @@ def _is_result(name: str, key: str):
     return check
 
 
+def result_name(name: str, corpus: str | None = None) -> str:
+    """NAME, or NAME-CORPUS for a run on a corpus the user named (`--corpus ../data/tiny.txt`:
+    NAME-tiny), so results on different corpora sit side by side."""
+    if corpus is None:
+        return name
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", os.path.splitext(os.path.basename(corpus.rstrip("/\\")))[0]).strip("-")
+    return f"{name}-{stem or 'corpus'}"
+
+
 def result_files(name: str, out_dir: str) -> dict:
+    """`name` is a result's name (result_name): the experiment's, or with its corpus."""
     return {"json": os.path.join(out_dir, name + ".json"), "figure": os.path.join(out_dir, name + ".figure.json")}
 
 
-def check_result_targets(name: str, out_dir: str, overwrite: bool = False) -> None:
+def check_result_targets(name: str, out_dir: str, overwrite: bool = False, corpus: str | None = None) -> None:
     """Refuse (one line) before an experiment runs if its result files could not be written:
     a file that is not an earlier result of the same experiment, or one without overwrite."""
-    for key, path in result_files(name, out_dir).items():
+    check_files(name, result_files(result_name(name, corpus), out_dir), overwrite)
+
+
+def check_files(name: str, files: dict, overwrite: bool) -> None:
+    for key, path in files.items():
         what = f"the {name} result" if key == "json" else f"the {name} figure"
         check_target(path, what, _is_result(name, key), overwrite, folder=False)
 
@@ -196,8 +216,17 @@ def save_result(result: dict, out_dir: str, overwrite: bool = False) -> dict:
     """results/NAME.json (the numbers) and results/NAME.figure.json (its plotly figure, drawn by
     tinymtp.viz.experiment_figure; open it with plotly.io.read_json(path).show()). No HTML page is
     written: one would either fetch plotly.js from the web or carry megabytes of it."""
-    check_result_targets(result["experiment"], out_dir, overwrite)
-    files = result_files(result["experiment"], out_dir)
+    files = result_files(result.get("result_name", result["experiment"]), out_dir)
+    check_files(result["experiment"], files, overwrite)
     write_text(files["json"], json.dumps(result, indent=1) + "\n")
     write_text(files["figure"], experiment_figure(result).to_json() + "\n")
     return files
+
+
+def drafting_setup(tokenizer, corpus: str, decoding: dict, threads, draft_len: int, **plan) -> tuple[list, BenchPlan]:
+    """The held-out prompts and the BenchPlan of an experiment that measures drafting: exact sampling at
+    T=1 over `decoding["seeds"]` seeds and greedy once, `draft_len` drafts per round (`decoding`: prompts,
+    prompt_length, max_new_tokens, seeds; `plan`: more BenchPlan fields)."""
+    prompts = heldout_prompts(tokenizer, count=decoding["prompts"], length=decoding["prompt_length"], corpus=corpus)
+    return prompts, BenchPlan(max_new_tokens=decoding["max_new_tokens"], repeats=1, draft_lens=(draft_len,),
+                              temperatures=(1.0,), seeds=decoding["seeds"], threads=threads, **plan)

@@ -204,9 +204,64 @@ def drafters_figure(result: dict, title: str | None = None) -> go.Figure:
                   margin=dict(l=10, r=10, t=90, b=10))
 
 
+RECIPE_COLOURS = {"n=1": N_COLOURS[1], "equal": "#0072B2", "lambda=0.1": "#E69F00", "forward": "#009E73",
+                  "reverse": "#CC79A7"}
+
+
+def curriculum_figure(result: dict, title: str | None = None) -> go.Figure:
+    """Left: heads in the loss over the run, per recipe; middle: head-1 val loss (n = 1's as a dashed
+    line, the target band 0.02 above it); right: tokens per forward, exact sampling at T=1 (solid)
+    and greedy (pale, its text loops), with the target 2.0 dotted."""
+    rows = result["summary"]
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, column_widths=[0.28, 0.36, 0.36],
+                        subplot_titles=["heads in the loss as training goes", "head-1 val loss (lower is better)",
+                                        "tokens per forward: T=1 (solid), greedy (pale)"])
+    stages = result["settings"]["heads_in_loss_per_stage"]
+    colours = [RECIPE_COLOURS.get(r["recipe"], "#56B4E9") for r in rows]
+    for i, (row, colour) in enumerate(zip(rows, colours)):
+        heads = [m + 0.05 * (i - (len(rows) - 1) / 2) for m in stages[row["recipe"]]]  # nudged apart: equal lines overlap
+        fig.add_trace(go.Scatter(x=[j / len(heads) for j in range(len(heads) + 1)], y=heads + heads[-1:],
+                                 mode="lines", line=dict(color=colour, width=3, shape="hv"), name=row["recipe"],
+                                 hovertemplate="from %{x:.0%} of the run<extra>" + row["recipe"] + "</extra>"),
+                      row=1, col=1)
+    names, losses = [r["recipe"] for r in rows], [r["head1_val_loss"] for r in rows]
+    fig.add_trace(go.Bar(x=names, y=[s["mean"] for s in losses], marker=dict(color=colours), showlegend=False,
+                         error_y=dict(type="data", array=[s["std"] for s in losses]),
+                         text=[f"{s['mean']:.3f}" for s in losses], textposition="outside",
+                         hovertemplate="%{x}: %{y:.4f} (mean of the seeds)<extra></extra>"), row=1, col=2)
+    drafting = [(r, c) for r, c in zip(rows, colours) if "sampled" in r]
+    for text, opacity in (("sampled", 1.0), ("greedy", 0.35)):
+        stats = [r[text]["tokens_per_forward"] for r, _ in drafting]
+        fig.add_trace(go.Bar(x=[r["recipe"] for r, _ in drafting], y=[s["mean"] for s in stats], showlegend=False,
+                             marker=dict(color=[c for _, c in drafting], opacity=opacity),
+                             error_y=dict(type="data", array=[s["std"] for s in stats]),
+                             text=[f"{s['mean']:.2f}" for s in stats], textposition="outside",
+                             hovertemplate="%{x}: %{y:.2f} tokens per forward<extra>" +
+                                           ("exact sampling, T=1" if text == "sampled" else "greedy") + "</extra>"),
+                      row=1, col=3)
+    target = result["settings"].get("target", {})
+    base = next((r for r in rows if r["recipe"] == "n=1"), None)
+    if base is not None:
+        loss = base["head1_val_loss"]["mean"]
+        fig.add_hline(y=loss, line=dict(color=n_colour(1), dash="dash"), row=1, col=2)
+        fig.add_hrect(y0=loss, y1=loss + target.get("head1_gap", 0.02), fillcolor="#009E73", opacity=0.15,
+                      line_width=0, row=1, col=2)
+    fig.add_hline(y=target.get("tokens_per_forward", 2.0), line=dict(color="#444444", dash="dot"), row=1, col=3)
+    low, high = min(s["min"] for s in losses), max(s["max"] for s in losses)
+    pad = 0.3 * (high - low + 0.01)
+    fig.update_yaxes(range=[low - pad, high + pad], row=1, col=2)
+    fig.update_yaxes(title="heads 1..m in the loss", tickvals=[1, 2, 3, 4], row=1, col=1)
+    fig.update_xaxes(title="share of the run", tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(rangemode="tozero", row=1, col=3)
+    minutes = result["settings"]["budget_seconds_per_run"] / 60
+    corpus = result["settings"]["corpus"].replace("\\", "/").split("/")[-1]
+    return layout(fig, title or f"Curricula on {corpus}, {minutes:g} min per run", height=440, barmode="group",
+                  legend=dict(orientation="h", y=-0.2), margin=dict(l=10, r=10, t=90, b=10))
+
+
 FIGURES = {"ntp-vs-mtp": ntp_vs_mtp_figure, "induction": induction_figure, "addition": addition_figure,
            "how-many-heads": how_many_heads_figure, "head-types": head_types_figure,
-           "loss-weights": loss_weights_figure, "drafters": drafters_figure}
+           "loss-weights": loss_weights_figure, "drafters": drafters_figure, "curriculum": curriculum_figure}
 
 
 def experiment_figure(result: dict, title: str | None = None) -> go.Figure:
