@@ -172,6 +172,6 @@ def test_lookup_row_and_the_cost_model_beside_the_measured_speedup():
         assert {"mode", "temperature", "tokens_per_forward", "speedup", "distinct_8", "draft_len",
                 "predicted_speedup", "round_cost_ratio"} <= set(row)
     table = format_table(result)
-    assert "lookup" in table and "predicted = acceptance length / cost" in table
+    assert "lookup" in table and "predicted = acceptance length / round cost" in table and "round cost" in table.splitlines()[2]
     no_lookup = measure_decoding(model, tok, prompts[:1], BenchPlan(max_new_tokens=10, repeats=1))
     assert "lookup" not in no_lookup["modes"] and no_lookup["lookup_speedup"] is None
