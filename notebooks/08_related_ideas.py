@@ -43,7 +43,7 @@ from tinymtp.analysis.information import bits, two_token_decomposition
 from tinymtp.analysis.speedup import BenchPlan, heldout_prompts, measure_decoding
 from tinymtp.data.corpora import load_corpus
 from tinymtp.exercises import check
-from tinymtp.experiments import load_results
+from tinymtp.experiments import describe, load_results
 from tinymtp.files.checkpoint import load_checkpoint
 from tinymtp.files.paths import checkpoints_dir
 from tinymtp.training.evaluate import evaluate_on_corpus
@@ -182,9 +182,7 @@ print(problems or "every saved result read")
 later = ("curriculum", "drafters")  # section 4 and notebook 09 show these
 for result in saved.values():
     if result.get("experiment") not in later:
-        print(f"\n{result['title']}  ({result['command']})")
-        for finding in result["findings"]:
-            print("  -", finding)
+        print("\n" + describe(result))
 
 # %%
 for result in saved.values():
@@ -341,9 +339,7 @@ if not curricula:
     print("no saved curriculum result in results/ yet: run `python -m tinymtp experiment curriculum` "
           "(it writes results/curriculum.json) and run this cell again")
 for result in curricula:
-    print(f"{result['title']}  ({result['command']})")
-    for finding in result["findings"]:
-        print("  -", finding)
+    print(describe(result))
     viz.experiment_figure(result).show()
 
 # %% [markdown]

@@ -66,7 +66,7 @@ from tinymtp.decoding.decode import generate
 from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.decoding.tree import parse_tree
 from tinymtp.exercises import check
-from tinymtp.experiments import load_results
+from tinymtp.experiments import describe, load_results
 from tinymtp.files.checkpoint import load_checkpoint
 from tinymtp.files.paths import checkpoints_dir, learner_model
 from tinymtp.training.distill import DistillConfig, distill
@@ -310,9 +310,7 @@ if not drafters:
     print("no saved drafters result in results/ yet: `python -m tinymtp experiment drafters` writes "
           "results/drafters.json; run this cell again after it")
 for result in drafters:
-    print(f"{result['title']}  ({result['command']})")
-    for finding in result["findings"]:
-        print("  -", finding)
+    print(describe(result))
     viz.experiment_figure(result).show()
 
 # %% [markdown]

@@ -9,9 +9,23 @@ from collections import Counter
 import torch
 from scipy.stats import chisquare
 
+from tinymtp.core.model import ModelConfig, MTPModel
 from tinymtp.decoding.sampling import probabilities
 
 V, PROMPT = 4, [0, 1]  # a 4-symbol random model continuing a 2-token prompt
+
+
+def random_model(n_heads: int, seed: int, head_type: str = "linear", vocab_size: int = V) -> MTPModel:
+    """A tiny float64 model whose embeddings and heads are loud (std 1) and the rest quiet (0.3), so
+    the heads' distributions differ from head 1's and sampling has something to correct."""
+    torch.manual_seed(seed)
+    cfg = ModelConfig(vocab_size=vocab_size, context_length=16, d_model=8, n_layers=1, attn_heads=1, n_heads=n_heads,
+                      head_type=head_type)
+    model = MTPModel(cfg).double().eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.normal_(0.0, 1.0 if "embedding" in name or "heads" in name else 0.3)
+    return model
 
 
 def exact_distribution(model, temperature, top_k, length=3) -> dict:

@@ -205,3 +205,10 @@ def test_the_frontier_keeps_exactly_the_recipes_nothing_beats_on_both_counts():
     rows = [row("a", 1.30, 3.2), row("b", 1.28, 3.0), row("c", 1.31, 3.1), row("d", 1.27, 2.5),
             {"recipe": "n=1", "head1_val_loss": {"mean": 1.2}}]
     assert frontier(rows) == ["d", "b", "a"]  # c is beaten by a (lower loss, more tokens per forward)
+
+
+def test_describe_prints_the_title_the_command_and_every_finding():
+    from tinymtp.experiments import describe
+
+    result = {"title": "T", "command": "python -m tinymtp experiment x", "findings": ["a is better than b", "a tie"]}
+    assert describe(result) == "T  (python -m tinymtp experiment x)\n  - a is better than b\n  - a tie"

@@ -11,23 +11,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from sampling_checks import random_model as sampling_model
 
 from tinymtp.analysis.marginal import head2_acceptance
 from tinymtp.core.errors import TinyMTPError
-from tinymtp.core.model import ModelConfig, MTPModel
+from tinymtp.core.model import MTPModel
 
 V = 5
 
 
 def random_model(head_type: str = "linear", n_heads: int = 3) -> MTPModel:
-    torch.manual_seed(1)
-    cfg = ModelConfig(vocab_size=V, context_length=16, d_model=8, n_layers=1, attn_heads=1, n_heads=n_heads,
-                      head_type=head_type)
-    model = MTPModel(cfg).double().eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.normal_(0.0, 1.0 if "embedding" in name or "heads" in name else 0.3)
-    return model
+    return sampling_model(n_heads, seed=1, head_type=head_type, vocab_size=V)
 
 
 def by_hand(model, windows: torch.Tensor, temperature: float) -> tuple[float, float]:

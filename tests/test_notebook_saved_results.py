@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import pytest
 
 from tinymtp import viz
-from tinymtp.experiments import load_results
+from tinymtp.experiments import describe, load_results
 
 ROOT = Path(__file__).resolve().parent.parent
 CELLS = {"curriculum": ("08_related_ideas", 'r.get("experiment") == "curriculum"'),
@@ -39,7 +39,7 @@ def run_cell(experiment: str, folder: Path, monkeypatch) -> list:
     shown = []
     monkeypatch.setattr(go.Figure, "show", lambda fig, *args, **kwargs: shown.append(fig))
     saved = load_results(folder)[0]
-    namespace = {"saved": saved, "load_results": lambda: load_results(folder), "viz": viz}
+    namespace = {"saved": saved, "load_results": lambda: load_results(folder), "viz": viz, "describe": describe}
     exec(compile(notebook_cell(notebook, marker), f"{notebook}.py", "exec"), namespace)  # noqa: S102
     return shown
 

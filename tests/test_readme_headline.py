@@ -15,8 +15,7 @@ import re
 import pytest
 from conftest import CHECKPOINTS, ROOT
 
-from tinymtp.analysis.repetition import pooled_statistics
-from tinymtp.analysis.speedup import BenchPlan, heldout_continuations, heldout_prompts, measure_decoding
+from tinymtp.analysis.speedup import BenchPlan, corpus_reference, heldout_prompts, measure_decoding
 from tinymtp.files.checkpoint import load_checkpoint
 
 
@@ -42,26 +41,32 @@ def test_headline_rows_state_their_text_and_the_greedy_row_its_repetition():
     assert "pieces distinct" in greedy and "whitespace" in greedy and "before the loop" in greedy
 
 
-def fresh_measurement(name: str) -> tuple[dict, dict]:
-    """bench decode's rows (by name) and its corpus reference for a shipped checkpoint, with the
-    README's settings: 12 held-out prompts, 256 new characters, sampling seeds 0-2 at temperature 1."""
+def fresh_measurement(name: str) -> tuple[dict, dict, dict]:
+    """bench decode's speculative-sampling row at T=1, its greedy speculative row and its corpus reference
+    for a shipped checkpoint, with the README's settings: 12 held-out prompts, 256 new characters,
+    sampling seeds 0-2 at temperature 1."""
     checkpoint = load_checkpoint(CHECKPOINTS / name)
     model, tokenizer = checkpoint.model, checkpoint.tokenizer
     plan = BenchPlan(max_new_tokens=256, repeats=1, draft_lens=(3,), temperatures=(1.0,), seeds=3)
     prompts = heldout_prompts(tokenizer)
     measured = measure_decoding(model, tokenizer, prompts, plan)
-    reference = pooled_statistics(heldout_continuations(tokenizer, prompts, 256))  # as bench decode's
-    return {r["name"]: r for r in measured["rows"]}, reference
+    reference = corpus_reference(tokenizer, prompts, 256)  # bench decode's reference row
+    rows = {r["name"]: r for r in measured["rows"]}
+    return rows["speculative-sample T=1"], rows["speculative draft_len=3"], reference
+
+
+def assert_sampled_figure(row: str, sampled: dict) -> None:
+    """The row's bold tokens per forward at T=1 and its standard error, as measured."""
+    assert number(r"\*\*(\d\.\d\d) tokens per forward\*\*", row) == round(sampled["tokens_per_forward"], 2)
+    assert number(r"± (\d\.\d\d)", row) == round(sampled["standard_error"], 2)
 
 
 @pytest.mark.slow
 def test_headline_drafting_figures_equal_a_fresh_measurement():
-    rows, reference = fresh_measurement("mtp-4head")
-    sampled, greedy = rows["speculative-sample T=1"], rows["speculative draft_len=3"]
+    sampled, greedy, reference = fresh_measurement("mtp-4head")
 
     row = headline_row("exact speculative sampling")
-    assert number(r"\*\*(\d\.\d\d) tokens per forward\*\*", row) == round(sampled["tokens_per_forward"], 2)
-    assert number(r"± (\d\.\d\d)", row) == round(sampled["standard_error"], 2)
+    assert_sampled_figure(row, sampled)
     assert number(r"(\d+)% of 8-character pieces distinct", row) == round(100 * sampled["distinct_8"])
     assert number(r"the corpus's own (\d+)%", row) == round(100 * reference["distinct_8"])
 
@@ -75,10 +80,8 @@ def test_headline_drafting_figures_equal_a_fresh_measurement():
 
 @pytest.mark.slow
 def test_headline_sequential_heads_figures_equal_a_fresh_measurement():
-    rows, _ = fresh_measurement("seq-4head")
-    sampled, greedy = rows["speculative-sample T=1"], rows["speculative draft_len=3"]
+    sampled, greedy, _ = fresh_measurement("seq-4head")
     row = headline_row("sequential (Hydra) heads")
-    assert number(r"\*\*(\d\.\d\d) tokens per forward\*\*", row) == round(sampled["tokens_per_forward"], 2)
-    assert number(r"± (\d\.\d\d)", row) == round(sampled["standard_error"], 2)
+    assert_sampled_figure(row, sampled)
     assert number(r"greedy (\d\.\d\d)", row) == round(greedy["tokens_per_forward"], 2)
     assert number(r"(\d\.\d\d) before the loop", row) == round(greedy["tokens_per_forward_before_loop"], 2)

@@ -13,9 +13,8 @@ from collections import Counter
 
 import pytest
 import torch
-from sampling_checks import PROMPT, V, exact_distribution, p_value
+from sampling_checks import PROMPT, V, exact_distribution, p_value, random_model
 
-from tinymtp.core.model import ModelConfig, MTPModel
 from tinymtp.decoding.decode import decode_ids
 from tinymtp.decoding.settings import DecodeSettings
 
@@ -23,18 +22,6 @@ RUNS = 2000
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny forwards: see conftest.one_thread
-
-
-def random_model(n_heads: int, seed: int, head_type: str = "linear") -> MTPModel:
-    torch.manual_seed(seed)
-    cfg = ModelConfig(vocab_size=V, context_length=16, d_model=8, n_layers=1, attn_heads=1, n_heads=n_heads,
-                      head_type=head_type)
-    model = MTPModel(cfg).double().eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.normal_(0.0, 1.0 if "embedding" in name or "heads" in name else 0.3)
-    return model
-
 
 
 def counts_of(model, mode, temperature, top_k, length=3, runs=RUNS, **kwargs) -> Counter:

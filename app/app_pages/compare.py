@@ -7,8 +7,8 @@ import ui
 
 from tinymtp import viz
 from tinymtp.analysis.predictions import accuracy_rows, head_predictions, max_prompt_length
-from tinymtp.analysis.repetition import pooled_statistics
-from tinymtp.analysis.speedup import BenchPlan, heldout_continuations, measure_decoding
+from tinymtp.analysis.speedup import BenchPlan, measure_decoding
+from tinymtp.analysis.speedup import corpus_reference as reference_statistics
 from tinymtp.core.errors import TinyMTPError
 from tinymtp.data.corpora import BUILT_IN
 from tinymtp.experiments import load_results
@@ -32,7 +32,7 @@ def corpus_reference(entry, prompts: list, new_tokens: int) -> dict | None:
     if corpus not in BUILT_IN:
         return None
     try:
-        return pooled_statistics(heldout_continuations(entry.tokenizer, prompts, new_tokens, corpus))
+        return reference_statistics(entry.tokenizer, prompts, new_tokens, corpus)
     except (TinyMTPError, ValueError):  # a prompt not from the validation text (the examples)
         return None
 

@@ -20,8 +20,7 @@ from ..data.corpora import BUILT_IN
 from ..decoding.settings import DEFAULT_DRAFT_LEN
 from ..files.checkpoint import load_checkpoint
 from ..files.paths import checkpoints_dir
-from .repetition import pooled_statistics
-from .speedup import BenchPlan, heldout_continuations, heldout_prompts, measure_decoding
+from .speedup import BenchPlan, corpus_reference, heldout_prompts, measure_decoding
 
 TEXT_KIND = {"python-stdlib": "Python source code", "stories": "synthetic children's stories"}
 DEFAULT_TEMPERATURES = (1.0, 0.7)
@@ -66,8 +65,7 @@ def bench_decode(args) -> int:
     prompts = heldout_prompts(ckpt.tokenizer, count=count, length=48, corpus=corpus)
     result = measure_decoding(ckpt.model, ckpt.tokenizer, prompts, plan, draft)
     result.update(checkpoint=path, corpus=corpus, draft_checkpoint=str(checkpoints_dir() / "draft") if draft else None,
-                  note=note, reference=pooled_statistics(heldout_continuations(ckpt.tokenizer, prompts, new_tokens,
-                                                                               corpus)))
+                  note=note, reference=corpus_reference(ckpt.tokenizer, prompts, new_tokens, corpus))
     print(json.dumps(result) if args.json else format_table(result))
     return 0
 

@@ -99,6 +99,12 @@ def heldout_continuations(tokenizer, prompts: list, new_tokens: int, corpus: str
     return [text[text.index(p) + len(p) : text.index(p) + len(p) + new_tokens] for p in prompts]
 
 
+def corpus_reference(tokenizer, prompts: list, new_tokens: int, corpus: str = "python-stdlib") -> dict:
+    """The text statistics (repetition.pooled_statistics) of the corpus's own continuations of the
+    prompts: the reference row a model's continuations are read against (`bench decode`, the app)."""
+    return pooled_statistics(heldout_continuations(tokenizer, prompts, new_tokens, corpus))
+
+
 def measure_decoding(model, tokenizer, prompts: list, plan: BenchPlan | None = None, draft_model=None,
                      on_progress=None) -> dict:
     """Sampled and greedy rows, interleaved; see the module doc. on_progress(done, total) after every run.

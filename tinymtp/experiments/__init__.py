@@ -71,6 +71,11 @@ def results_folder() -> Path:
     return results_dir()
 
 
+def describe(result: dict) -> str:
+    """A saved result in a few lines, as the notebooks print it: its title and command, then each finding."""
+    return "\n".join([f"{result['title']}  ({result['command']})"] + [f"  - {f}" for f in result["findings"]])
+
+
 def load_results(folder=None) -> tuple[dict, list]:
     """The saved results, in EXPERIMENTS order: ({result name: result}, [one line per unreadable file]);
     an experiment run with --corpus adds NAME-CORPUS.json after NAME.json."""
@@ -91,5 +96,5 @@ def load_results(folder=None) -> tuple[dict, list]:
     return found, problems
 
 
-__all__ = ["CORPUS_EXPERIMENTS", "EXPERIMENTS", "ExperimentSettings", "load_results", "results_folder", "run_experiment",
+__all__ = ["CORPUS_EXPERIMENTS", "EXPERIMENTS", "ExperimentSettings", "describe", "load_results", "results_folder", "run_experiment",
            "save_result"]

@@ -7,7 +7,7 @@ drafting figure should be quoted on. `trap_figure` puts the two next to each oth
 `speedup.measure_decoding` result (a plan with `temperatures=(1.0,)`): left, tokens per forward
 (greedy's before its loops too); right, the share of distinct 8-character pieces of each text
 and, as the yardstick, of the corpus's own continuations of the same prompts
-(`repetition.pooled_statistics` of `speedup.heldout_continuations`).
+(`speedup.corpus_reference`).
 
 Left out: the speed-up (decoding.speedup_vs_heads draws it). Explained in
 notebooks/06_self_speculative_decoding.ipynb ("the repetition trap").
