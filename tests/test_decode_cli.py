@@ -110,3 +110,15 @@ def test_bench_decode_takes_more_repeats_and_refuses_zero(checkpoints):
     assert_one_line_error(run_cli("bench", "decode", "--quick", "--seeds", "0"), "--seeds")
     for bad in ("0", "-1", "nan", "1,x"):
         assert_one_line_error(run_cli("bench", "decode", "--quick", "--temperatures", bad), "--temperatures")
+
+
+def test_bench_decode_draft_len_compares_models_like_for_like(checkpoints):
+    """--draft-len N: every speculative row drafts at most N tokens (a 5-head model against a 4-head one)."""
+    proc = run_cli("bench", "decode", "--checkpoint", checkpoints / "mtp", "--quick", "--json", "--draft-len", "2",
+                   "--temperatures", "1")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [e["draft_len"] for e in data["draft_len_sweep"]] == [1, 2]
+    assert [r["draft_len"] for r in data["rows"] if r["mode"] == "speculative-sample"] == [2]
+    assert_one_line_error(run_cli("bench", "decode", "--checkpoint", checkpoints / "mtp", "--quick",
+                                  "--draft-len", "9"), "--draft-len 9: this 4-head model drafts at most 3")

@@ -111,3 +111,34 @@ def test_the_drafters_tables_give_the_draft_steps_numbers():
         for k in (2, 3, 4):
             direct = model.draft_step(k, hidden, torch.tensor([chain[: k - 1]]))[0]
             assert torch.allclose(drafter.head_logits(k, chain), direct, atol=1e-10)
+
+
+@pytest.mark.parametrize("temperature,top_k", [(1.0, None), (0.7, 3)])
+def test_each_sampled_draft_is_drawn_from_the_q_it_reports(temperature, top_k):
+    """Drafts are Gumbel-max draws (argmax of logits + T * noise): their frequencies must be the reported q,
+    the first draft's and the second's given the first (chi-square over 6000 rounds from one state)."""
+    from collections import Counter, defaultdict
+
+    from scipy.stats import chisquare
+    model = random_model(vocab_size=5, n_heads=3, head_type="sequential", context_length=16, seed=4)
+    with torch.no_grad():
+        for name, p in model.named_parameters():  # loud heads, so q is far from uniform
+            if "heads" in name:
+                p.normal_(0.0, 1.0)
+    drafter = SequentialDrafter(model, 2)
+    drafter.start(model(torch.tensor([[1, 2, 3]]), heads=1).trunk[0, -1:])
+    generator, pairs, q2 = torch.Generator().manual_seed(0), Counter(), defaultdict(list)
+    for _ in range(6000):
+        drafts, q, _ = drafter.guess(4, 2, temperature, top_k, generator)
+        pairs[tuple(drafts)] += 1
+        q1 = q[0]
+        q2[drafts[0]] = q[1]
+    expected = {(a, b): float(q1[a] * q2[a][b]) for a in q2 for b in range(5)}
+    assert sum(expected.values()) == pytest.approx(1.0, abs=0.02)  # nearly every first draft was seen
+    if top_k:
+        assert all(int((q2[a] > 0).sum()) == top_k for a in q2) and int((q1 > 0).sum()) == top_k
+    total = sum(pairs.values())
+    cells = [(pairs[c], e * total) for c, e in expected.items() if e * total >= 5]
+    observed, wanted = zip(*cells)
+    scale = sum(observed) / sum(wanted)  # compare the shapes of the cells with enough mass
+    assert chisquare(observed, [w * scale for w in wanted]).pvalue > 0.01

@@ -91,14 +91,16 @@ def test_speculative_sampling_is_reproducible_and_seeded(mtp):
 
 
 @pytest.mark.slow  # thousands of seeded runs
-@pytest.mark.parametrize("head_type", ["causal", "sequential"])
-def test_heads_reading_the_drafts_sample_exactly(head_type):
-    """Causal and sequential heads draw each draft given the previous draft (q depends on it): still exact."""
+@pytest.mark.parametrize("head_type,temperature,top_k", [("causal", 1.0, None), ("sequential", 1.0, None),
+                                                        ("sequential", 0.8, 3)])
+def test_heads_reading_the_drafts_sample_exactly(head_type, temperature, top_k):
+    """Causal and sequential heads draw each draft given the previous draft (q depends on it): still exact.
+    Sequential drafts are Gumbel-max draws (sequential_drafts.py), so temperature and top-k are tested too."""
     model = random_model(n_heads=3, seed=11, head_type=head_type)
-    dist = exact_distribution(model, 1.0, None)
-    counts = counts_of(model, "speculative-sample", 1.0, None)
+    dist = exact_distribution(model, temperature, top_k)
+    counts = counts_of(model, "speculative-sample", temperature, top_k)
     assert p_value(counts, dist) > 0.01
-    wrong = counts_of(model, "speculative-sample", 1.0, None, runs=800, accept_rule=keep_if_p_at_least_q)
+    wrong = counts_of(model, "speculative-sample", temperature, top_k, runs=800, accept_rule=keep_if_p_at_least_q)
     assert p_value(wrong, dist) < 1e-6
 
 

@@ -50,18 +50,25 @@ def draft_model_for(ckpt) -> tuple:
 
 
 def bench_decode(args) -> int:
-    """`bench decode [--checkpoint DIR] [--json] [--quick] [--repeats N] [--seeds N] [--temperatures T,T]`."""
+    """`bench decode [--checkpoint DIR] [--json] [--quick] [--repeats N] [--seeds N] [--temperatures T,T]
+    [--draft-len N]` (N: draft at most N tokens a round, N in the sampled rows, 1..N in the greedy sweep:
+    models with different numbers of heads compared like for like)."""
     path = args.checkpoint or str(checkpoints_dir() / "mtp-4head")
     if not args.checkpoint and not Path(path).is_dir():
         raise TinyMTPError(f"no shipped checkpoint at {path}: pass --checkpoint DIR (a model with 2+ heads)")
     temperatures = parse_temperatures(args.temperatures) if args.temperatures else DEFAULT_TEMPERATURES
     ckpt = load_checkpoint(path)
+    most = ckpt.model.config.n_heads - 1
+    if args.draft_len and args.draft_len > most:
+        raise TinyMTPError(f"--draft-len {args.draft_len}: this {most + 1}-head model drafts at most {most} tokens a round "
+                           f"(heads 2..{most + 1})" if most else "--draft-len: a 1-head model drafts nothing")
     draft, note = draft_model_for(ckpt)
     corpus = ckpt.metadata.get("corpus")
     corpus = corpus if corpus in BUILT_IN else "python-stdlib"
     count, new_tokens, repeats, seeds = (4, 64, 1, 2) if args.quick else (12, 256, 3, 3)
     plan = BenchPlan(max_new_tokens=new_tokens, repeats=args.repeats or repeats, seeds=args.seeds or seeds,
-                     temperatures=temperatures, lookup_tokens=DEFAULT_DRAFT_LEN, trees=(args.tree,))
+                     temperatures=temperatures, lookup_tokens=DEFAULT_DRAFT_LEN, trees=(args.tree,),
+                     sample_draft_len=args.draft_len, draft_lens=tuple(range(1, args.draft_len + 1)) if args.draft_len else None)
     prompts = heldout_prompts(ckpt.tokenizer, count=count, length=48, corpus=corpus)
     result = measure_decoding(ckpt.model, ckpt.tokenizer, prompts, plan, draft)
     result.update(checkpoint=path, corpus=corpus, draft_checkpoint=str(checkpoints_dir() / "draft") if draft else None,

@@ -58,6 +58,7 @@ class BenchPlan:
     repeats: int = 3
     draft_lens: tuple | None = None
     temperatures: tuple = ()
+    sample_draft_len: int | None = None  # the speculative-sample rows' drafts per round (None: heads 2..n)
     seeds: int = 3
     draft_tokens: int = DEFAULT_DRAFT_LEN
     lookup_tokens: int | None = None
@@ -166,7 +167,8 @@ def _configs(model, plan: BenchPlan, draft_lens: list, shapes: list, with_draft_
     for T in plan.temperatures:
         sampled[f"sample T={T:g}"] = DecodeSettings("sample", new, temperature=T)
         if n >= 2:
-            sampled[f"speculative-sample T={T:g}"] = DecodeSettings("speculative-sample", new, temperature=T)
+            sampled[f"speculative-sample T={T:g}"] = DecodeSettings("speculative-sample", new, temperature=T,
+                                                                    draft_len=plan.sample_draft_len)
         if with_draft_model:
             sampled[f"draft-model T={T:g}"] = DecodeSettings("draft-model", new, temperature=T,
                                                              draft_len=plan.draft_tokens)

@@ -208,6 +208,8 @@ def add_bench_parser(sub):
                    help="bench decode: sampling seeds per prompt for the sampled rows (default 3, 2 with --quick)")
     p.add_argument("--temperatures", default=None, metavar="T,T",
                    help="bench decode: temperatures of the sampled rows (default 1,0.7)")
+    p.add_argument("--draft-len", type=positive_int, default=None, metavar="N",
+                   help="bench decode: draft at most N tokens a round (default: every head drafts)")
 
 
 def cmd_bench(args) -> int:

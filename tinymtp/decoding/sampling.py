@@ -29,10 +29,17 @@ def probabilities(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
     temperature must be > 0 here (temperature 0 is greedy and never asks for a distribution).
     """
     logits = logits / temperature  # (..., V)
-    if top_k is not None and top_k < logits.size(-1):
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]  # the k-th largest: (..., 1)
-        logits = logits.masked_fill(logits < kth, float("-inf"))  # (..., V)
+    if top_k is not None:
+        logits = top_k_mask(logits, top_k)  # (..., V)
     return torch.softmax(logits, dim=-1)  # (..., V)
+
+
+def top_k_mask(logits: torch.Tensor, top_k: int) -> torch.Tensor:
+    """The logits with every one below the k-th largest set to -inf: (..., V) -> (..., V)."""
+    if top_k >= logits.size(-1):
+        return logits
+    kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]  # the k-th largest: (..., 1)
+    return logits.masked_fill(logits < kth, float("-inf"))  # (..., V)
 
 
 def choose(logits: torch.Tensor, temperature: float, top_k: int | None,

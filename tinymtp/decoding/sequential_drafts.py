@@ -12,12 +12,18 @@ with its own cache:
     head 3 reads h, x[p+1], draft 1                      -> draft 2
     head 4 reads h, x[p+1], draft 1, draft 2             -> draft 3
 
-Cheap by arithmetic, not by approximation: head k's first layer is one linear map of
-[norm(h), norm(e(x[p+1])), ..., norm(e(x[p+k-1]))], so it splits into a part from h (computed once
-a round for every head, one matrix product) and one part per token slot, which depends only on the
-token: a table of V rows per slot, made once per run (`SequentialDrafter.prepare`). A draft is then
-a few table rows added up, SiLU, the second layer, the shared norm and the unembedding. The same
-numbers as `MTPModel.draft_step`, summed in another order (tests/test_sequential.py).
+Cheap by arithmetic, not by approximation (`SequentialDrafter.prepare`, once per run):
+- head k's first layer is one linear map of [norm(h), norm(e(x[p+1])), ..., norm(e(x[p+k-1]))],
+  so it splits into a part from h (every head's at once: one matrix product a round) and one part
+  per token slot, which depends only on the token: a table of V rows. A token drafted at slot j
+  adds its row to every later head's sum in one addition (`slots[j]` holds those heads' rows
+  side by side);
+- the shared final norm's scale and shift are folded into the unembedding, and each head's
+  second-layer bias into h, so a draft is: SiLU, one matrix product, a plain norm, one product.
+Sampling draws every draft of a round from one seeded table of noise: the largest logits/T + g,
+g = -log(Exp(1)) (a Gumbel draw), is a sample of softmax(logits/T) (the "Gumbel-max trick"),
+so no softmax is needed inside the loop; q, the drafts' distributions, come from one softmax
+after it. The same numbers as `MTPModel.draft_step`, summed in another order (tests/test_sequential.py).
 
 Greedy: each draft is the head's argmax, so the output is the greedy text (head 1 checks every
 draft). Sampling: each draft is drawn from the head's distribution q given the drafts before it,
@@ -31,7 +37,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .sampling import probabilities
+from .sampling import probabilities, top_k_mask
 
 
 class SequentialDrafter:
@@ -43,26 +49,30 @@ class SequentialDrafter:
     def __init__(self, model, draft_len: int):
         self.model = model
         self.labels = list(range(2, draft_len + 2))  # head k drafts the (k-1)-th token of a round
-        self.hidden = None  # (1, C): the trunk's hidden state at the last kept position
         self.device = next(model.parameters()).device
         self.prepare(draft_len)
 
     @torch.no_grad()
     def prepare(self, draft_len: int) -> None:
-        """Split each drafting head's first layer into the part that reads h and one table per token slot."""
-        model, C = self.model, self.model.config.d_model
+        """Split the drafting heads' first layers (a part from h, tables per token slot); fold the biases and norms."""
+        model, C, K = self.model, self.model.config.d_model, draft_len
         embedding = model.trunk.token_embedding.weight  # (V, C)
-        self.tables, scaled, biases = {}, [], []
-        for k in range(2, draft_len + 2):
-            head = model.heads[k - 1]
-            W = head.up.weight  # (4C, k*C): [from h | from x[p+1] | ... | from x[p+k-1]]
-            scaled.append(W[:, :C] * head.hidden_norm.weight)  # (4C, C): the norm's scale folded in
-            biases.append(head.up.bias)  # (4C,)
-            tokens = head.embedding_norm(embedding)  # (V, C): every token's normed embedding
-            self.tables[k] = [tokens @ W[:, C * j : C * (j + 1)].T for j in range(1, k)]  # k-1 x (V, 4C)
-        self.from_hidden = torch.cat(scaled)  # ((K-1)*4C, C): every head's part from h, stacked
-        self.bias = torch.cat(biases)  # ((K-1)*4C,)
-        self.eps = model.heads[1].hidden_norm.eps
+        heads = [model.heads[k - 1] for k in range(2, K + 2)]  # heads 2..K+1
+        self.width = 4 * C  # one head's first-layer output
+        # head k's first layer: W (4C, k*C) = [from h | from x[p+1] | ... | from x[p+k-1]]
+        self.from_hidden = torch.cat([h.up.weight[:, :C] * h.hidden_norm.weight for h in heads]).T.contiguous()  # (C, K*4C)
+        self.up_bias = torch.cat([h.up.bias for h in heads])[None]  # (1, K*4C)
+        tables = [[h.embedding_norm(embedding) @ h.up.weight[:, C * j : C * (j + 1)].T for j in range(1, k)]
+                  for k, h in zip(range(2, K + 2), heads)]  # head k: k-1 tables (V, 4C), one per slot
+        # slots[j]: what token x[p+j] adds to heads j+1..K+1, side by side: (V, (K+1-j)*4C)
+        self.slots = {j: torch.cat([tables[k - 2][j - 1] for k in range(j + 1, K + 2)], dim=1) for j in range(1, K + 1)}
+        self.down = [h.down.weight.T.contiguous() for h in heads]  # K x (4C, C)
+        self.down_bias = torch.stack([h.down.bias for h in heads])  # (K, C)
+        norm, unembed = model.final_norm, model.unembedding.weight  # LayerNorm(C), (V, C)
+        self.out = (unembed * norm.weight).T.contiguous()  # (C, V): the norm's scale folded in
+        self.out_bias = unembed @ norm.bias  # (V,): and its shift
+        self.norm_eps, self.rms_eps = norm.eps, heads[0].hidden_norm.eps
+        self.hidden = self.from_h = None  # set by start()
 
     def begin(self, window, forward) -> None:
         self.start(forward.trunk[-1:])  # (1, C): the prompt's last position
@@ -70,20 +80,27 @@ class SequentialDrafter:
     def after_verify(self, window, forward, kept: int, end: int) -> None:
         self.start(forward.trunk[forward.reread + kept][None])  # (1, C): the last kept position
 
+    @torch.no_grad()
     def start(self, hidden) -> None:
         """A new round drafts from `hidden` (1, C): every head's part from it, in one product."""
+        normed = hidden * torch.rsqrt(hidden.pow(2).mean(-1, keepdim=True) + self.rms_eps)  # (1, C)
+        self.from_h = torch.addmm(self.up_bias, normed, self.from_hidden)  # (1, K*4C)
+        self.base = hidden + self.down_bias  # (K, C): each head adds its MLP to h (and its bias)
         self.hidden = hidden
-        normed = hidden * torch.rsqrt(hidden.pow(2).mean(-1, keepdim=True) + self.eps)  # (1, C)
-        self.from_h = torch.addmm(self.bias, normed, self.from_hidden.T).split(4 * hidden.size(-1), dim=-1)
 
     def head_logits(self, k: int, chain: list):
-        """Head k's logits (V,) after the tokens x[p+1..p+k-1] = chain[:k-1]: MTPModel.draft_step's numbers."""
-        pre = self.from_h[k - 2][0]  # (4C,)
-        for j, table in enumerate(self.tables[k]):
-            pre = pre + table[chain[j]]  # (4C,)
-        head = self.model.heads[k - 1]
-        z = self.hidden[0] + F.linear(F.silu(pre), head.down.weight, head.down.bias)  # (C,)
-        return self.model.unembedding(self.model.final_norm(z))  # (V,)
+        """Head k's logits (V,) after x[p+1..p+k-1] = chain[:k-1], written out: MTPModel.draft_step's numbers."""
+        W = self.width
+        pre = self.from_h[0, (k - 2) * W : (k - 1) * W]  # (4C,)
+        for j in range(1, k):  # slot j's table for head k: block k-j-1 of slots[j]
+            pre = pre + self.slots[j][chain[j - 1], (k - j - 1) * W : (k - j) * W]  # (4C,)
+        return self._logits(k, pre[None])[0]  # (V,)
+
+    def _logits(self, k: int, pre):
+        """Head k's logits (1, V) from its first layer's output `pre` (1, 4C)."""
+        z = torch.addmm(self.base[k - 2 : k - 1], F.silu(pre), self.down[k - 2])  # (1, C): h + MLP
+        z = F.layer_norm(z, z.shape[-1:], eps=self.norm_eps)  # (1, C): the final norm, scale folded away
+        return torch.addmm(self.out_bias, z, self.out)  # (1, V)
 
     def draft(self, tokens: list, draft_len: int, run):
         """The speculative loop's call: tokens[-1] is the sure token. Returns (drafts, q) as drafters.py says."""
@@ -96,28 +113,37 @@ class SequentialDrafter:
         _, _, top = self.guess(tokens[-1], tree.depth, 0.0, None, None, widths=tree.widths)
         return [[]] + [t for t, _ in top], [[]] + [p for _, p in top]
 
+    @torch.no_grad()
     def guess(self, sure: int, count: int, temperature: float, top_k, generator, widths=None) -> tuple:
         """`count` drafts after the sure token: (drafts, q, top), q the drafts' probabilities (greedy)
         or the (count, V) distributions they were drawn from (sampling); top: with `widths`, each
         head's widths[d] best (tokens, probabilities)."""
-        chain, drafts, q_values, q_rows, top = [sure], [], [], [], []
-        for k in range(2, count + 2):
-            logits = self.head_logits(k, chain)  # (V,): head k after x[p+1 .. p+k-1]
-            if temperature == 0:
-                probs = torch.softmax(logits, dim=-1)  # (V,)
-                prob, token = probs.max(dim=-1)  # the same softmax-then-max as the verifier
-                token = int(token)
-                q_values.append(float(prob))
-                if widths is not None:
-                    top_p, top_t = probs.topk(widths[k - 1])  # (w,)
-                    top.append((top_t.tolist(), top_p.tolist()))
-            else:
-                row = probabilities(logits[None], temperature, top_k)  # (1, V)
-                token = int(torch.multinomial(row, 1, generator=generator)[0, 0])
-                q_rows.append(row[0])
+        if count == 0:
+            empty = torch.zeros(0, self.model.config.vocab_size, device=self.device)
+            return [], ([] if temperature == 0 else empty), []
+        W, sampling = self.width, temperature != 0
+        pre = self.from_h + self.slots[1][sure]  # (1, K*4C): every head has read h and the sure token
+        if sampling:  # Gumbel noise for the whole round, scaled so that argmax(logits + noise) ~ softmax(logits / T)
+            draws = torch.empty(count, self.out.size(1)).exponential_(generator=generator)  # (count, V), E ~ Exp(1)
+            noise = draws.clamp_(min=torch.finfo(draws.dtype).tiny).log_().mul_(-temperature).to(self.device)  # T * g
+        drafts, rows = [], []
+        for i in range(count):  # draft i+1 comes from head i+2
+            logits = self._logits(i + 2, pre[:, i * W : (i + 1) * W])  # (1, V)
+            if sampling and top_k is not None:
+                logits = top_k_mask(logits, top_k)  # (1, V): -inf outside the k largest
+            token = int((logits + noise[i]).argmax() if sampling else logits.argmax())
             drafts.append(token)
-            chain.append(token)
-        if temperature == 0:
-            return drafts, q_values, top
-        V = self.model.config.vocab_size
-        return drafts, torch.stack(q_rows) if q_rows else torch.zeros(0, V, device=self.device), top
+            rows.append(logits)
+            if i + 1 < count:  # the draft is read by every later head of this round
+                pre[:, (i + 1) * W : count * W] += self.slots[i + 2][token, : (count - i - 1) * W]
+        logits = torch.cat(rows)  # (count, V)
+        if sampling:
+            return drafts, probabilities(logits, temperature), []  # top-k already applied
+        probs = torch.softmax(logits, dim=-1)  # (count, V)
+        q = probs.gather(1, torch.tensor(drafts, device=self.device)[:, None])[:, 0].tolist()
+        top = []
+        if widths is not None:
+            for d in range(count):
+                top_p, top_t = probs[d].topk(widths[d + 1])  # (w,)
+                top.append((top_t.tolist(), top_p.tolist()))
+        return drafts, q, top

@@ -97,12 +97,19 @@ def verify_greedy(head1_logits, drafts: list, q: list, labels: list, run: Decode
     return Verdict(accepted, top_t[accepted][0], top_p[accepted][0], kind, checks)
 
 
-def top_of_both(p: torch.Tensor, q: torch.Tensor, p_row: list, q_row: list, k: int = TOP_SHOWN) -> list:
-    """[token, p, q] for the k likeliest tokens under p and under q (p, q: (V,); p_row, q_row: the
-    same as lists), likeliest under p first. JSON-safe, for the trace."""
-    k = min(k, p.size(-1))
-    tokens = torch.cat([torch.topk(p, k).indices, torch.topk(q, k).indices]).unique().tolist()  # <= 2k ids
-    return sorted(([t, round(p_row[t], 6), round(q_row[t], 6)] for t in tokens), key=lambda row: -row[1])
+def likeliest(p: torch.Tensor, q: torch.Tensor, k: int = TOP_SHOWN) -> list:
+    """For each draft i, the ids of the k likeliest tokens under p[i] and under q[i], likeliest under
+    p[i] first (p[i]'s best leads). p, q: (j, V); one top-k for the whole round."""
+    j, k = q.size(0), min(k, q.size(-1))
+    if j == 0:
+        return []
+    best = torch.topk(torch.cat([p[:j], q]), k, dim=-1).indices.tolist()  # 2j x k: p's rows, then q's
+    return [best[i] + [t for t in best[j + i] if t not in best[i]] for i in range(j)]
+
+
+def top_of_both(tokens: list, p_row: list, q_row: list) -> list:
+    """[token, p, q] for `tokens` (likeliest), likeliest under p first. JSON-safe, for the trace."""
+    return sorted(([t, round(p_row[t], 6), round(q_row[t], 6)] for t in sorted(tokens)), key=lambda row: -row[1])
 
 
 def verify_sampled(head1_logits, drafts: list, q: torch.Tensor, labels: list, run: DecodeRun) -> Verdict:
@@ -112,12 +119,12 @@ def verify_sampled(head1_logits, drafts: list, q: torch.Tensor, labels: list, ru
     at their likeliest tokens, and the rejected one the residual it was replaced from (trace.py).
     """
     p = probabilities(head1_logits, run.temperature, run.top_k)  # (j+1, V): head 1 after each fed token
-    p_rows, q_rows = p.tolist(), q.tolist()
+    p_rows, q_rows, tops = p.tolist(), q.tolist(), likeliest(p, q)
     rule = getattr(run.accept_rule, "label", getattr(run.accept_rule, "__name__", "custom rule"))
     checks, accepted, next_token, kind = [], 0, None, "bonus"
     for i, (token, label) in enumerate(zip(drafts, labels)):
         p_x, q_x, u, still_checking = p_rows[i][token], q_rows[i][token], None, next_token is None
-        shown = dict(top=top_of_both(p[i], q[i], p_rows[i], q_rows[i])) if still_checking else {}
+        shown = dict(top=top_of_both(tops[i], p_rows[i], q_rows[i])) if still_checking else {}
         if still_checking:
             u = uniform(run.generator)
             ok = bool(run.accept_rule(p_x, q_x, u))
@@ -131,7 +138,7 @@ def verify_sampled(head1_logits, drafts: list, q: torch.Tensor, labels: list, ru
                 shown.update(residual_mass=float(torch.clamp(p[i] - q[i], min=0).sum()),
                             residual_prob=float(leftover[next_token]))
         else:  # after a rejection nothing is tested; show head 1's most likely token there
-            ok, choice = False, max(range(len(p_rows[i])), key=p_rows[i].__getitem__)
+            ok, choice = False, tops[i][0]
         checks.append(DraftCheck(
             offset=i + 1, drafter=label, token=token, char=run.char(token), q=q_x, verifier_token=choice,
             verifier_char=run.char(choice), verifier_prob=p_rows[i][choice], p=p_x, uniform=u, accepted=ok,
