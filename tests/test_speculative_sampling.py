@@ -143,3 +143,19 @@ def test_lookup_sampling_is_exact_and_a_wrong_rule_is_caught():
               for c in r.checks]
     assert len(checks) >= 20 and all(c.q == 1.0 for c in checks)  # the drafts' q: all the mass on each
     assert any(c.accepted for c in checks) and any(not c.accepted for c in checks)
+
+
+def test_the_drawing_detail_changes_nothing_but_the_trace(mtp):
+    """DecodeHooks(detail=False) (bench decode, generate without --trace): the same tokens and verdicts,
+    no p/q tops or residual; with detail (the default) every checked sampling draft has them."""
+    from tinymtp.decoding.settings import DecodeHooks
+    settings = DecodeSettings("speculative-sample", 12, temperature=1.0, seed=5)
+    full = decode_ids(mtp, PROMPT, settings)
+    lean = decode_ids(mtp, PROMPT, settings, hooks=DecodeHooks(detail=False))
+    assert lean.tokens == full.tokens
+    pairs = [(a, b) for ra, rb in zip(full.trace.rounds, lean.trace.rounds) for a, b in zip(ra.checks, rb.checks)]
+    assert pairs and all((a.accepted, a.verifier_token, a.p, a.q, a.uniform) == (b.accepted, b.verifier_token, b.p, b.q,
+                         b.uniform) for a, b in pairs)
+    assert all(b.top is None and b.residual_mass is None for _, b in pairs)
+    assert all(a.top for a, _ in pairs if a.checked)
+    assert any(a.residual_mass is not None for a, _ in pairs)  # a rejection happened and drew its residual

@@ -20,7 +20,8 @@ trace.py defines them), and the cost model's prediction (cost_model.py): accepta
 cost, the round cost from the same run's own round times. The runs are interleaved (prompt by
 prompt, every mode in turn), so a slow spell of these small, noisy machines hits every mode alike,
 and the report takes medians. It also checks that every greedy-exact mode wrote exactly the greedy
-text (`identical`).
+text (`identical`). Decoding runs as `generate` does without `--trace`: sampling rounds skip the
+trace's drawing detail (DecodeHooks.detail), which only the app's figures read.
 
 Decoding a model this small is bound by per-operation overhead, not arithmetic, so by default the
 measurement runs PyTorch on one thread (`threads=1`; restored afterwards): a second thread only
@@ -41,7 +42,7 @@ from ..core.errors import TinyMTPError
 from ..data.corpora import load_corpus
 from ..data.tokenizer import encode_prompt
 from ..decoding.decode import decode_ids
-from ..decoding.settings import DEFAULT_DRAFT_LEN, DecodeSettings
+from ..decoding.settings import DEFAULT_DRAFT_LEN, DecodeHooks, DecodeSettings
 from ..decoding.tree import resolve_tree, tree_positions
 from .cost_model import predicted_speedup, round_cost_ratio
 from .repetition import before_loop, loop_start, pooled_statistics
@@ -196,7 +197,7 @@ def _decode_all(model, ids, plan: BenchPlan, greedy: dict, sampled: dict, draft_
             runs[name].append([])
         for prompt in ids:
             for name, settings in todo.items():
-                result = decode_ids(model, prompt, settings, draft_model)
+                result = decode_ids(model, prompt, settings, draft_model, hooks=DecodeHooks(detail=False))
                 runs[name][r].append((result.tokens, result.trace))
                 done += 1
                 if on_progress is not None:

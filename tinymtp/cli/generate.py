@@ -72,7 +72,7 @@ def cmd_generate(args) -> int:
     stream = None if args.json else TextStream(args.prompt, ckpt.tokenizer.vocab)
     with StopOnCtrlC() as stop:
         hooks = DecodeHooks(on_round=stream.write if stream else None, should_stop=stop.requested,
-                            keep_rounds=args.trace or html_path is not None)
+                            keep_rounds=args.trace or html_path is not None, detail=args.trace or html_path is not None)
         result = generate(ckpt.model, ckpt.tokenizer, args.prompt, settings, draft, hooks)
     code = STOPPED_EXIT_CODE if result.trace.stopped else 0
     if html_path is not None:

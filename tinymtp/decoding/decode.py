@@ -120,7 +120,7 @@ def decode_ids(model, prompt_ids, settings: DecodeSettings | None = None, draft_
         check_draft_model(model, draft_model)
     run = DecodeRun(max_new_tokens=settings.max_new_tokens, temperature=settings.temperature, top_k=settings.top_k,
                     generator=torch.Generator().manual_seed(settings.seed), vocab=vocab,
-                    accept_rule=settings.accept_rule)
+                    accept_rule=settings.accept_rule, detail=hooks.detail)
     recorded = {**settings.describe(), "prompt_tokens": len(prompt_ids), "context_length": model.config.context_length}
     trace = Trace(mode=settings.mode, settings=recorded, keep_rounds=hooks.keep_rounds, on_round=hooks.on_round,
                   should_stop=hooks.should_stop)

@@ -34,6 +34,8 @@ Explained in notebooks/09_trees_and_causal_heads.ipynb.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -83,8 +85,8 @@ class SequentialDrafter:
     @torch.no_grad()
     def start(self, hidden) -> None:
         """A new round drafts from `hidden` (1, C): every head's part from it, in one product."""
-        normed = hidden * torch.rsqrt(hidden.pow(2).mean(-1, keepdim=True) + self.rms_eps)  # (1, C)
-        self.from_h = torch.addmm(self.up_bias, normed, self.from_hidden)  # (1, K*4C)
+        scale = 1.0 / math.sqrt(float(hidden.pow(2).mean()) + self.rms_eps)  # RMSNorm's 1 / rms(h)
+        self.from_h = torch.addmm(self.up_bias, hidden, self.from_hidden, alpha=scale)  # (1, K*4C): W norm(h) + b
         self.base = hidden + self.down_bias  # (K, C): each head adds its MLP to h (and its bias)
         self.hidden = hidden
 
@@ -125,7 +127,7 @@ class SequentialDrafter:
         pre = self.from_h + self.slots[1][sure]  # (1, K*4C): every head has read h and the sure token
         if sampling:  # Gumbel noise for the whole round, scaled so that argmax(logits + noise) ~ softmax(logits / T)
             draws = torch.empty(count, self.out.size(1)).exponential_(generator=generator)  # (count, V), E ~ Exp(1)
-            noise = draws.clamp_(min=torch.finfo(draws.dtype).tiny).log_().mul_(-temperature).to(self.device)  # T * g
+            noise = draws.clamp_(min=torch.finfo(draws.dtype).tiny).log_().mul_(-temperature).to(self.device)  # T * g: (count, V)
         drafts, rows = [], []
         for i in range(count):  # draft i+1 comes from head i+2
             logits = self._logits(i + 2, pre[:, i * W : (i + 1) * W])  # (1, V)

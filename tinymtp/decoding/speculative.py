@@ -49,6 +49,7 @@ class DecodeRun:
     generator: torch.Generator | None = None  # seeded: every draw of a run comes from it
     vocab: str | None = None  # only to show characters in the trace
     accept_rule: Callable = accept_exact  # tests swap in a wrong rule to show it matters
+    detail: bool = True  # sampling: record p and q's likeliest tokens and the residual (trace.py) for drawing
 
     def char(self, token: int) -> str:
         return self.vocab[token] if self.vocab else ""
@@ -115,16 +116,18 @@ def top_of_both(tokens: list, p_row: list, q_row: list) -> list:
 def verify_sampled(head1_logits, drafts: list, q: torch.Tensor, labels: list, run: DecodeRun) -> Verdict:
     """Exact speculative sampling: keep draft x ~ q with probability min(1, p(x)/q(x)).
 
-    q (j, V): the distribution each draft was drawn from. Each checked draft also records p and q
-    at their likeliest tokens, and the rejected one the residual it was replaced from (trace.py).
+    q (j, V): the distribution each draft was drawn from. With run.detail each checked draft also
+    records p and q at their likeliest tokens, and the rejected one the residual it was replaced from
+    (trace.py; what the app draws), computed only then: it costs about as much as checking.
     """
     p = probabilities(head1_logits, run.temperature, run.top_k)  # (j+1, V): head 1 after each fed token
-    p_rows, q_rows, tops = p.tolist(), q.tolist(), likeliest(p, q)
+    p_rows, q_rows = p.tolist(), q.tolist()
+    tops = likeliest(p, q) if run.detail else None
     rule = getattr(run.accept_rule, "label", getattr(run.accept_rule, "__name__", "custom rule"))
     checks, accepted, next_token, kind = [], 0, None, "bonus"
     for i, (token, label) in enumerate(zip(drafts, labels)):
         p_x, q_x, u, still_checking = p_rows[i][token], q_rows[i][token], None, next_token is None
-        shown = dict(top=top_of_both(tops[i], p_rows[i], q_rows[i])) if still_checking else {}
+        shown = dict(top=top_of_both(tops[i], p_rows[i], q_rows[i])) if still_checking and tops else {}
         if still_checking:
             u = uniform(run.generator)
             ok = bool(run.accept_rule(p_x, q_x, u))
@@ -135,10 +138,11 @@ def verify_sampled(head1_logits, drafts: list, q: torch.Tensor, labels: list, ru
                 leftover = residual(p[i], q[i])  # (V,)
                 next_token, kind = sample(leftover, run.generator), "corrected"
                 choice = next_token
-                shown.update(residual_mass=float(torch.clamp(p[i] - q[i], min=0).sum()),
-                            residual_prob=float(leftover[next_token]))
+                if tops:
+                    shown.update(residual_mass=float(torch.clamp(p[i] - q[i], min=0).sum()),
+                                 residual_prob=float(leftover[next_token]))
         else:  # after a rejection nothing is tested; show head 1's most likely token there
-            ok, choice = False, tops[i][0]
+            ok, choice = False, tops[i][0] if tops else int(p[i].argmax())
         checks.append(DraftCheck(
             offset=i + 1, drafter=label, token=token, char=run.char(token), q=q_x, verifier_token=choice,
             verifier_char=run.char(choice), verifier_prob=p_rows[i][choice], p=p_x, uniform=u, accepted=ok,
