@@ -127,7 +127,8 @@ class SequentialDrafter:
         pre = self.from_h + self.slots[1][sure]  # (1, K*4C): every head has read h and the sure token
         if sampling:  # Gumbel noise for the whole round, scaled so that argmax(logits + noise) ~ softmax(logits / T)
             draws = torch.empty(count, self.out.size(1)).exponential_(generator=generator)  # (count, V), E ~ Exp(1)
-            noise = draws.clamp_(min=torch.finfo(draws.dtype).tiny).log_().mul_(-temperature).to(self.device)  # T * g: (count, V)
+            noise = draws.clamp_(min=torch.finfo(draws.dtype).tiny).log_().mul_(-temperature)  # T * g: (count, V)
+            noise = noise.to(self.device).unbind(0)  # count x (V,)
         drafts, rows = [], []
         for i in range(count):  # draft i+1 comes from head i+2
             logits = self._logits(i + 2, pre[:, i * W : (i + 1) * W])  # (1, V)
@@ -142,7 +143,7 @@ class SequentialDrafter:
         if sampling:
             return drafts, probabilities(logits, temperature), []  # top-k already applied
         probs = torch.softmax(logits, dim=-1)  # (count, V)
-        q = probs.gather(1, torch.tensor(drafts, device=self.device)[:, None])[:, 0].tolist()
+        q = probs.amax(dim=-1).tolist()  # each draft is its row's argmax: its probability is the row's largest
         top = []
         if widths is not None:
             for d in range(count):
