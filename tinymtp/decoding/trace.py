@@ -38,7 +38,8 @@ depth d" = the accepted path reached depth d.
 
 Sampling rounds also keep, per checked draft, p and q at the TOP_SHOWN (8) likeliest tokens of
 each, and on a rejection the residual's mass and the corrected token's residual probability:
-enough to draw the decision (tinymtp/viz/decision.py) while a round stays a few dozen numbers.
+enough to draw the decision (tinymtp/viz/decision.py) while a round stays a few dozen numbers;
+runs that draw nothing (DecodeHooks(detail=False): bench decode, generate without --trace) skip them.
 
 Memory: `add(round)` updates running totals (`Totals`) that `summary()` reads, then hands the
 round to `on_round` (the CLI prints it) and keeps it only if `keep_rounds`; without kept rounds
