@@ -16,7 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from tinymtp.core.errors import TinyMTPError
-from tinymtp.files.checkpoint import load_checkpoint
+from tinymtp.files.checkpoint import load_checkpoint, read_metadata
 from tinymtp.files.paths import checkpoints_dir
 
 DEFAULT_MODEL = "mtp-4head"
@@ -92,6 +92,29 @@ def get_model(label: str) -> ModelEntry:
         raise TinyMTPError(f"no model named '{label}'")
     ckpt = load_shipped(str(shipped[label]))
     return ModelEntry(label, ckpt.model, ckpt.tokenizer, ckpt.metadata, "shipped", str(shipped[label]))
+
+
+def sequential_drafter_for(entry: ModelEntry) -> ModelEntry | None:
+    """A shipped model whose sequential heads grew on `entry`'s own trunk and head 1 (seq-5head on
+    mtp-4head): its heads can draft for `entry` and the text stays `entry`'s. None when there is none."""
+    if entry.source != "shipped" or entry.model.config.head_type == "sequential":
+        return None
+    label = _sequential_sibling(entry.label, str(checkpoints_dir()))
+    return get_model(label) if label else None
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _sequential_sibling(label: str, root: str) -> str | None:
+    """The label of the shipped sequential-head model on shipped `label`'s trunk and head 1, or None
+    (`root`, the checkpoints' folder, keys the cache)."""
+    model = get_model(label).model
+    for other, path in shipped_checkpoints().items():
+        grown = read_metadata(str(path)).get("distilled", {}).get("config", {}).get("train_trunk") is False
+        if other != label and grown:  # only heads grown on a frozen trunk can share one
+            candidate = get_model(other).model
+            if candidate.config.head_type == "sequential" and model.same_next_token_model(candidate):
+                return other
+    return None
 
 
 JOB_KEYS = ("train_job", "distill_job")  # the Train page's runs in st.session_state: training, distilling

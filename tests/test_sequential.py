@@ -142,3 +142,15 @@ def test_each_sampled_draft_is_drawn_from_the_q_it_reports(temperature, top_k):
     observed, wanted = zip(*cells)
     scale = sum(observed) / sum(wanted)  # compare the shapes of the cells with enough mass
     assert chisquare(observed, [w * scale for w in wanted]).pvalue > 0.01
+
+
+def test_a_model_knows_when_another_has_its_trunk_and_head_1():
+    """same_next_token_model: sequential heads grown on a model's frozen trunk can draft for it (the app's
+    default drafter); one changed trunk weight, or another head 1, and they cannot."""
+    model = random_model(vocab_size=7, n_heads=4, context_length=16, seed=3)
+    grown = model.with_heads(5, "sequential")
+    assert model.same_next_token_model(grown) and grown.same_next_token_model(model)
+    with torch.no_grad():
+        grown.trunk.blocks[0].mlp.up.weight[0, 0] += 1e-3
+    assert not model.same_next_token_model(grown)
+    assert not model.same_next_token_model(model.with_heads(4, "mlp"))  # head 1 an MLP head, not linear

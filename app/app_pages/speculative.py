@@ -20,12 +20,14 @@ from tinymtp.decoding.settings import DecodeSettings
 from tinymtp.viz.replay import replay_html
 
 OWN_HEADS, DRAFT_MODEL, LOOKUP = "the model's own heads", "a separate draft model", "the text itself (lookup)"
+SEQUENTIAL = "sequential heads on its trunk ({})"  # a shipped model's sequential heads grown on this model's trunk
 
 st.title("Speculative decoding, live")
 entry = models.current_model()
 model, tokenizer, n = entry.model, entry.tokenizer, entry.n_heads
 shipped = models.shipped_checkpoints()
 draft_label = "draft" if "draft" in shipped else None
+sibling = models.sequential_drafter_for(entry)  # seq-5head for mtp-4head: the same head 1, drafts that read drafts
 
 settings_column, help_column = st.columns([3, 1])  # one row: the stage below starts higher
 with help_column.popover("Explain", icon=":material/help:", width="stretch"):
@@ -50,10 +52,14 @@ with settings_column.expander("Settings: prompt, drafter, mode, length", icon=":
         st.session_state["spec_prompt"] = examples[0] if examples else ""
     prompt = st.text_area("Prompt", key="spec_prompt", height=90, max_chars=400)
     c1, c2, c3 = st.columns(3)
-    drafter_options = [OWN_HEADS] + ([DRAFT_MODEL] if draft_label and draft_label != entry.label else []) + [LOOKUP]
+    sequential = SEQUENTIAL.format(sibling.label) if sibling else None
+    drafter_options = ([sequential] if sequential else []) + [OWN_HEADS] + (
+        [DRAFT_MODEL] if draft_label and draft_label != entry.label else []) + [LOOKUP]
     drafter = c1.radio("Drafts from", drafter_options, key="spec_drafter",
-                       help="lookup (prompt lookup decoding): the characters that followed the last earlier "
-                            "copy of the text's last few characters; no model drafts, greedy only.")
+                       help="sequential heads: another shipped model's heads, grown on this model's own trunk and "
+                            "head 1, each reading the drafts before it (the text is this model's; the fastest "
+                            "drafter on corpus-like text). lookup (prompt lookup decoding): the characters that "
+                            "followed the last earlier copy of the text's last few characters; no model drafts.")
     mode = c2.radio("Mode", ["greedy", "sampling"], horizontal=True, key="spec_mode", disabled=drafter == LOOKUP,
                     help="greedy: always the most likely character. sampling: draw at random from head 1's "
                          "distribution (temperature, top-k).")
@@ -62,18 +68,20 @@ with settings_column.expander("Settings: prompt, drafter, mode, length", icon=":
         c2.caption("Lookup drafts without probabilities, so it decodes greedily.")
     max_new = c3.slider("New characters", 10, 200, 60, step=10, key="spec_max_new")
     c4, c5, c6 = st.columns(3)
+    drafting = sibling if drafter == sequential else entry  # whose heads draft; head 1 is the same in both
     if drafter == OWN_HEADS and n < 2:
         st.warning(f"'{entry.label}' has a single head, so it has nothing to draft with. Pick a model with "
                    "several heads in the sidebar (e.g. mtp-4head), or let a separate draft model draft.")
         st.stop()
-    if drafter == OWN_HEADS:
-        draft_len = c4.slider("draft_len: drafted per round", 1, n - 1, n - 1, key="spec_drafting",
+    if drafter in (OWN_HEADS, sequential):
+        heads, key = drafting.n_heads, "spec_drafting" if drafter == OWN_HEADS else "spec_drafting_seq"
+        draft_len = c4.slider("draft_len: drafted per round", 1, heads - 1, heads - 1, key=key,
                               help="heads 2..draft_len+1 draft; each round can add up to draft_len + 1 characters.")
     else:
         draft_len = c4.slider("draft_len: drafted per round", 1, 8, 3, key="spec_draft_tokens")
     speed = c5.slider("Play speed (seconds per round)", 0.2, 2.0, 0.6, step=0.1, key="spec_speed")
     shape, tree_text = "chain", None
-    if drafter == OWN_HEADS and mode == "greedy":
+    if drafter in (OWN_HEADS, sequential) and mode == "greedy":
         shape = c6.radio("Drafts as", ["chain", "tree"], horizontal=True, key="spec_shape",
                          help="chain: each head's best guess, one after the other. tree (Medusa): several "
                               "guesses per head, every combination checked in the same forward pass.")
@@ -99,9 +107,11 @@ elif shape == "tree":
 else:
     spec_mode = "speculative" if mode == "greedy" else "speculative-sample"
 base_mode = "greedy" if mode == "greedy" else "sample"
-settings = (entry.label, id(model), prompt, spec_mode, temperature, top_k, draft_len, max_new, seed, tree_text)
+spec_model = drafting.model  # what the speculative run decodes with: this model, or the one whose heads draft for it
+settings = (entry.label, id(model), id(spec_model), prompt, spec_mode, temperature, top_k, draft_len, max_new, seed, tree_text)
 tree_arg = {"tree": None if tree_text in (None, "", "default") else tree_text} if spec_mode == "tree" else {}
-st.caption(f"{entry.label} · {spec_mode} against plain {base_mode}"
+st.caption(f"{entry.label}" + (f" (heads 2-{draft_len + 1} of {drafting.label} draft)" if drafting is not entry else "")
+           + f" · {spec_mode} against plain {base_mode}"
            + (f" at temperature {temperature:g}" if mode == "sampling" else "")
            + f" · {max_new} new characters · draft_len {draft_len}")
 
@@ -109,12 +119,12 @@ if st.session_state.get("spec_settings") != settings:
     try:
         draft_model = models.get_model(draft_label).model if spec_mode == "draft-model" else None
         sampled = dict(temperature=temperature if mode == "sampling" else 0.0, top_k=top_k, seed=seed)
-        spec_settings = DecodeSettings(spec_mode, max_new, draft_len=draft_len, **sampled, **tree_arg).for_model(model)
+        spec_settings = DecodeSettings(spec_mode, max_new, draft_len=draft_len, **sampled, **tree_arg).for_model(spec_model)
         base_settings = DecodeSettings(base_mode, max_new, **sampled)
         with st.spinner("Decoding…"):
-            for warm in (base_settings, spec_settings):  # warm up both paths so the timings compare fairly
-                generate(model, tokenizer, prompt, replace(warm, max_new_tokens=2), draft_model)
-            spec = generate(model, tokenizer, prompt, spec_settings, draft_model)
+            for who, warm in ((model, base_settings), (spec_model, spec_settings)):  # warm up both paths: fair timings
+                generate(who, tokenizer, prompt, replace(warm, max_new_tokens=2), draft_model)
+            spec = generate(spec_model, tokenizer, prompt, spec_settings, draft_model)
             base = generate(model, tokenizer, prompt, base_settings)
     except TinyMTPError as exc:
         st.session_state.pop("spec_settings", None)

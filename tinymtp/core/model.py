@@ -201,5 +201,15 @@ class MTPModel(nn.Module):
         grown.load_state_dict(kept, strict=False)
         return grown.train(self.training)
 
+    def same_next_token_model(self, other: MTPModel) -> bool:
+        """True when `other` has this model's trunk, head 1, final norm and unembedding, weight for weight
+        (as `with_heads` and a frozen-trunk distillation leave them): then head 1 writes the same text in
+        both, and other's heads 2..n can draft for this model."""
+        if other.config.attn_heads != self.config.attn_heads or type(other.heads[0]) is not type(self.heads[0]):
+            return False
+        theirs = other.state_dict()
+        return all(key in theirs and torch.equal(value, theirs[key]) for key, value in self.state_dict().items()
+                   if not key.startswith("heads.") or key.startswith("heads.0."))
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
