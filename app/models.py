@@ -20,7 +20,7 @@ from tinymtp.files.checkpoint import load_checkpoint, read_metadata
 from tinymtp.files.paths import checkpoints_dir
 
 DEFAULT_MODEL = "mtp-4head"
-SHIPPED_ORDER = ("mtp-4head", "seq-4head", "ntp-1head", "draft", "causal-4head")
+SHIPPED_ORDER = ("mtp-4head", "seq-5head", "ntp-1head", "draft", "causal-4head")
 
 
 @dataclass
