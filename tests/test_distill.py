@@ -296,6 +296,9 @@ def test_cli_heads_grows_a_next_token_model_on_its_frozen_trunk(tmp_path, corpus
     with torch.no_grad():
         assert torch.equal(grown(x).logits[:, :, 0], one(x).logits[:, :, 0])  # trunk and head 1 kept
     assert not torch.equal(grown.heads[1].linear.weight, torch.eye(cfg.d_model))  # the new head learned
+    metadata = load_checkpoint(str(tmp_path / "grown")).metadata  # what `eval` measures: head 1 among 3 heads
+    assert metadata["next_token_val_loss"] == metadata["heads"][0]["val_loss"]
+    assert metadata["heads"] == evaluate(grown, corpus.tokens("val"), n_windows=256)["heads"]
     proc = cli("distill", "--checkpoint", tmp_path / "grown", "--out", tmp_path / "fewer", "--heads", "2",
                "--steps", "2", "--corpus", corpus.name)
     assert_one_line_error(proc, "distill only adds heads")

@@ -298,8 +298,8 @@ def distill_metadata(result: DistillResult, source: str, source_metadata: dict, 
     the text measured anew (`heads`; with train_trunk head 1's validation loss too), and how it
     was distilled."""
     kept = {key: value for key, value in source_metadata.items() if key != "history"}
-    if result.heads:
-        kept["heads"] = result.heads
+    if result.heads:  # head 1's score with them: grown heads change which positions have targets, so it moves
+        kept["heads"], kept["next_token_val_loss"] = result.heads, result.heads[0]["val_loss"]
     if cfg.train_trunk:
         kept["next_token_val_loss"] = result.head1_val_loss
     return {**kept, "distilled": {
