@@ -161,8 +161,16 @@ def test_speculative_with_fewer_heads_and_with_the_draft_model(app):
     assert result.trace.mode == "lookup" and result.tokens == at.session_state["spec_base"].tokens
     at.radio(key="spec_drafter").set_value("a separate draft model").run()
     at.radio(key="spec_mode").set_value("sampling").run()
-    at.radio(key="spec_drafter").set_value("the text itself (lookup)").run()  # no probabilities to sample with
-    assert not at.exception and "decodes greedily" in all_text(at) and at.radio(key="spec_mode").disabled
+    at.radio(key="spec_drafter").set_value("the text itself (lookup)").run()  # q = 1 on each draft: kept w.p. p
+    assert not at.exception and "kept with probability p(draft)" in all_text(at)
+    result, checks = at.session_state["spec_result"], [c for r in at.session_state["spec_result"].trace.rounds
+                                                       for c in r.checks]
+    assert result.trace.mode == "lookup-sample" and at.session_state["spec_base"].trace.mode == "sample"
+    assert checks and all(c.q == 1.0 and c.rule == "u < min(1, p/q)" for c in checks if c.checked)
+    for _ in range(3):  # the decision drawn with a q that puts all its mass on the draft
+        at.button(key="spec_step").click().run()
+    assert not at.exception and not errors(at)
+    at.radio(key="spec_mode").set_value("greedy").run()
     assert at.session_state["spec_result"].trace.mode == "lookup"
     at.button(key="spec_step").click().run()  # ... and the round viewer stays
     assert at.session_state["spec_shown"] == 2 and "Round 1 of" in all_text(at)

@@ -60,12 +60,11 @@ with settings_column.expander("Settings: prompt, drafter, mode, length", icon=":
                             "head 1, each reading the drafts before it (the text is this model's; the fastest "
                             "drafter on corpus-like text). lookup (prompt lookup decoding): the characters that "
                             "followed the last earlier copy of the text's last few characters; no model drafts.")
-    mode = c2.radio("Mode", ["greedy", "sampling"], horizontal=True, key="spec_mode", disabled=drafter == LOOKUP,
+    mode = c2.radio("Mode", ["greedy", "sampling"], horizontal=True, key="spec_mode",
                     help="greedy: always the most likely character. sampling: draw at random from head 1's "
                          "distribution (temperature, top-k).")
-    if drafter == LOOKUP:  # lookup drafts without probabilities: there is no sampling rule to apply
-        mode = "greedy"
-        c2.caption("Lookup drafts without probabilities, so it decodes greedily.")
+    if drafter == LOOKUP and mode == "sampling":  # a draft without probabilities: q puts all its mass on it
+        c2.caption("Lookup's drafts have no probabilities: each is kept with probability p(draft).")
     max_new = c3.slider("New characters", 10, 200, 60, step=10, key="spec_max_new")
     c4, c5, c6 = st.columns(3)
     drafting = sibling if drafter == sequential else entry  # whose heads draft; head 1 is the same in both
@@ -101,7 +100,7 @@ with settings_column.expander("Settings: prompt, drafter, mode, length", icon=":
 if drafter == DRAFT_MODEL:
     spec_mode = "draft-model"
 elif drafter == LOOKUP:
-    spec_mode = "lookup"
+    spec_mode = "lookup" if mode == "greedy" else "lookup-sample"
 elif shape == "tree":
     spec_mode = "tree"
 else:
