@@ -70,9 +70,10 @@ def cmd_generate(args) -> int:
     draft = load_draft(args.draft_checkpoint, ckpt.tokenizer) if args.mode == "draft-model" else None
     torch.set_num_threads(1)  # a tiny model decodes faster on one thread (see speedup.py)
     stream = None if args.json else TextStream(args.prompt, ckpt.tokenizer.vocab)
+    kept = args.trace or html_path is not None  # every round, with what the replay draws of each sampling decision
     with StopOnCtrlC() as stop:
         hooks = DecodeHooks(on_round=stream.write if stream else None, should_stop=stop.requested,
-                            keep_rounds=args.trace or html_path is not None, detail=args.trace or html_path is not None)
+                            keep_rounds=kept, detail=kept)
         result = generate(ckpt.model, ckpt.tokenizer, args.prompt, settings, draft, hooks)
     code = STOPPED_EXIT_CODE if result.trace.stopped else 0
     if html_path is not None:

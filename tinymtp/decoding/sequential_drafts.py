@@ -74,7 +74,7 @@ class SequentialDrafter:
         self.out = (unembed * norm.weight).T.contiguous()  # (C, V): the norm's scale folded in
         self.out_bias = unembed @ norm.bias  # (V,): and its shift
         self.norm_eps, self.rms_eps = norm.eps, heads[0].hidden_norm.eps
-        self.hidden = self.from_h = None  # set by start()
+        self.from_h = self.base = None  # set by start()
 
     def begin(self, window, forward) -> None:
         self.start(forward.trunk[-1:])  # (1, C): the prompt's last position
@@ -88,7 +88,6 @@ class SequentialDrafter:
         scale = 1.0 / math.sqrt(float(hidden.pow(2).mean()) + self.rms_eps)  # RMSNorm's 1 / rms(h)
         self.from_h = torch.addmm(self.up_bias, hidden, self.from_hidden, alpha=scale)  # (1, K*4C): W norm(h) + b
         self.base = hidden + self.down_bias  # (K, C): each head adds its MLP to h (and its bias)
-        self.hidden = hidden
 
     def head_logits(self, k: int, chain: list):
         """Head k's logits (V,) after x[p+1..p+k-1] = chain[:k-1], written out: MTPModel.draft_step's numbers."""
